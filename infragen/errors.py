@@ -1,0 +1,88 @@
+"""Problems found in user input, each pinned to the file, line, column and field that caused it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Level = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a value came from: a place in a file, or an origin such as a tier default."""
+
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    origin: str | None = None  # "tier default (production)", "default", "derived: ..."
+
+    def __str__(self) -> str:
+        if self.file is None:
+            return self.origin or "<unknown>"
+        if self.line is None:
+            return self.file
+        if self.column is None:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding. `field` is the dotted path in the environment file (`autoscaling.min_replicas`)."""
+
+    location: Location | None
+    field: str | None
+    message: str
+    level: Level = "error"
+    rule: str | None = None
+    environment: str | None = None
+    related: tuple[Location, ...] = ()
+
+    def format(self) -> str:
+        parts = []
+        if self.location is not None:
+            parts.append(str(self.location))
+        if self.field:
+            parts.append(self.field)
+        prefix = ": ".join(parts)
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        if self.level == "warning":
+            text = f"warning: {text}" if not prefix else f"{prefix}: warning: {self.message}"
+        if self.rule:
+            text += f" [{self.rule}]"
+        return text
+
+    def as_dict(self) -> dict:
+        loc = self.location or Location()
+        return {
+            "level": self.level,
+            "rule": self.rule,
+            "environment": self.environment,
+            "file": loc.file,
+            "line": loc.line,
+            "column": loc.column,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+@dataclass
+class InputError(Exception):
+    """Raised when input cannot be turned into valid models. Carries every problem found, not just the first."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return "\n".join(p.format() for p in self.problems)
+
+    @classmethod
+    def single(cls, message: str, location: Location | None = None, field: str | None = None) -> "InputError":
+        return cls([Problem(location=location, field=field, message=message)])
+
+    @classmethod
+    def merge(cls, errors: Iterable["InputError"]) -> "InputError":
+        return cls([p for e in errors for p in e.problems])

@@ -1,0 +1,356 @@
+"""Files on disk -> validated Environments: discovery, `extends` layering, tier defaults, error locations."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import InputError, Location, Problem
+from .models.environment import Environment
+from .models.settings import TIERS, EnvironmentSpec
+from .models.tiers import TIER_DEFAULTS
+from .yamlsource import Document, read_file
+
+ENV_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+PARTIAL_RE = re.compile(r"^_[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SUFFIX = ".yaml"
+
+PathKey = tuple[Any, ...]
+
+# Keys that exclude each other: a layer that sets one removes the others it inherits.
+EXCLUSIVE: dict[PathKey, frozenset[str]] = {
+    ("disruption_budget",): frozenset({"min_available", "max_unavailable"}),
+}
+
+
+@dataclass
+class Layer:
+    """Settings data plus where each value came from."""
+
+    data: dict[str, Any]
+    locations: dict[PathKey, Location] = field(default_factory=dict)
+    number_text: dict[PathKey, str] = field(default_factory=dict)
+
+
+def merge(base: Layer, over: Layer) -> Layer:
+    """Deep-merge `over` onto `base`: mappings merge, lists and scalars replace. Inputs are not modified."""
+    replaced: set[PathKey] = set()
+
+    def merge_maps(low: dict[str, Any], high: dict[str, Any], path: PathKey) -> dict[str, Any]:
+        out = dict(low)
+        group = EXCLUSIVE.get(path)
+        if group:
+            for key in group & high.keys():
+                for other in group - {key}:
+                    if other in out and other not in high:
+                        del out[other]
+                        replaced.add(path + (other,))
+        for key, value in high.items():
+            child = path + (key,)
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge_maps(out[key], value, child)
+            else:
+                out[key] = value
+                replaced.add(child)
+        return out
+
+    data = merge_maps(base.data, over.data, ())
+
+    def keep(path: PathKey) -> bool:
+        return not any(path[:i] in replaced for i in range(1, len(path) + 1))
+
+    locations = {p: loc for p, loc in base.locations.items() if keep(p)}
+    locations.update(over.locations)
+    number_text = {p: t for p, t in base.number_text.items() if keep(p)}
+    number_text.update(over.number_text)
+    return Layer(data, locations, number_text)
+
+
+def _origin_layer(data: dict[str, Any], origin: str) -> Layer:
+    locations: dict[PathKey, Location] = {}
+
+    def walk(value: Any, path: PathKey) -> None:
+        if path:
+            locations[path] = Location(origin=origin)
+        if isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, path + (key,))
+
+    walk(data, ())
+    return Layer(data, locations)
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the working directory when it is below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class Loader:
+    """Loads environments from one directory, reading each partial once however many files extend it."""
+
+    def __init__(self, environments_dir: Path) -> None:
+        self.dir = Path(environments_dir)
+        self._documents: dict[Path, Document] = {}
+        self._resolved: dict[str, tuple[Layer, tuple[str, ...]]] = {}
+
+    # --- discovery -------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Environment names (files not starting with `_`), sorted so output never depends on listing order."""
+        if not self.dir.is_dir():
+            raise InputError.single("environments directory not found (set --environments or [tool.infragen] environments)",
+                                    Location(display_path(self.dir)))
+        names, problems = [], []
+        for entry in sorted(os.listdir(self.dir)):
+            if not entry.endswith(SUFFIX) or entry.startswith("."):
+                continue
+            stem = entry[: -len(SUFFIX)]
+            if stem.startswith("_"):
+                if not PARTIAL_RE.match(stem):
+                    problems.append(Problem(Location(display_path(self.dir / entry)), None,
+                                            "a partial's name must be _ followed by a DNS label (lower-case letters, digits, '-')"))
+                continue
+            if not ENV_NAME_RE.match(stem):
+                problems.append(Problem(Location(display_path(self.dir / entry)), None,
+                                        "an environment's file name must be a DNS label: lower-case letters, digits and '-'"))
+                continue
+            names.append(stem)
+        if problems:
+            raise InputError(problems)
+        return names
+
+    def select(self, requested: Iterable[str] | None) -> list[str]:
+        known = self.names()
+        if not requested:
+            return known
+        problems, chosen = [], []
+        for name in requested:
+            if name in known:
+                if name not in chosen:
+                    chosen.append(name)
+            elif PARTIAL_RE.match(name):
+                problems.append(Problem(None, None, f"{name!r} is a partial, not an environment"))
+            else:
+                hint = did_you_mean(name, known) or f" (known: {', '.join(known) or 'none'})"
+                problems.append(Problem(None, None, f"unknown environment {name!r}{hint}"))
+        if problems:
+            raise InputError(problems)
+        return sorted(chosen)
+
+    # --- loading ---------------------------------------------------------------------------------
+    def _document(self, path: Path) -> Document:
+        doc = self._documents.get(path)
+        if doc is None:
+            doc = self._documents[path] = read_file(path, display_path(path))
+        return doc
+
+    def _layers(self, stem: str, chain: tuple[str, ...], referrer: Location | None) -> tuple[Layer, tuple[str, ...]]:
+        """The file `stem` merged over everything it extends, and the partials involved (in merge order)."""
+        if stem in chain:
+            cycle = " -> ".join(chain[chain.index(stem):] + (stem,))
+            raise InputError.single(f"extends cycle: {cycle}", referrer, "extends")
+        if stem in self._resolved:
+            return self._resolved[stem]
+        path = self.dir / f"{stem}{SUFFIX}"
+        if chain and not path.is_file():
+            via = " -> ".join(chain + (stem,))
+            raise InputError.single(f"partial {stem!r} not found: no file {display_path(path)} (chain: {via})", referrer, "extends")
+        doc = self._document(path)
+        data = dict(doc.data)
+        extends = data.pop("extends", None)
+        where = doc.locations.get(("extends",), Location(doc.display, 1, 1))
+        if extends is None:
+            parents: list[str] = []
+        elif isinstance(extends, str):
+            parents = [extends]
+        elif isinstance(extends, list) and all(isinstance(p, str) for p in extends):
+            parents = extends
+        else:
+            raise InputError.single("extends: expected a partial name or a list of them, e.g. `extends: _base`", where, "extends")
+        merged: Layer | None = None
+        partials: list[str] = []
+        for i, parent in enumerate(parents):
+            loc = doc.locations.get(("extends", i), where) if isinstance(extends, list) else where
+            if not PARTIAL_RE.match(parent):
+                raise InputError.single(
+                    f"{parent!r} is not a partial name: partials are `_<name>` (file {self.dir.name}/_<name>.yaml)", loc, "extends")
+            layer, inherited = self._layers(parent, chain + (stem,), loc)
+            merged = layer if merged is None else merge(merged, layer)
+            for name in inherited + (display_path(self.dir / f"{parent}{SUFFIX}"),):
+                if name not in partials:
+                    partials.append(name)
+        own = Layer(data, {p: l for p, l in doc.locations.items() if p[:1] != ("extends",)}, doc.number_text)
+        result = (own if merged is None else merge(merged, own), tuple(partials))
+        self._resolved[stem] = result
+        return result
+
+    def load(self, name: str) -> Environment:
+        path = self.dir / f"{name}{SUFFIX}"
+        layer, partials = self._layers(name, (), None)
+        display = display_path(path)
+        tier = layer.data.get("tier")
+        if tier not in TIERS:
+            loc = layer.locations.get(("tier",), Location(display, 1, 1))
+            if tier is None:
+                raise InputError.single("required: development, staging or production", loc, "tier")
+            raise InputError.single(f"{tier!r} is not a tier; use development, staging or production{did_you_mean(tier, TIERS)}",
+                                    loc, "tier")
+        layer = merge(_origin_layer(TIER_DEFAULTS[tier], f"tier default ({tier})"), layer)
+        try:
+            spec = EnvironmentSpec.model_validate(layer.data)
+        except ValidationError as exc:
+            raise InputError(problems_from_validation(exc, layer, display)) from None
+        source = f"{self.dir.name}/{name}{SUFFIX}"
+        header_partials = tuple(f"{self.dir.name}/{Path(p).name}" for p in partials)
+        return Environment(name=name, source=source, partials=header_partials, spec=spec, locations=layer.locations)
+
+    def load_many(self, requested: Iterable[str] | None = None) -> list[Environment]:
+        """Every requested environment, or an InputError listing the problems of all of them."""
+        environments, problems = [], []
+        for name in self.select(requested):
+            try:
+                environments.append(self.load(name))
+            except InputError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
+        if problems:
+            raise InputError(problems)
+        return environments
+
+
+# --- pydantic errors -> problems with locations ------------------------------------------------------
+
+_UNION_TAG = re.compile(r"^(int|str|float|bool|none|constrained-[a-z]+|function-[a-z]+|.*\[.*)$")
+
+
+def _clean_loc(loc: tuple[Any, ...], error_type: str) -> PathKey:
+    parts = list(loc)
+    last = parts.pop() if error_type == "extra_forbidden" and parts else None
+    cleaned = [p for p in parts if not (isinstance(p, str) and _UNION_TAG.match(p) and p not in _FIELD_NAMES)]
+    if last is not None:
+        cleaned.append(last)
+    return tuple(cleaned)
+
+
+def _all_field_names(model: type[BaseModel], seen: set[type]) -> set[str]:
+    names: set[str] = set()
+    if model in seen:
+        return names
+    seen.add(model)
+    for name, info in model.model_fields.items():
+        names.add(info.alias or name)
+        for sub in _models_in(info.annotation):
+            names |= _all_field_names(sub, seen)
+    return names
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = []
+    for arg in typing.get_args(annotation):
+        found.extend(_models_in(arg))
+    return found
+
+
+def _model_at(path: PathKey) -> type[BaseModel] | None:
+    """The settings model that holds the keys at `path` (for 'did you mean')."""
+    current: Any = EnvironmentSpec
+    for part in path:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            by_alias = {(f.alias or n): f for n, f in current.model_fields.items()}
+            info = by_alias.get(part)
+            if info is None:
+                return None
+            current = info.annotation
+        else:
+            origin = typing.get_origin(current)
+            if origin in (typing.Union, types.UnionType):
+                models = _models_in(current)
+                if not models:
+                    return None
+                current = models[0]
+                continue
+            args = typing.get_args(current)
+            if not args:
+                return None
+            current = args[-1]
+        while typing.get_origin(current) in (typing.Union, types.UnionType, list, dict):
+            models = _models_in(current)
+            if len(models) == 1 and typing.get_origin(current) in (typing.Union, types.UnionType):
+                current = models[0]
+            else:
+                break
+    models = _models_in(current)
+    return models[0] if len(models) == 1 else None
+
+
+_FIELD_NAMES = _all_field_names(EnvironmentSpec, set())
+
+
+def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        model = _model_at(path[:-1])
+        options = [(f.alias or n) for n, f in model.model_fields.items()] if model else []
+        return f"unknown key {path[-1]!r}" + did_you_mean(str(path[-1]), options)
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        written = layer.number_text.get(path, str(value))
+        return (f"YAML read {written} as the number {value!r}, but this setting is text; quote it: \"{written}\"")
+    if kind.startswith("value_error") or kind == "assertion_error":
+        return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = str(err["msg"])
+    if kind == "string_pattern_mismatch":
+        message = "does not have the expected form" + (f" ({err['ctx']['pattern']})" if "ctx" in err else "")
+    if kind == "literal_error" and isinstance(value, str):
+        expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        message += did_you_mean(value, expected)
+    if value is not None and not isinstance(value, (dict, list)):
+        message += f" (got {value!r})"
+    return message
+
+
+def problems_from_validation(exc: ValidationError, layer: Layer, display: str) -> list[Problem]:
+    grouped: dict[PathKey, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        path = _clean_loc(err["loc"], err["type"])
+        message = _message(err, path, layer)
+        bucket = grouped.setdefault(path, [])
+        if message not in bucket:
+            bucket.append(message)
+    problems = []
+    for path, messages in grouped.items():
+        location = None
+        probe = path
+        while probe:
+            if probe in layer.locations:
+                location = layer.locations[probe]
+                break
+            probe = probe[:-1]
+        message = " or ".join(messages) if len(messages) > 1 else messages[0]
+        if location is None:
+            location = Location(display, 1, 1)
+        elif location.file is None:
+            # The bad value is a default: point at the environment file, say where the value came from.
+            message += f" (value from {location.origin})"
+            location = Location(display)
+        problems.append(Problem(location, ".".join(str(p) for p in path), message))
+    return problems

@@ -1,0 +1,131 @@
+"""The seven alert rules of the contract, built from an environment's settings.
+
+Every PromQL expression is assembled here, not in the template, so the same objects also drive the
+generated promtool tests. Rules follow the Prometheus pitfalls list: sum numerator and denominator
+separately, keep `le` through the sum, rate() only on counters, and a ratio with no traffic is NaN, which
+compares false, so it never fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from .types import format_duration, format_number
+
+if TYPE_CHECKING:
+    from .environment import Environment
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str  # alert name: part of the contract, never changes
+    setting: str  # the key under `alerts:` that configures it
+    expr: str
+    for_: str
+    severity: str
+    threshold: float | int
+    labels: tuple[tuple[str, str], ...]
+    summary: str
+    description: str
+    runbook_url: str | None
+
+
+def promql_string(value: str) -> str:
+    """A PromQL double-quoted string literal (Go escaping)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def percent_text(ratio: float) -> str:
+    return format_number(float(Decimal(repr(ratio)) * 100)) + "%"
+
+
+def selector(env: "Environment", *extra: str) -> str:
+    matchers = [f"job={promql_string(env.job)}", f"namespace={promql_string(env.namespace)}", *extra]
+    return "{" + ",".join(matchers) + "}"
+
+
+def build_alert_rules(env: "Environment") -> list[AlertRule]:
+    alerts = env.spec.alerts
+    window = format_duration(alerts.rate_window)
+    sel = selector(env)
+    who = f"{env.job} ({env.name})"
+    where = f"{env.job} in namespace {env.namespace}"
+
+    def rate(metric: str, sel_: str = sel) -> str:
+        return f"rate({metric}{sel_}[{window}])"
+
+    capacity = env.pool_capacity
+    a = alerts
+    specs = [
+        (
+            "HighErrorRate", "error_rate", a.error_rate.threshold,
+            f'sum({rate("http_requests_total", selector(env, "status=~" + promql_string("5..")))}) '
+            f'/ sum({rate("http_requests_total")}) > {format_number(a.error_rate.threshold)}',
+            f"{who}: 5xx responses above {percent_text(a.error_rate.threshold)}",
+            f"{{{{ $value | humanizePercentage }}}} of requests to {where} answered 5xx over the last {window} "
+            f"(threshold {percent_text(a.error_rate.threshold)}).",
+        ),
+        (
+            "HighLatencyP95", "latency_p95", a.latency_p95.threshold_seconds,
+            f'histogram_quantile(0.95, sum by (le) ({rate("http_request_duration_seconds_bucket")})) '
+            f"> {format_number(a.latency_p95.threshold_seconds)}",
+            f"{who}: p95 latency above {format_number(a.latency_p95.threshold_seconds)}s",
+            f"p95 request latency of {where} is {{{{ $value | humanizeDuration }}}} over the last {window} "
+            f"(threshold {format_number(a.latency_p95.threshold_seconds)}s).",
+        ),
+        (
+            "DatabasePoolNearExhaustion", "db_pool_utilization", a.db_pool_utilization.threshold,
+            f"database_pool_connections_in_use{sel} / {capacity} > {format_number(a.db_pool_utilization.threshold)}",
+            f"{who}: database pool above {percent_text(a.db_pool_utilization.threshold)} on an instance",
+            f"Instance {{{{ $labels.instance }}}} of {where} uses {{{{ $value | humanizePercentage }}}} of its {capacity} "
+            f"database connections (pool {env.pool_size} + overflow {env.pool_overflow}; "
+            f"threshold {percent_text(a.db_pool_utilization.threshold)}).",
+        ),
+        (
+            "LowCacheHitRate", "cache_hit_rate", a.cache_hit_rate.threshold,
+            # `or vector(0)`: a side with no series yet counts as zero instead of hiding the ratio.
+            f'(sum({rate("cache_hits_total")}) or vector(0)) / ((sum({rate("cache_hits_total")}) or vector(0)) '
+            f'+ (sum({rate("cache_misses_total")}) or vector(0))) < {format_number(a.cache_hit_rate.threshold)}',
+            f"{who}: cache hit rate below {percent_text(a.cache_hit_rate.threshold)}",
+            f"Cache hit rate of {where} is {{{{ $value | humanizePercentage }}}} over the last {window} "
+            f"(threshold {percent_text(a.cache_hit_rate.threshold)}).",
+        ),
+        (
+            "UnhandledExceptions", "unhandled_exceptions", a.unhandled_exceptions.threshold,
+            f'sum(increase(errors_total{selector(env, "error_type=" + promql_string("unhandled"))}[{window}])) '
+            f"> {format_number(a.unhandled_exceptions.threshold)}",
+            f"{who}: more than {a.unhandled_exceptions.threshold} unhandled exceptions in {window}",
+            f"{where} raised {{{{ $value | humanize }}}} unhandled exceptions over the last {window} "
+            f"(threshold {a.unhandled_exceptions.threshold}).",
+        ),
+        (
+            "SlowDatabaseQueries", "slow_queries", a.slow_queries.threshold_seconds,
+            f'histogram_quantile(0.95, sum by (le, query_type) ({rate("database_query_duration_seconds_bucket")})) '
+            f"> {format_number(a.slow_queries.threshold_seconds)}",
+            f"{who}: p95 {{{{ $labels.query_type }}}} query time above {format_number(a.slow_queries.threshold_seconds)}s",
+            f"p95 duration of {{{{ $labels.query_type }}}} queries from {where} is {{{{ $value | humanizeDuration }}}} "
+            f"over the last {window} (threshold {format_number(a.slow_queries.threshold_seconds)}s).",
+        ),
+        (
+            "RateLimitExceeded", "rate_limited", a.rate_limited.threshold_per_second,
+            f'sum({rate("rate_limit_exceeded_total")}) > {format_number(a.rate_limited.threshold_per_second)}',
+            f"{who}: more than {format_number(a.rate_limited.threshold_per_second)} rate-limited requests per second",
+            f"{where} rejects {{{{ $value | humanize }}}} requests per second for exceeding the rate limit "
+            f"(threshold {format_number(a.rate_limited.threshold_per_second)}/s).",
+        ),
+    ]
+    rules = []
+    extra_labels = tuple(sorted(alerts.labels.items()))
+    for name, key, threshold, expr, summary, description in specs:
+        setting = getattr(alerts, key)
+        labels = (("severity", setting.severity), ("service", env.job), ("namespace", env.namespace),
+                  ("environment", env.name)) + extra_labels
+        rules.append(AlertRule(
+            name=name, setting=key, expr=expr, for_=format_duration(setting.for_), severity=setting.severity,
+            threshold=threshold, labels=labels, summary=summary, description=description,
+            runbook_url=f"{alerts.runbook_url.rstrip('/')}#{name}" if alerts.runbook_url else None,
+        ))
+    return rules

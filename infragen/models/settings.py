@@ -1,0 +1,453 @@
+"""The environment file's schema: one pydantic model per section, every rule about a single value or section.
+
+Cross-section rules (PDB vs HPA, fleet vs database, ...) live in `infragen.policy`; numbers derived from
+settings live in `infragen.models.environment`. Defaults that vary by tier come from `infragen.models.tiers`
+and are layered beneath the files, so a field without a default here is one the tier always supplies.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .types import (
+    COOKIE_NAME_RE,
+    NGINX_VARIABLE_RE,
+    NGINX_VERSION_RE,
+    SERVER_ADDRESS_RE,
+    DnsLabel,
+    Duration,
+    IntOrPercent,
+)
+
+Tier = Literal["development", "staging", "production"]
+TIERS: tuple[str, ...] = ("development", "staging", "production")
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
+
+# nginx releases that matter to the upstream we write.
+STICKY_COOKIE_SINCE = (1, 29, 6)  # `sticky cookie` in open-source nginx
+MIN_NGINX = (1, 18, 0)  # empty hash keys fall back to round-robin since 1.17.1; 1.18 is the stable line with it
+
+
+class Section(BaseModel):
+    # strict: "5" is not 5 and 1.3 is not "1.3"; extra="forbid": a typo is an error, not a silent default.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class Service(Section):
+    name: DnsLabel = Field(description="Service name: the Deployment the HPA scales, the Prometheus `job` label.")
+    namespace: DnsLabel | None = Field(
+        None, description="Kubernetes namespace, also the `namespace` label alerts select by. Default: the environment name.")
+    port: int = Field(8000, ge=1, le=65535, description="The port the application listens on in the pod.")
+    selector: dict[str, str] | None = Field(
+        None, description="Pod labels the PDB selects. Default: {app.kubernetes.io/name: <service.name>}.")
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        import re
+
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("an empty selector matches every pod in the namespace; name at least one label")
+        key_re = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+        value_re = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+        for key, val in value.items():
+            if not key_re.match(key) or len(key) > 316:
+                raise ValueError(f"{key!r} is not a valid Kubernetes label key")
+            if not value_re.match(val):
+                raise ValueError(f"{val!r} (label {key}) is not a valid Kubernetes label value")
+        return value
+
+
+class ScalingPolicy(Section):
+    type: Literal["Pods", "Percent"]
+    value: int = Field(ge=1, description="Pods, or percent of current replicas, per period.")
+    period_seconds: int = Field(ge=1, le=1800)
+
+
+# Kubernetes' own defaults, written out so the artifact says what will happen.
+_SCALE_UP_POLICIES = (
+    ScalingPolicy(type="Percent", value=100, period_seconds=15),
+    ScalingPolicy(type="Pods", value=4, period_seconds=15),
+)
+_SCALE_DOWN_POLICIES = (ScalingPolicy(type="Percent", value=100, period_seconds=15),)
+
+
+class Autoscaling(Section):
+    min_replicas: int = Field(ge=1, description="HPA minReplicas. Tier default: 1 / 2 / 3.")
+    max_replicas: int = Field(ge=1, description="HPA maxReplicas, >= min_replicas. Tier default: 2 / 5 / 10.")
+    target_cpu_percent: int = Field(ge=1, le=100, description="Target average CPU utilisation. Tier default: 70 / 70 / 60.")
+    target_memory_percent: int | None = Field(None, ge=1, le=100, description="Optional second metric: memory utilisation.")
+    scale_up_stabilization_seconds: int = Field(0, ge=0, le=3600)
+    scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
+    scale_up_policies: list[ScalingPolicy] = Field(
+        default_factory=lambda: list(_SCALE_UP_POLICIES), min_length=1,
+        description="Default: Kubernetes' (100% or 4 pods per 15 s, whichever is more).")
+    scale_down_policies: list[ScalingPolicy] = Field(
+        default_factory=lambda: list(_SCALE_DOWN_POLICIES), min_length=1,
+        description="Default: Kubernetes' (100% per 15 s, after the stabilization window).")
+    scale_up_select_policy: Literal["Max", "Min", "Disabled"] = "Max"
+    scale_down_select_policy: Literal["Max", "Min", "Disabled"] = "Max"
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_replicas")
+        if low is not None and value < low:
+            raise ValueError(f"max_replicas {value} is below min_replicas {low}")
+        return value
+
+
+class DisruptionBudget(Section):
+    min_available: IntOrPercent | None = Field(None, description='Pods that must stay up: an integer or "N%".')
+    max_unavailable: IntOrPercent | None = Field(None, description='Pods that may be down: an integer or "N%". Excludes min_available.')
+    unhealthy_pod_eviction_policy: Literal["AlwaysAllow", "IfHealthyBudget"] = Field(
+        "AlwaysAllow", description="AlwaysAllow suits a stateless API: a crash-looping pod never blocks a drain.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "DisruptionBudget":
+        if (self.min_available is None) == (self.max_unavailable is None):
+            raise ValueError("set exactly one of min_available or max_unavailable")
+        return self
+
+
+class Database(Section):
+    base_pool_size: int = Field(ge=1, description="Pool size at load_estimate 1.0. Tier default: 5 / 10 / 20.")
+    load_estimate: float = Field(1.0, gt=0, le=100, description="Expected load relative to the tier's baseline; 1.5 = 50% more.")
+    pool_size: int | None = Field(None, ge=1, description="Explicit pool size; default ceil(base_pool_size x load_estimate).")
+    max_overflow: int | None = Field(None, ge=0, description="Connections beyond the pool; default pool size // 2.")
+    max_connections: int = Field(100, ge=1, description="The database's max_connections (PostgreSQL's default is 100).")
+    reserved_connections_percent: int = Field(
+        10, ge=0, le=90, description="Share of max_connections kept free for admin sessions and migrations.")
+
+    @property
+    def effective_pool_size(self) -> int:
+        if self.pool_size is not None:
+            return self.pool_size
+        # Decimal of the written text: 20 x 1.1 is 22, not ceil(22.000000000000004) = 23.
+        exact = Decimal(self.base_pool_size) * Decimal(repr(self.load_estimate))
+        return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+    @property
+    def effective_max_overflow(self) -> int:
+        return self.max_overflow if self.max_overflow is not None else self.effective_pool_size // 2
+
+    @property
+    def connections_per_pod(self) -> int:
+        return self.effective_pool_size + self.effective_max_overflow
+
+    @property
+    def usable_connections(self) -> int:
+        """max_connections less the reserve, rounded down."""
+        return self.max_connections * (100 - self.reserved_connections_percent) // 100
+
+
+class RateLimit(Section):
+    requests: int = Field(100, ge=1, description="Requests allowed per window per client key.")
+    window_seconds: int = Field(60, ge=1, description="Window length; requests/window must be a whole number per second or per minute.")
+    burst: int = Field(20, ge=0, description="Requests over the rate nginx still accepts from a client.")
+    nodelay: bool = Field(True, description="Serve burst requests at once instead of queueing them.")
+    key: str = Field("$binary_remote_addr", pattern=NGINX_VARIABLE_RE,
+                     description="nginx variable identifying a client. Behind a load balancer, use one carrying the real client address.")
+    status_code: int = Field(429, ge=400, le=599, description="Status for rejected requests (nginx's own default is 503).")
+    zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,5}[km]$", description="Shared memory for client states (1m holds ~16k).")
+
+    @model_validator(mode="after")
+    def _whole_rate(self) -> "RateLimit":
+        self.nginx_rate  # raises when not representable
+        return self
+
+    @property
+    def nginx_rate(self) -> str:
+        """`limit_req_zone` takes only whole requests per second or per minute."""
+        per_second = Fraction(self.requests, self.window_seconds)
+        if per_second.denominator == 1:
+            return f"{per_second.numerator}r/s"
+        per_minute = per_second * 60
+        if per_minute.denominator == 1:
+            return f"{per_minute.numerator}r/m"
+        raise ValueError(
+            f"{self.requests} requests per {self.window_seconds} s is {float(per_minute):.3g} per minute; nginx only takes a whole "
+            "number of requests per second or per minute: choose a window that divides 60, or adjust requests")
+
+
+class SessionAffinity(Section):
+    enabled: bool = Field(True, description="Send each client session to the same upstream server.")
+    cookie: str = Field("session_id", pattern=COOKIE_NAME_RE,
+                        description="The application's session cookie; nginx < 1.29.6 hashes on it.")
+    routing_cookie: str = Field("route", pattern=COOKIE_NAME_RE,
+                                description="Cookie nginx >= 1.29.6 issues itself (`sticky cookie`); must differ from `cookie`.")
+    ttl: Duration = Field(10800, description="Lifetime of the routing cookie (sticky mode). Default 3h.")
+
+    @field_validator("routing_cookie")
+    @classmethod
+    def _distinct(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("cookie"):
+            raise ValueError(f"routing_cookie must differ from the application's cookie {value!r}, or nginx overwrites the session")
+        return value
+
+
+class UpstreamServer(Section):
+    address: str = Field(pattern=SERVER_ADDRESS_RE, description="host:port (DNS name, IPv4, or [IPv6]).")
+    weight: int = Field(1, ge=1, le=1000)
+    max_fails: int | None = Field(None, ge=0, le=1000, description="Default: load_balancing.max_fails.")
+    fail_timeout: Duration | None = Field(None, description="Default: load_balancing.fail_timeout.")
+    backup: bool = Field(False, description="Only used when the others are down; not allowed with affinity hashing.")
+
+
+def _server_from_string(value: Any) -> Any:
+    return {"address": value} if isinstance(value, str) else value
+
+
+class LoadBalancing(Section):
+    nginx_version: str = Field("1.22", pattern=NGINX_VERSION_RE,
+                               description='Oldest nginx that will load the file, as a quoted string ("1.22", "1.29.6").')
+    method: Literal["least_conn", "round_robin", "random"] | None = Field(
+        None, description="Balancing method. Default least_conn. With affinity on nginx < 1.29.6 the cookie hash is the method.")
+    session_affinity: SessionAffinity = Field(default_factory=SessionAffinity)
+    keepalive: int = Field(32, ge=0, le=4096, description="Idle keepalive connections each worker keeps to the upstream; 0 disables.")
+    max_fails: int = Field(3, ge=0, le=1000, description="Failures within fail_timeout that mark a server down.")
+    fail_timeout: Duration = Field(10, description="Default 10s.")
+    zone_size: str = Field("64k", pattern=r"^[1-9][0-9]{0,5}[km]$", description="Shared memory for upstream state across workers.")
+    servers: list[UpstreamServer] = Field(min_length=1, description='Required: addresses nginx balances over, "host:port" or mappings.')
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _strings_to_servers(cls, value: Any) -> Any:
+        return [_server_from_string(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("servers")
+    @classmethod
+    def _unique(cls, value: list[UpstreamServer]) -> list[UpstreamServer]:
+        seen: set[str] = set()
+        for server in value:
+            if server.address in seen:
+                raise ValueError(f"server {server.address} is listed twice")
+            seen.add(server.address)
+        if all(s.backup for s in value):
+            raise ValueError("every server is a backup; at least one must be a primary")
+        return value
+
+    @field_validator("nginx_version")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if nginx_version_tuple(value) < MIN_NGINX:
+            raise ValueError(f"nginx {value} is older than the oldest supported version, 1.18")
+        return value
+
+    @model_validator(mode="after")
+    def _one_method(self) -> "LoadBalancing":
+        if self.affinity_mode == "hash":
+            if self.method is not None:
+                raise ValueError(
+                    f"method {self.method} conflicts with session affinity: on nginx {self.nginx_version} affinity is "
+                    "`hash $cookie_... consistent`, itself the balancing method; remove `method` or disable affinity")
+            if any(s.backup for s in self.servers):
+                raise ValueError("backup servers cannot be combined with hash-based session affinity (nginx rejects it); "
+                                 "remove `backup` or disable affinity")
+        if self.method == "random" and any(s.backup for s in self.servers):
+            raise ValueError("backup servers cannot be combined with method random (nginx rejects it)")
+        return self
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return nginx_version_tuple(self.nginx_version)
+
+    @property
+    def affinity_mode(self) -> Literal["off", "hash", "sticky"]:
+        if not self.session_affinity.enabled:
+            return "off"
+        return "sticky" if self.version >= STICKY_COOKIE_SINCE else "hash"
+
+    @property
+    def effective_method(self) -> str:
+        if self.affinity_mode == "hash":
+            return "hash"
+        return self.method or "least_conn"
+
+
+def nginx_version_tuple(text: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in text.split(".")] + [0, 0]
+    return (parts[0], parts[1], parts[2])
+
+
+class _Alert(Section):
+    for_: Duration = Field(alias="for", description="How long the condition must hold before the alert fires.")
+    severity: Severity
+
+
+def _ratio(default: float, what: str) -> Any:
+    return Field(default, gt=0, lt=1, description=f"{what}, a ratio strictly between 0 and 1.")
+
+
+class ErrorRateAlert(_Alert):
+    threshold: float = _ratio(0.05, "Share of 5xx responses above which HighErrorRate fires")
+    for_: Duration = Field(300, alias="for")
+    severity: Severity = "warning"
+
+
+class LatencyAlert(_Alert):
+    threshold_seconds: float = Field(1.0, gt=0, le=3600, description="p95 request latency above which HighLatencyP95 fires.")
+    for_: Duration = Field(600, alias="for")
+    severity: Severity = "warning"
+
+
+class PoolAlert(_Alert):
+    threshold: float = _ratio(0.9, "Pool use / capacity above which DatabasePoolNearExhaustion fires")
+    for_: Duration = Field(120, alias="for")
+    severity: Severity = "critical"
+
+
+class CacheAlert(_Alert):
+    threshold: float = _ratio(0.6, "Cache hit ratio below which LowCacheHitRate fires")
+    for_: Duration = Field(900, alias="for")
+    severity: Severity = "info"
+
+
+class ExceptionsAlert(_Alert):
+    threshold: int = Field(10, ge=0, description="Unhandled exceptions per rate window above which UnhandledExceptions fires.")
+    for_: Duration = Field(0, alias="for")
+    severity: Severity = "warning"
+
+
+class SlowQueriesAlert(_Alert):
+    threshold_seconds: float = Field(2.0, gt=0, le=3600, description="p95 query duration above which SlowDatabaseQueries fires.")
+    for_: Duration = Field(300, alias="for")
+    severity: Severity = "warning"
+
+
+class RateLimitedAlert(_Alert):
+    threshold_per_second: float = Field(1.0, gt=0, description="Rejected requests per second above which RateLimitExceeded fires.")
+    for_: Duration = Field(600, alias="for")
+    severity: Severity = "info"
+
+
+class Alerts(Section):
+    error_rate: ErrorRateAlert = Field(default_factory=ErrorRateAlert)
+    latency_p95: LatencyAlert = Field(default_factory=LatencyAlert)
+    db_pool_utilization: PoolAlert = Field(default_factory=PoolAlert)
+    cache_hit_rate: CacheAlert = Field(default_factory=CacheAlert)
+    unhandled_exceptions: ExceptionsAlert = Field(default_factory=ExceptionsAlert)
+    slow_queries: SlowQueriesAlert = Field(default_factory=SlowQueriesAlert)
+    rate_limited: RateLimitedAlert = Field(default_factory=RateLimitedAlert)
+    runbook_url: str | None = Field(
+        None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$",
+        description="Base URL of the runbooks; each alert links to <runbook_url>#<AlertName>.")
+    rate_window: Duration = Field(300, description="Window of every rate()/increase() in the rules. Default 5m.")
+    scrape_interval: Duration = Field(30, description="How often Prometheus scrapes the service; rate windows must be >= 4x it.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on every alert (e.g. team).")
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for key in value:
+            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", key) or key.startswith("__"):
+                raise ValueError(f"{key!r} is not a Prometheus label name")
+            if key in ("severity", "service", "environment", "namespace", "job"):
+                raise ValueError(f"label {key!r} is set by infragen itself")
+        return value
+
+    @field_validator("rate_window")
+    @classmethod
+    def _window_vs_scrape(cls, value: int) -> int:
+        if value < 60:
+            raise ValueError("rate_window below 1m leaves too few samples for rate()")
+        return value
+
+    def items(self) -> list[tuple[str, _Alert]]:
+        return [(name, getattr(self, name)) for name in ALERT_KEYS]
+
+
+ALERT_KEYS = ("error_rate", "latency_p95", "db_pool_utilization", "cache_hit_rate",
+              "unhandled_exceptions", "slow_queries", "rate_limited")
+
+_ABS_PATH = r"^/[A-Za-z0-9._/-]+$"
+
+
+class PagerDuty(Section):
+    routing_key_file: str = Field(pattern=_ABS_PATH, description="File holding the Events v2 routing key (mounted from a Secret).")
+    send_resolved: bool = True
+
+
+class Slack(Section):
+    api_url_file: str = Field(pattern=_ABS_PATH, description="File holding the webhook URL (mounted from a Secret).")
+    channel: str | None = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$", description="Override the webhook's channel.")
+    send_resolved: bool = Field(True, description="Alertmanager's Slack default is false; resolved notices are wanted.")
+
+
+class Receiver(Section):
+    pagerduty: PagerDuty | None = None
+    slack: Slack | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> "Receiver":
+        if self.pagerduty is None and self.slack is None:
+            raise ValueError("a receiver needs pagerduty or slack (or both)")
+        return self
+
+
+class SeverityRoutes(Section):
+    critical: str = "oncall"
+    warning: str = "team-slack"
+    info: str = "team-slack"
+
+
+def _default_receivers() -> dict[str, Receiver]:
+    return {
+        "oncall": Receiver(pagerduty=PagerDuty(routing_key_file="/etc/alertmanager/secrets/pagerduty-routing-key")),
+        "team-slack": Receiver(slack=Slack(api_url_file="/etc/alertmanager/secrets/slack-api-url")),
+    }
+
+
+class AlertmanagerSettings(Section):
+    receivers: dict[DnsLabel, Receiver] = Field(
+        default_factory=_default_receivers, min_length=1,
+        description="Named receivers. Default: oncall (PagerDuty) and team-slack (Slack), secrets read from /etc/alertmanager/secrets/.")
+    routes: SeverityRoutes = Field(default_factory=SeverityRoutes, description="Receiver for each severity.")
+    default_receiver: str = Field("team-slack", description="Receiver of the root route: anything no severity route matches.")
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "namespace"], min_length=1)
+    group_wait: Duration = Field(30, description="Default 30s.")
+    group_interval: Duration = Field(300, description="Default 5m.")
+    repeat_interval: Duration = Field(14400, description="Default 4h.")
+
+    @model_validator(mode="after")
+    def _known_receivers(self) -> "AlertmanagerSettings":
+        missing = [(where, name) for where, name in self.route_references() if name not in self.receivers]
+        if missing:
+            where, name = missing[0]
+            raise ValueError(f"{where} names receiver {name!r}, which is not defined (receivers: {', '.join(sorted(self.receivers))})")
+        return self
+
+    def route_references(self) -> list[tuple[str, str]]:
+        refs = [(f"routes.{sev}", getattr(self.routes, sev)) for sev in SEVERITIES]
+        refs.append(("default_receiver", self.default_receiver))
+        return refs
+
+
+class Rollout(Section):
+    max_surge: IntOrPercent = Field("25%", description="Pods a rolling update adds above the replica count (Kubernetes default 25%).")
+
+
+class EnvironmentSpec(Section):
+    """One environment file after `extends` and tier defaults are merged in."""
+
+    extends: str | list[str] | None = Field(
+        None, description="Partials (`_name`, file environments/_name.yaml) merged beneath this file, in order.")
+    tier: Tier = Field(description="development | staging | production: supplies the defaults below.")
+    service: Service
+    autoscaling: Autoscaling
+    disruption_budget: DisruptionBudget
+    database: Database
+    rate_limit: RateLimit = Field(default_factory=RateLimit)
+    load_balancing: LoadBalancing
+    alerts: Alerts = Field(default_factory=Alerts)
+    alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    rollout: Rollout = Field(default_factory=Rollout)

@@ -1,0 +1,24 @@
+"""Tier defaults (DOMAIN.md). They are a layer beneath every file, so `explain` can say where a value came from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TIER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "development": {
+        "autoscaling": {"min_replicas": 1, "max_replicas": 2, "target_cpu_percent": 70},
+        "database": {"base_pool_size": 5},
+        # One replica: minAvailable 1 would block every drain, so allow one pod down instead.
+        "disruption_budget": {"max_unavailable": 1},
+    },
+    "staging": {
+        "autoscaling": {"min_replicas": 2, "max_replicas": 5, "target_cpu_percent": 70},
+        "database": {"base_pool_size": 10},
+        "disruption_budget": {"min_available": 1},
+    },
+    "production": {
+        "autoscaling": {"min_replicas": 3, "max_replicas": 10, "target_cpu_percent": 60},
+        "database": {"base_pool_size": 20},
+        "disruption_budget": {"min_available": 1},
+    },
+}

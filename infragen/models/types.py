@@ -1,0 +1,93 @@
+"""Value types shared by the settings models: names, durations, percentages, nginx words."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_DNS_LABEL = re.compile(DNS_LABEL_RE)
+
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+DURATION_PATTERN = r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+
+
+def parse_duration(value: Any) -> Any:
+    """'5m', '1h30m', '0s' -> seconds. A bare number is refused: 5 could mean seconds or minutes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '5m', not a boolean")
+    if isinstance(value, (int, float)):
+        raise ValueError(f"a duration needs a unit: write '{value}s' or '{value}m', not {value}")
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '5m'")
+    match = _DURATION.match(value)
+    if not value or not match:
+        raise ValueError(f"{value!r} is not a duration; use a number with a unit, e.g. '30s', '5m', '1h30m' (units w d h m s)")
+    return sum(int(n) * size for n, (_, size) in zip(match.groups(), _UNITS) if n)
+
+
+def format_duration(seconds: int) -> str:
+    """Canonical spelling used in every artifact: largest units first, no zero parts; 0 -> '0s'."""
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+# Durations are held as whole seconds; the JSON Schema still shows users the string form they write.
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s", "5m", "1h30m"]}),
+]
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label: use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label), WithJsonSchema({"type": "string", "pattern": DNS_LABEL_RE, "maxLength": 63})]
+
+PERCENT_RE = r"^(100|[1-9]?[0-9])%$"
+Percent = Annotated[str, Field(pattern=PERCENT_RE)]
+IntOrPercent = Annotated[int, Field(ge=0)] | Percent
+
+# nginx variables are [A-Za-z0-9_]; a cookie named "session-id" has no $cookie_ variable at all.
+COOKIE_NAME_RE = r"^[A-Za-z0-9_]{1,64}$"
+NGINX_VARIABLE_RE = r"^\$[A-Za-z_][A-Za-z0-9_]*$"
+
+# host:port where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
+SERVER_ADDRESS_RE = (
+    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*)"
+    r":([1-9][0-9]{0,4})$"
+)
+
+NGINX_VERSION_RE = r"^[1-9][0-9]*\.[0-9]+(\.[0-9]+)?$"
+
+
+def percent_value(value: int | str, total: int, *, round_up: bool) -> int:
+    """Resolve an int-or-percent the way Kubernetes does (ceil for minAvailable/maxSurge, floor for maxUnavailable)."""
+    if isinstance(value, int):
+        return value
+    pct = int(value[:-1])
+    whole, rest = divmod(pct * total, 100)
+    return whole + (1 if round_up and rest else 0)
+
+
+def format_number(value: int | float) -> str:
+    """Canonical number text: integers without a decimal point, other floats in shortest round-trip form."""
+    if isinstance(value, bool):
+        raise TypeError("booleans are not numbers here")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
