@@ -1,0 +1,61 @@
+"""Shared fixtures. Issue-specific helpers live in their own test modules."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_ENVIRONMENTS = REPO / "environments"
+SHIPPED_OUTPUT = REPO / "output"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+MINIMAL = """\
+tier: production
+service: {name: fraud-api, namespace: fraud-prod}
+load_balancing:
+  servers: ["10.0.0.1:8080", "10.0.0.2:8080"]
+database: {max_connections: 500}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project directory (cwd) with environments/ and output/."""
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "output").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for var in ("INFRAGEN_ENVIRONMENTS", "INFRAGEN_OUTPUT", "INFRAGEN_STRICT"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def write_env(project: Path):
+    """write_env("production", "yaml text") -> path; dedents the text."""
+
+    def write(name: str, text: str) -> Path:
+        path = project / "environments" / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def shipped_project(project: Path) -> Path:
+    """A copy of the repository's environments/ and output/ in a temporary project."""
+    shutil.rmtree(project / "environments")
+    shutil.rmtree(project / "output")
+    shutil.copytree(SHIPPED_ENVIRONMENTS, project / "environments")
+    shutil.copytree(SHIPPED_OUTPUT, project / "output")
+    return project
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
