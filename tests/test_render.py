@@ -1,0 +1,113 @@
+"""Rendering: artifacts parse, carry the header, and say what the model computed."""
+
+from __future__ import annotations
+
+import yaml
+import pytest
+
+from infragen.load import Loader
+from infragen.render import ARTIFACTS, MARKER, RenderError, env_value, nginx_word, render_all, yaml_scalar
+
+from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
+
+
+@pytest.fixture(scope="module")
+def shipped_files() -> dict[str, str]:
+    return render_all(Loader(SHIPPED_ENVIRONMENTS).load_many())
+
+
+def test_every_environment_gets_every_artifact(shipped_files) -> None:
+    expected = {f"{env}/{path}" for env in ("development", "staging", "production") for path, _ in ARTIFACTS}
+    assert set(shipped_files) == expected
+
+
+def test_files_start_with_the_generated_header_naming_the_source(shipped_files) -> None:
+    for path, text in shipped_files.items():
+        env = path.split("/")[0]
+        assert text.startswith(MARKER), path
+        assert f"environments/{env}.yaml" in text.splitlines()[0]
+        assert "Do not edit by hand" in text.splitlines()[0]
+
+
+def test_files_are_lf_with_one_final_newline(shipped_files) -> None:
+    for path, text in shipped_files.items():
+        assert "\r" not in text, path
+        assert text.endswith("\n") and not text.endswith("\n\n"), path
+
+
+def test_yaml_artifacts_parse_to_the_model_values(shipped_files) -> None:
+    hpa = yaml.safe_load(shipped_files["production/kubernetes/hpa.yaml"])
+    assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 10
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "fraud-api"}
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu", "memory"]
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    pdb = yaml.safe_load(shipped_files["development/kubernetes/pdb.yaml"])
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    assert pdb["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "fraud-api"}}
+    rules = yaml.safe_load(shipped_files["production/prometheus/alerts.yaml"])["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == ["HighErrorRate", "HighLatencyP95", "DatabasePoolNearExhaustion",
+                                           "LowCacheHitRate", "UnhandledExceptions", "SlowDatabaseQueries",
+                                           "RateLimitExceeded"]
+    for rule in rules:
+        assert 'job="fraud-api"' in rule["expr"] and 'namespace="simple378-production"' in rule["expr"]
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
+        assert rule["labels"]["severity"] in ("critical", "warning", "info")
+    am = yaml.safe_load(shipped_files["production/alertmanager/alertmanager.yaml"])
+    assert am["route"]["receiver"] == "team-slack" and "matchers" not in am["route"]
+    assert [r["matchers"] for r in am["route"]["routes"]] == [['severity="critical"'], ['severity="warning"'],
+                                                             ['severity="info"']]
+    assert am["route"]["routes"][0]["receiver"] == "oncall"
+
+
+def test_app_env_has_the_domain_keys_with_environment_values(shipped_files) -> None:
+    lines = [l for l in shipped_files["production/app.env"].splitlines() if l and not l.startswith("#")]
+    assert dict(l.split("=", 1) for l in lines) == {
+        "PROMETHEUS_METRICS_ENABLED": "true", "RATE_LIMIT_REQUESTS": "100", "RATE_LIMIT_WINDOW_SECONDS": "60",
+        "DATABASE_POOL_SIZE": "20", "DATABASE_POOL_OVERFLOW": "10", "K8S_MIN_REPLICAS": "3",
+        "K8S_MAX_REPLICAS": "10", "K8S_TARGET_CPU_PERCENT": "60",
+    }
+
+
+def test_no_secret_values_in_alertmanager_config(shipped_files) -> None:
+    text = shipped_files["production/alertmanager/alertmanager.yaml"]
+    assert "routing_key_file:" in text and "api_url_file:" in text
+    assert "hooks.slack.com" not in text and "routing_key:" not in text and "api_url:" not in text
+
+
+def test_upstream_uses_exactly_one_balancing_method() -> None:
+    loader = Loader(FIXTURES / "environments")
+    methods = ("least_conn;", "hash ", "ip_hash;", "random")
+    for name in loader.names():
+        text = render_all([loader.load(name)])[f"{name}/nginx/upstream.conf"]
+        used = [m for m in methods if any(line.strip().startswith(m) for line in text.splitlines())]
+        assert len(used) == 1, (name, used)
+
+
+def test_names_carry_the_environment_so_files_can_share_one_nginx(shipped_files) -> None:
+    assert "upstream fraud-api-production {" in shipped_files["production/nginx/upstream.conf"]
+    assert "zone=fraud-api-staging-ratelimit:" in shipped_files["staging/nginx/upstream.conf"]
+    assert "proxy_pass http://fraud-api-development;" in shipped_files["development/nginx/location.conf"]
+
+
+@pytest.mark.parametrize("value", ["5m", "fraud-api", "on", "yes", "y", "~", "null", "10", "1e3", "0x1f", "1_000",
+                                   "#channel", "a: b", "it's", "line\nbreak", "tab\there", "naïve", "{x}", "", " lead"])
+def test_yaml_filter_round_trips_any_string(value: str) -> None:
+    assert yaml.safe_load(f"key: {yaml_scalar(value)}\n") == {"key": value}
+    assert "\n" not in yaml_scalar(value)
+
+
+@pytest.mark.parametrize("value", [0, 1, 0.05, 1.0, 2.5, True, False, None])
+def test_yaml_filter_round_trips_scalars(value) -> None:
+    assert yaml.safe_load(f"key: {yaml_scalar(value)}\n") == {"key": value}
+
+
+@pytest.mark.parametrize("value", ["a;b", "a b", "a\nb", "x{", "'q'", "#c"])
+def test_nginx_filter_refuses_unsafe_words(value: str) -> None:
+    with pytest.raises(RenderError):
+        nginx_word(value)
+
+
+@pytest.mark.parametrize("value", ["a b", "a\nb", "'x'", '"x"', "$HOME", "#"])
+def test_env_filter_refuses_unsafe_values(value: str) -> None:
+    with pytest.raises(RenderError):
+        env_value(value)
