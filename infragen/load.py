@@ -98,7 +98,10 @@ def display_path(path: Path) -> str:
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    options = list(options)
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    if not close and len(str(word)) >= 3:  # abbreviations: "prod" -> "production"
+        close = [o for o in options if o.startswith(str(word))][:1]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -208,7 +211,7 @@ class Loader:
         if tier not in TIERS:
             loc = layer.locations.get(("tier",), Location(display, 1, 1))
             if tier is None:
-                raise InputError.single("required: development, staging or production", loc, "tier")
+                raise InputError.single("required (development, staging or production)", loc, "tier")
             raise InputError.single(f"{tier!r} is not a tier; use development, staging or production{did_you_mean(tier, TIERS)}",
                                     loc, "tier")
         layer = merge(_origin_layer(TIER_DEFAULTS[tier], f"tier default ({tier})"), layer)
