@@ -173,7 +173,8 @@ def output_lock(output_dir: Path) -> Iterator[None]:
         yield
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(output_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    # Lock the directory itself: no lock file is left behind in output/ for git to see.
+    fd = os.open(output_dir, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -5,17 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from .models.settings import EnvironmentSpec
-from .models.tiers import TIER_DEFAULTS
+from .models.types import SERVER_ADDRESS_RE
+
+_LIST_ITEMS = {"ScalingPolicy", "UpstreamServer"}
 
 
 def environment_schema() -> dict[str, Any]:
     schema = EnvironmentSpec.model_json_schema(mode="validation")
-    # Sections the tier supplies are not required in a file, nor is anything a partial may supply:
-    # a file is checked after layering, so only `tier` stays required for editors.
-    tier_sections = set().union(*(d.keys() for d in TIER_DEFAULTS.values()))
-    schema["required"] = [k for k in schema.get("required", []) if k not in tier_sections and k == "tier"]
-    for definition in schema.get("$defs", {}).values():
-        definition.pop("required", None) if definition.get("title") in {"Autoscaling", "Database", "Service", "LoadBalancing"} else None
+    # A file is complete only after partials and tier defaults are merged beneath it, so per file no
+    # mapping key is required. List items are replaced whole, never merged: they keep their required keys.
+    schema.pop("required", None)
+    for name, definition in schema.get("$defs", {}).items():
+        if name not in _LIST_ITEMS:
+            definition.pop("required", None)
+    # `servers` items may be written as "host:port" strings; the model turns them into mappings.
+    servers = schema["$defs"]["LoadBalancing"]["properties"]["servers"]
+    servers["items"] = {"anyOf": [{"type": "string", "pattern": SERVER_ADDRESS_RE}, servers["items"]]}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "infragen environment file"
     schema["description"] = ("One environment of a service: environments/<name>.yaml. Partials (_name.yaml) use the same "
