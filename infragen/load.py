@@ -17,6 +17,7 @@ from .errors import InputError, Location, Problem
 from .models.environment import Environment
 from .models.settings import TIERS, EnvironmentSpec
 from .models.tiers import TIER_DEFAULTS
+from .secrets import find_inline_secrets
 from .yamlsource import Document, read_file
 
 ENV_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -207,18 +208,24 @@ class Loader:
         path = self.dir / f"{name}{SUFFIX}"
         layer, partials = self._layers(name, (), None)
         display = display_path(path)
+        # Every file read, scanned whole: a secret is a leak even where a later layer overrides it.
+        secrets = [p for doc in self._documents.values() if doc.display in {display, *partials}
+                   for p in find_inline_secrets(doc)]
+        secrets.sort(key=lambda p: (p.location or Location(), p.field or ""))
         tier = layer.data.get("tier")
         if tier not in TIERS:
             loc = layer.locations.get(("tier",), Location(display, 1, 1))
             if tier is None:
-                raise InputError.single("required (development, staging or production)", loc, "tier")
-            raise InputError.single(f"{tier!r} is not a tier; use development, staging or production{did_you_mean(tier, TIERS)}",
-                                    loc, "tier")
+                raise InputError(secrets + [Problem(loc, "tier", "required (development, staging or production)")])
+            raise InputError(secrets + [Problem(
+                loc, "tier", f"{tier!r} is not a tier; use development, staging or production{did_you_mean(tier, TIERS)}")])
         layer = merge(_origin_layer(TIER_DEFAULTS[tier], f"tier default ({tier})"), layer)
         try:
             spec = EnvironmentSpec.model_validate(layer.data)
         except ValidationError as exc:
-            raise InputError(problems_from_validation(exc, layer, display)) from None
+            raise InputError(secrets + problems_from_validation(exc, layer, display)) from None
+        if secrets:
+            raise InputError(secrets)
         source = f"{self.dir.name}/{name}{SUFFIX}"
         header_partials = tuple(f"{self.dir.name}/{Path(p).name}" for p in partials)
         return Environment(name=name, source=source, partials=header_partials, spec=spec, locations=layer.locations)
@@ -331,10 +338,47 @@ def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
     return message
 
 
+def _value_at(data: Any, path: PathKey) -> Any:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _rule_problem(err: dict[str, Any], path: PathKey, layer: Layer, display: str) -> Problem:
+    """A rule the models check (raised with `rule_error`): at the offending value, naming where related values came from."""
+    ctx = err["ctx"]
+    at = path + tuple(ctx["at"])
+    location = next((layer.locations[p] for p in (at[:i] for i in range(len(at), 0, -1)) if p in layer.locations), None)
+    message = ctx["message"]
+    if location is None or location.file is None:
+        if location is not None:
+            message += f" (value from {location.origin})"
+        location = Location(display)
+    related = []
+    for rel in ctx["related"]:
+        rel_path = path + tuple(rel)
+        rel_loc = layer.locations.get(rel_path)
+        if rel_loc is not None and rel_loc.file is not None:
+            related.append(rel_loc)
+            shown = _value_at(layer.data, rel_path)
+            value = "" if isinstance(shown, (dict, list)) or shown is None else f" {shown!r}"
+            message += f"; {'.'.join(str(p) for p in rel_path)}{value} set at {rel_loc}"
+    return Problem(location, ".".join(str(p) for p in at), message, rule=ctx["rule"], related=tuple(related))
+
+
 def problems_from_validation(exc: ValidationError, layer: Layer, display: str) -> list[Problem]:
     grouped: dict[PathKey, list[str]] = {}
+    rule_problems: list[Problem] = []
     for err in exc.errors(include_url=False):
         path = _clean_loc(err["loc"], err["type"])
+        if err["type"] == "policy_rule":
+            rule_problems.append(_rule_problem(err, path, layer, display))
+            continue
         message = _message(err, path, layer)
         bucket = grouped.setdefault(path, [])
         if message not in bucket:
@@ -356,4 +400,4 @@ def problems_from_validation(exc: ValidationError, layer: Layer, display: str) -
             message += f" (value from {location.origin})"
             location = Location(display)
         problems.append(Problem(location, ".".join(str(p) for p in path), message))
-    return problems
+    return problems + rule_problems

@@ -12,6 +12,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .types import (
     COOKIE_NAME_RE,
@@ -31,6 +32,15 @@ SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
 # nginx releases that matter to the upstream we write.
 STICKY_COOKIE_SINCE = (1, 29, 6)  # `sticky cookie` in open-source nginx
 MIN_NGINX = (1, 18, 0)  # empty hash keys fall back to round-robin since 1.17.1; 1.18 is the stable line with it
+
+
+def rule_error(rule: str, message: str, at: tuple[Any, ...] = (), related: tuple[tuple[Any, ...], ...] = ()) -> PydanticCustomError:
+    """A rule violation found while validating (see `infragen.policy.RULES`): the loader reports it with the rule id,
+    at the value `at` (a path below the section that raised it) and names the `related` values with their locations.
+    These stay in the models because the artifact could not be written correctly at all; `infragen.policy` holds the
+    rules about artifacts that are each valid but do not fit together."""
+    # The message travels in the context so braces in it are never taken for placeholders.
+    return PydanticCustomError("policy_rule", "{message}", {"message": message, "rule": rule, "at": at, "related": related})
 
 
 class Section(BaseModel):
@@ -160,7 +170,10 @@ class RateLimit(Section):
 
     @model_validator(mode="after")
     def _whole_rate(self) -> "RateLimit":
-        self.nginx_rate  # raises when not representable
+        try:
+            self.nginx_rate
+        except ValueError as exc:
+            raise rule_error("nginx-rate-not-integer", str(exc), at=("window_seconds",), related=(("requests",),)) from None
         return self
 
     @property
@@ -243,16 +256,23 @@ class LoadBalancing(Section):
 
     @model_validator(mode="after")
     def _one_method(self) -> "LoadBalancing":
+        backup = next((i for i, s in enumerate(self.servers) if s.backup), None)
         if self.affinity_mode == "hash":
             if self.method is not None:
-                raise ValueError(
+                raise rule_error(
+                    "nginx-method-conflict",
                     f"method {self.method} conflicts with session affinity: on nginx {self.nginx_version} affinity is "
-                    "`hash $cookie_... consistent`, itself the balancing method; remove `method` or disable affinity")
-            if any(s.backup for s in self.servers):
-                raise ValueError("backup servers cannot be combined with hash-based session affinity (nginx rejects it); "
-                                 "remove `backup` or disable affinity")
-        if self.method == "random" and any(s.backup for s in self.servers):
-            raise ValueError("backup servers cannot be combined with method random (nginx rejects it)")
+                    "`hash $cookie_... consistent`, itself the balancing method; remove `method` or disable affinity",
+                    at=("method",), related=(("session_affinity", "enabled"), ("nginx_version",)))
+            if backup is not None:
+                raise rule_error(
+                    "nginx-backup-conflict",
+                    "backup servers cannot be combined with hash-based session affinity (nginx rejects it); "
+                    "remove `backup` or disable affinity",
+                    at=("servers", backup, "backup"), related=(("session_affinity", "enabled"), ("nginx_version",)))
+        if self.method == "random" and backup is not None:
+            raise rule_error("nginx-backup-conflict", "backup servers cannot be combined with method random (nginx rejects it)",
+                             at=("servers", backup, "backup"), related=(("method",),))
         return self
 
     @property
@@ -423,7 +443,9 @@ class AlertmanagerSettings(Section):
         missing = [(where, name) for where, name in self.route_references() if name not in self.receivers]
         if missing:
             where, name = missing[0]
-            raise ValueError(f"{where} names receiver {name!r}, which is not defined (receivers: {', '.join(sorted(self.receivers))})")
+            raise rule_error("receiver-undefined",
+                             f"{where} names receiver {name!r}, which is not defined (receivers: {', '.join(sorted(self.receivers))})",
+                             at=tuple(where.split(".")), related=(("receivers",),))
         return self
 
     def route_references(self) -> list[tuple[str, str]]:
@@ -434,6 +456,24 @@ class AlertmanagerSettings(Section):
 
 class Rollout(Section):
     max_surge: IntOrPercent = Field("25%", description="Pods a rolling update adds above the replica count (Kubernetes default 25%).")
+
+
+# Rules an environment may turn from errors into warnings (`policy: {allow: [...]}`); see infragen.policy.
+AllowableRule = Literal["production-min-replicas", "production-pdb", "production-paging"]
+
+
+class Policy(Section):
+    allow: list[AllowableRule] = Field(
+        default_factory=list,
+        description="Production-tier rules this environment is exempt from (each then reports a warning, not an error). "
+                    "Counts only in the environment's own file, not in a partial. See docs/policy.md.")
+
+    @field_validator("allow")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a rule is listed twice")
+        return value
 
 
 class EnvironmentSpec(Section):
@@ -451,3 +491,4 @@ class EnvironmentSpec(Section):
     alerts: Alerts = Field(default_factory=Alerts)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
     rollout: Rollout = Field(default_factory=Rollout)
+    policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")
