@@ -27,18 +27,64 @@ def _envs_arg(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("names", nargs=-1, metavar="[ENV]...")(func)
 
 
-def _fail(error: InputError) -> None:
-    for problem in error.problems:
+def _format_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="json: print findings as one JSON document on stdout (for CI annotations); "
+                             "everything else goes to stderr.")(func)
+
+
+def _policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = _format_option(func)
+    return click.option("--strict/--no-strict", "strict", default=None,
+                        help="Fail on policy warnings too [default: [tool.infragen] strict, or $INFRAGEN_STRICT].")(func)
+
+
+def _print_problems(problems: list, fmt: str, failed: bool, strict: bool = False) -> None:
+    """Findings and input problems: text on stderr (with a fix hint under each rule), or one JSON document on stdout."""
+    from .policy import as_dict, hint_for
+
+    if fmt == "json":
+        click.echo(json.dumps({"ok": not failed, "strict": strict, "findings": [as_dict(p) for p in problems]},
+                              indent=2, sort_keys=True))
+        return
+    for problem in problems:
         click.echo(problem.format(), err=True)
+        hint = hint_for(problem) if problem.rule else None
+        if hint:
+            click.echo(f"    fix: {hint}", err=True)
+
+
+def _fail(error: InputError, fmt: str = "text") -> None:
+    _print_problems(error.problems, fmt, failed=True)
     count = len(error.problems)
     click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
     sys.exit(EXIT_INVALID)
 
 
-def _context(environments: Path | None, output: Path | None):
+def _context(environments: Path | None, output: Path | None, strict: bool | None = None):
     from .config import load_settings
 
-    return load_settings(environments=environments, output=output)
+    return load_settings(environments=environments, output=output, strict=strict)
+
+
+def _checked(settings, names: tuple[str, ...], fmt: str):
+    """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict)."""
+    from .policy import check, failing
+    from .render import render_all
+
+    envs = _load(settings, names)
+    files = render_all(envs)
+    findings = check(envs, files)
+    stop = failing(findings, settings.strict)
+    _print_problems(findings, fmt, failed=bool(stop), strict=settings.strict)
+    if stop:
+        errors = sum(p.level == "error" for p in findings)
+        warnings = len(findings) - errors
+        why = " (--strict: warnings fail)" if settings.strict and warnings else ""
+        click.echo(f"infragen: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                   f"{why}; nothing was written", err=True)
+        sys.exit(EXIT_INVALID)
+    return envs, files
 
 
 def _load(settings, names: tuple[str, ...]):
@@ -47,12 +93,10 @@ def _load(settings, names: tuple[str, ...]):
     return Loader(settings.environments).load_many(names or None)
 
 
-def _plan(settings, names: tuple[str, ...]):
+def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
     from .plan import make_plan
-    from .render import render_all
 
-    envs = _load(settings, names)
-    files = render_all(envs)
+    envs, files = _checked(settings, names, fmt)
     return make_plan(files, settings.output, [e.name for e in envs] if names else None)
 
 
@@ -76,8 +120,9 @@ def cli() -> None:
 
 @cli.command()
 @_common
+@_policy_options
 @_envs_arg
-def build(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> None:
+def build(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Write the artifacts of all (or the named) environments.
 
     Only files that change are written; generated files no longer produced are removed; files infragen
@@ -87,38 +132,39 @@ def build(environments: Path | None, output: Path | None, names: tuple[str, ...]
     from .plan import apply
 
     try:
-        settings = _context(environments, output)
-        plan = _plan(settings, names)
+        settings = _context(environments, output, strict)
+        plan = _plan(settings, names, fmt)
         apply(plan)
     except InputError as exc:
-        _fail(exc)
+        _fail(exc, fmt)
         return
     verbs = {"create": "created", "update": "updated", "delete": "deleted"}
     for change in plan.changes:
-        click.echo(f"{verbs[change.kind]:8} {display_path(plan.output_dir / change.path)}")
-    click.echo(f"{len(plan.changes)} changed, {len(plan.unchanged)} unchanged in {display_path(plan.output_dir)}")
+        click.echo(f"{verbs[change.kind]:8} {display_path(plan.output_dir / change.path)}", err=fmt == "json")
+    click.echo(f"{len(plan.changes)} changed, {len(plan.unchanged)} unchanged in {display_path(plan.output_dir)}", err=fmt == "json")
 
 
 @cli.command()
 @_common
+@_policy_options
 @_envs_arg
-def check(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> None:
+def check(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Exit 1 if the output directory differs from what build would write (for CI). Writes nothing."""
     from .load import display_path
     from .plan import unified_diff
 
     try:
-        settings = _context(environments, output)
-        plan = _plan(settings, names)
+        settings = _context(environments, output, strict)
+        plan = _plan(settings, names, fmt)
     except InputError as exc:
-        _fail(exc)
+        _fail(exc, fmt)
         return
     for rel in plan.unowned:
         click.echo(f"note: {display_path(plan.output_dir / rel)} was not generated by infragen; left alone", err=True)
     if plan.up_to_date:
-        click.echo(f"up to date: {len(plan.unchanged)} files in {display_path(plan.output_dir)}")
+        click.echo(f"up to date: {len(plan.unchanged)} files in {display_path(plan.output_dir)}", err=fmt == "json")
         return
-    click.echo(unified_diff(plan), nl=False)
+    click.echo(unified_diff(plan), nl=False, err=fmt == "json")
     labels = {"update": "stale", "create": "missing", "delete": "orphaned"}
     for change in plan.changes:
         click.echo(f"{labels[change.kind]:9} {display_path(plan.output_dir / change.path)}", err=True)
@@ -131,7 +177,7 @@ def check(environments: Path | None, output: Path | None, names: tuple[str, ...]
 @_common
 @_envs_arg
 def diff(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> None:
-    """Print the unified diff build would apply. Writes nothing; exit 0 either way."""
+    """Print the unified diff build would apply. Writes nothing; exit 0 either way (2 when build would refuse)."""
     from .plan import unified_diff
 
     try:
@@ -145,16 +191,17 @@ def diff(environments: Path | None, output: Path | None, names: tuple[str, ...])
 
 @cli.command()
 @_common
+@_policy_options
 @_envs_arg
-def validate(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> None:
-    """Load and validate environment files; write nothing."""
+def validate(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
+    """Load and validate environment files and check every policy rule (docs/policy.md); write nothing."""
     try:
-        settings = _context(environments, output)
-        envs = _load(settings, names)
+        settings = _context(environments, output, strict)
+        envs, _files = _checked(settings, names, fmt)
     except InputError as exc:
-        _fail(exc)
+        _fail(exc, fmt)
         return
-    click.echo(f"valid: {', '.join(e.name for e in envs)}" if envs else "no environments found")
+    click.echo(f"valid: {', '.join(e.name for e in envs)}" if envs else "no environments found", err=fmt == "json")
 
 
 @cli.command("list")
@@ -173,6 +220,36 @@ def list_(environments: Path | None, output: Path | None) -> None:
     click.echo(f"{'ENVIRONMENT':{widths[0]}}  {'TIER':{widths[1]}}  {'NAMESPACE':{widths[2]}}  SOURCE")
     for row in rows:
         click.echo(f"{row[0]:{widths[0]}}  {row[1]:{widths[1]}}  {row[2]:{widths[2]}}  {row[3]}")
+
+
+@cli.command("explain")
+@click.option("--environments", "environments", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Directory of environment files [default: environments/].")
+@_format_option
+@click.argument("name", metavar="ENV")
+@click.argument("field", required=False, metavar="[FIELD]")
+def explain_(environments: Path | None, fmt: str, name: str, field: str | None) -> None:
+    """Print each effective setting of ENV (or those under FIELD) and where it came from: the environment file,
+    a partial, a tier default, a model default, or derived (with the formula)."""
+    from .explain import explain
+
+    try:
+        settings = _context(environments, None)
+        env = _load(settings, (name,))[0]
+        rows = explain(env, field)
+    except InputError as exc:
+        _fail(exc, fmt)
+        return
+    if fmt == "json":
+        click.echo(json.dumps({"environment": env.name, "settings": [r.as_dict() for r in rows]}, indent=2, sort_keys=True))
+        return
+    extends = f", extends {', '.join(env.partials)}" if env.partials else ""
+    click.echo(f"{env.name}: tier {env.spec.tier}, {env.source}{extends}")
+    width = max(len("SETTING"), *(len(r.path) for r in rows))
+    value_width = min(40, max(len("VALUE"), *(len(r.value) for r in rows)))
+    click.echo(f"{'SETTING':{width}}  {'VALUE':{value_width}}  FROM")
+    for row in rows:
+        click.echo(f"{row.path:{width}}  {row.value:{value_width}}  {row.source}")
 
 
 @cli.command()
