@@ -367,9 +367,10 @@ class _Checker:
             (("database", "pool_size"), "DATABASE_POOL_SIZE", "the pool size", self.env.pool_size, pool == self.env.pool_size),
             (("database", "max_overflow"), "DATABASE_POOL_OVERFLOW", "the pool overflow", self.env.pool_overflow,
              overflow == self.env.pool_overflow),
+            # Against the model's capacity, not app.env's sum: a wrong DATABASE_POOL_SIZE is reported once, above.
             (("database", "max_overflow"), "DATABASE_POOL_SIZE + DATABASE_POOL_OVERFLOW",
              "prometheus/alerts.yaml DatabasePoolNearExhaustion capacity", capacity.group(1) if capacity else None,
-             capacity is not None and pool is not None and overflow is not None and pool + overflow == int(capacity.group(1))),
+             capacity is not None and int(capacity.group(1)) == self.env.pool_capacity),
             (("rate_limit", "requests"), "RATE_LIMIT_REQUESTS / RATE_LIMIT_WINDOW_SECONDS", "nginx/upstream.conf limit_req_zone rate",
              rate.group(0).split("rate=")[1].rstrip(";") if rate else None,
              bool(window) and nginx_per_second is not None and Fraction(requests or 0, window or 1) == nginx_per_second),

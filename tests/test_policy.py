@@ -1,0 +1,497 @@
+"""Cross-artifact policy: one test per rule (failing without it), locations of inherited values, exceptions,
+--strict, --format json, and the shipped environments passing every rule without a warning."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from infragen.cli import cli
+from infragen.errors import InputError, Problem
+from infragen.load import Loader
+from infragen.policy import RULES, check, check_environment
+from infragen.render import render_environment
+
+from conftest import MINIMAL, REPO
+
+# A production environment with everything valid and no warning; tests change one thing at a time.
+GOOD = MINIMAL
+
+
+def load(project: Path, name: str = "production"):
+    return Loader(project / "environments").load(name)
+
+
+def findings(project: Path, name: str = "production") -> list[Problem]:
+    return check_environment(load(project, name))
+
+
+def lines(problems: list[Problem]) -> list[str]:
+    return [p.format() for p in problems]
+
+
+def only(problems: list[Problem], rule: str) -> Problem:
+    matching = [p for p in problems if p.rule == rule]
+    assert len(matching) == 1, lines(problems)
+    return matching[0]
+
+
+def load_problems(project: Path, name: str = "production") -> list[Problem]:
+    with pytest.raises(InputError) as info:
+        Loader(project / "environments").load_many([name])
+    return info.value.problems
+
+
+def with_minimal(extra: str) -> str:
+    """An environment file extending the valid `_minimal` partial, then saying `extra` (its lines start at line 2)."""
+    return "extends: _minimal\n" + textwrap.dedent(extra)
+
+
+@pytest.fixture(autouse=True)
+def _minimal_partial(project: Path) -> None:
+    (project / "environments" / "_minimal.yaml").write_text(MINIMAL, encoding="utf-8")
+
+
+def test_a_valid_environment_has_no_findings(project, write_env) -> None:
+    write_env("production", GOOD)
+    assert findings(project) == []
+
+
+# --- pdb-blocks-drain -----------------------------------------------------------------------------------
+
+def test_pdb_blocking_drains_points_at_both_values_across_files(project, write_env) -> None:
+    # The issue's own example, line for line and column for column.
+    write_env("_base", """\
+        service: {name: fraud-api}
+        load_balancing:
+          servers: ["10.0.0.1:8080", "10.0.0.2:8080"]
+        database: {max_connections: 500}
+        autoscaling:
+          min_replicas: 3
+        """)
+    write_env("production", "extends: _base\ntier: production\n" + "#\n" * 10 + "disruption_budget:\n    min_available: 3\n")
+    assert lines(findings(project)) == [
+        "environments/production.yaml:14:20: disruption_budget.min_available: 3 >= autoscaling.min_replicas 3 "
+        "(environments/_base.yaml:6:17): every node drain would block [pdb-blocks-drain]"]
+
+
+@pytest.mark.parametrize("budget, blocks", [
+    ('{min_available: 2}', False),
+    ('{min_available: 3}', True),
+    ('{min_available: "66%"}', False),  # 66% of 3 = 1.98, rounded up to 2: one pod may go
+    ('{min_available: "67%"}', True),  # 67% of 3 = 2.01, rounded up to 3: none may go
+    ('{max_unavailable: 1}', False),
+    ('{max_unavailable: "1%"}', False),  # Kubernetes rounds maxUnavailable up too: 1% of 3 allows 1 pod
+    ('{max_unavailable: 0}', True),
+    ('{max_unavailable: "0%"}', True),
+])
+def test_pdb_percentages_are_resolved_the_way_kubernetes_rounds(project, write_env, budget, blocks) -> None:
+    write_env("production", with_minimal(f"disruption_budget: {budget}\n"))
+    assert [p.rule for p in findings(project)] == (["pdb-blocks-drain"] if blocks else [])
+
+
+def test_pdb_blocking_with_a_tier_default_says_where_the_default_came_from(project, write_env) -> None:
+    # Staging's tier default is minAvailable 1; one replica makes it block.
+    write_env("staging", with_minimal("autoscaling: {min_replicas: 1}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: staging\n"))
+    finding = only(findings(project, "staging"), "pdb-blocks-drain")
+    assert finding.format().startswith(
+        "environments/staging.yaml:3:29: autoscaling.min_replicas: disruption_budget.min_available 1 "
+        "(tier default (staging)) >= 1: every node drain would block")
+    assert "max_unavailable: 1" in finding.hint
+
+
+# --- fleet-exceeds-database ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("max_connections, fits", [(434, True), (433, False)])
+def test_fleet_must_fit_the_database_less_its_reserve(project, write_env, max_connections, fits) -> None:
+    # Production defaults: (10 + ceil(25% of 10) = 3) x (20 + 10) = 390; 434 x 90% = 390.6 -> 390 usable.
+    write_env("production", GOOD.replace("max_connections: 500", f"max_connections: {max_connections}"))
+    found = findings(project)
+    if fits:
+        assert found == []
+        return
+    finding = only(found, "fleet-exceeds-database")
+    assert finding.level == "error"
+    assert finding.location.file == "environments/production.yaml" and finding.field == "database.max_connections"
+    assert "leaves 389 usable" in finding.message and "opens 390" in finding.message
+    assert "3 surge pods from rollout.max_surge 25% (default)" in finding.message
+    assert "at least 434" in finding.hint
+
+
+def test_fleet_surge_is_the_environments_own_when_set(project, write_env) -> None:
+    # (10 + 1 surge) x 30 = 330: 366 x 90% = 329 is too few, 367 x 90% = 330 fits.
+    write_env("production", with_minimal("database: {max_connections: 366}\nrollout: {max_surge: 1}\n"))
+    assert [p.rule for p in findings(project)] == ["fleet-exceeds-database"]
+    write_env("production", with_minimal("database: {max_connections: 367}\nrollout: {max_surge: 1}\n"))
+    assert findings(project) == []
+
+
+def test_fleet_finding_points_at_values_inherited_from_a_partial(project, write_env) -> None:
+    write_env("_db", "database:\n  max_connections: 200\n  reserved_connections_percent: 20\n")
+    write_env("production", "extends: [_nodb, _db]\n")
+    write_env("_nodb", GOOD.replace("database: {max_connections: 500}\n", ""))
+    finding = only(findings(project), "fleet-exceeds-database")
+    assert str(finding.location) == "environments/_db.yaml:2:20"
+    assert "database.reserved_connections_percent 20% (environments/_db.yaml:3:33)" in finding.message
+    assert "leaves 160 usable" in finding.message
+
+
+# --- receivers ---------------------------------------------------------------------------------------------
+
+def test_unused_receiver_is_a_warning_at_its_definition_in_the_partial(project, write_env) -> None:
+    write_env("_alerting", """\
+        alertmanager:
+          receivers:
+            oncall: {pagerduty: {routing_key_file: /s/pd}}
+            team-slack: {slack: {api_url_file: /s/slack}}
+            spare: {slack: {api_url_file: /s/spare}}
+        """)
+    write_env("production", "extends: [_minimal, _alerting]\n")
+    finding = only(findings(project), "receiver-unused")
+    assert finding.level == "warning"
+    assert finding.format().startswith("environments/_alerting.yaml:5:5: alertmanager.receivers.spare: warning: receiver 'spare'")
+
+
+def test_undefined_receiver_is_reported_once_with_its_rule_at_the_route(project, write_env) -> None:
+    write_env("production", "extends: _minimal\nalertmanager:\n  routes: {critical: pager}\n")
+    problems = load_problems(project)
+    assert [p.rule for p in problems] == ["receiver-undefined"]
+    assert problems[0].format().startswith(
+        "environments/production.yaml:3:22: alertmanager.routes.critical: routes.critical names receiver 'pager', which is not defined")
+
+
+def test_undefined_default_receiver(project, write_env) -> None:
+    write_env("production", "extends: _minimal\nalertmanager: {default_receiver: nobody}\n")
+    [problem] = load_problems(project)
+    assert (problem.rule, problem.field, problem.location.line) == ("receiver-undefined", "alertmanager.default_receiver", 2)
+
+
+# --- nginx ---------------------------------------------------------------------------------------------------
+
+def test_method_conflicting_with_hash_affinity_names_the_partial_that_set_the_version(project, write_env) -> None:
+    write_env("_nginx", 'load_balancing:\n  nginx_version: "1.24"\n')
+    write_env("production", "extends: [_minimal, _nginx]\nload_balancing: {method: least_conn}\n")
+    [problem] = load_problems(project)
+    assert problem.rule == "nginx-method-conflict"
+    assert str(problem.location) == "environments/production.yaml:2:26" and problem.field == "load_balancing.method"
+    assert "load_balancing.nginx_version '1.24' set at environments/_nginx.yaml:2:18" in problem.message
+
+
+def test_method_is_fine_with_sticky_affinity_on_a_recent_nginx(project, write_env) -> None:
+    write_env("production", with_minimal('load_balancing: {method: least_conn, nginx_version: "1.29.6"}\n'))
+    assert findings(project) == []
+
+
+@pytest.mark.parametrize("extra, field", [
+    ('load_balancing: {servers: ["10.0.0.1:80", {address: "10.0.0.2:80", backup: true}]}\n', "load_balancing.servers.1.backup"),
+    ('load_balancing: {method: random, session_affinity: {enabled: false}, '
+     'servers: ["10.0.0.1:80", {address: "10.0.0.2:80", backup: true}]}\n', "load_balancing.servers.1.backup"),
+])
+def test_backup_servers_conflict_with_hashing_and_random(project, write_env, extra, field) -> None:
+    write_env("production", "extends: _minimal\n" + extra)
+    [problem] = load_problems(project)
+    assert (problem.rule, problem.field) == ("nginx-backup-conflict", field)
+    assert problem.location.line == 2
+
+
+def test_backup_is_fine_with_least_conn(project, write_env) -> None:
+    write_env("production", with_minimal('load_balancing: {session_affinity: {enabled: false}, '
+                                         'servers: ["10.0.0.1:80", "10.0.0.3:80", {address: "10.0.0.2:80", backup: true}]}\n'))
+    assert findings(project) == []
+
+
+def test_rate_not_whole_points_at_the_window_and_names_the_inherited_requests(project, write_env) -> None:
+    write_env("_rate", "rate_limit:\n  requests: 100\n")
+    write_env("production", "extends: [_minimal, _rate]\nrate_limit: {window_seconds: 7}\n")
+    [problem] = load_problems(project)
+    assert problem.rule == "nginx-rate-not-integer"
+    assert str(problem.location) == "environments/production.yaml:2:30" and problem.field == "rate_limit.window_seconds"
+    assert "rate_limit.requests 100 set at environments/_rate.yaml:2:13" in problem.message
+
+
+@pytest.mark.parametrize("requests, window, rate", [(100, 60, "100r/m"), (10, 1, "10r/s"), (120, 120, "1r/s"), (30, 180, "10r/m")])
+def test_whole_rates_pass(project, write_env, requests, window, rate) -> None:
+    write_env("production", with_minimal(f"rate_limit: {{requests: {requests}, window_seconds: {window}}}\n"))
+    assert load(project).spec.rate_limit.nginx_rate == rate and findings(project) == []
+
+
+@pytest.mark.parametrize("lb, warns", [
+    ('{servers: ["fraud-api.prod.svc:8000"]}', True),  # affinity (the default) over one Service name
+    ('{session_affinity: {enabled: false}, servers: ["fraud-api.prod.svc:8000"]}', True),  # least_conn by default
+    ('{session_affinity: {enabled: false}, method: round_robin, servers: ["fraud-api.prod.svc:8000"]}', False),
+    ('{session_affinity: {enabled: false}, servers: ["10.0.0.1:80", {address: "10.0.0.2:80", backup: true}]}', True),
+])
+def test_single_server_under_affinity_or_least_conn_is_a_warning(project, write_env, lb, warns) -> None:
+    write_env("production", with_minimal(f"load_balancing: {lb}\n"))
+    found = findings(project)
+    if not warns:
+        assert found == []
+        return
+    finding = only(found, "nginx-single-server")
+    assert finding.level == "warning" and finding.field == "load_balancing.servers.0"
+    assert finding.location.line == 2
+
+
+# --- prometheus-rate-window ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("alerts, fails", [
+    ("{rate_window: 2m}", False),  # exactly 4 x 30s
+    ("{rate_window: 1m}", True),
+    ("{rate_window: 1m, scrape_interval: 15s}", False),
+    ("{scrape_interval: 2m}", True),  # the default 5m window < 8m
+])
+def test_rate_window_is_at_least_four_scrape_intervals(project, write_env, alerts, fails) -> None:
+    write_env("production", with_minimal(f"alerts: {alerts}\n"))
+    found = findings(project)
+    assert [p.rule for p in found] == (["prometheus-rate-window"] if fails else [])
+    if fails:
+        assert found[0].location.line == 2 and "4 x" in found[0].message
+
+
+# --- production tier ------------------------------------------------------------------------------------
+
+def test_production_needs_two_replicas_but_development_does_not(project, write_env) -> None:
+    write_env("production", with_minimal("autoscaling: {min_replicas: 1}\ndisruption_budget: {max_unavailable: 1}\n"))
+    rules = [p.rule for p in findings(project)]
+    assert rules == ["production-min-replicas", "production-pdb"]
+    write_env("development", with_minimal("autoscaling: {min_replicas: 1}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: development\n"))
+    assert findings(project, "development") == []
+
+
+def test_production_pdb_must_protect_a_pod(project, write_env) -> None:
+    write_env("production", with_minimal("disruption_budget: {min_available: 0}\n"))
+    finding = only(findings(project), "production-pdb")
+    assert finding.field == "disruption_budget.min_available" and finding.level == "error"
+    write_env("production", with_minimal('disruption_budget: {max_unavailable: "100%"}\n'))
+    assert only(findings(project), "production-pdb").field == "disruption_budget.max_unavailable"
+    write_env("staging", with_minimal("disruption_budget: {min_available: 0}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: staging\n"))
+    assert findings(project, "staging") == []
+
+
+def test_production_critical_route_must_page(project, write_env) -> None:
+    write_env("production", with_minimal("alertmanager: {routes: {critical: team-slack}}\n"))
+    finding = only(findings(project), "production-paging")
+    assert finding.field == "alertmanager.routes.critical" and finding.location.line == 2
+    assert "no pagerduty" in finding.message
+
+
+def test_production_needs_a_critical_alert(project, write_env) -> None:
+    write_env("_quiet", "alerts:\n  db_pool_utilization: {severity: warning}\n")
+    write_env("production", "extends: [_minimal, _quiet]\n")
+    finding = only(findings(project), "production-paging")
+    assert str(finding.location) == "environments/_quiet.yaml:2:35" and "no alert has severity critical" in finding.message
+
+
+# --- exceptions -------------------------------------------------------------------------------------------
+
+def test_an_exception_in_the_environment_file_turns_the_error_into_a_warning(project, write_env) -> None:
+    write_env("production", with_minimal("autoscaling: {min_replicas: 1}\ndisruption_budget: {max_unavailable: 1}\n"
+                                         "policy: {allow: [production-min-replicas, production-pdb]}\n"))
+    found = findings(project)
+    assert [(p.rule, p.level) for p in found] == [("production-min-replicas", "warning"), ("production-pdb", "warning")]
+    assert "allowed by the exception at environments/production.yaml:4:18" in found[0].message
+
+
+def test_an_exception_in_a_partial_does_not_count(project, write_env) -> None:
+    write_env("_lenient", "policy: {allow: [production-min-replicas]}\n")
+    one_replica = "autoscaling: {min_replicas: 1}\ndisruption_budget: {max_unavailable: 1}\n"
+    write_env("production", "extends: [_minimal, _lenient]\n" + one_replica)
+    found = findings(project)
+    assert [(p.rule, p.level) for p in found] == [("production-min-replicas", "error"), ("production-pdb", "error")]
+    assert "the exception at environments/_lenient.yaml:1:18 does not count" in found[0].message
+    # The environment's own list replaces the partial's (lists replace when layered).
+    write_env("production", "extends: [_minimal, _lenient]\n" + one_replica + "policy: {allow: [production-pdb]}\n")
+    found = findings(project)
+    assert [(p.rule, p.level) for p in found] == [("production-min-replicas", "error"), ("production-pdb", "warning")]
+
+
+def test_an_exception_that_is_not_needed_warns(project, write_env) -> None:
+    write_env("production", with_minimal("policy: {allow: [production-paging]}\n"))
+    finding = only(findings(project), "policy-allow-unused")
+    assert (finding.level, str(finding.location)) == ("warning", "environments/production.yaml:2:18")
+    write_env("staging", with_minimal("policy: {allow: [production-pdb]}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: staging\n"))
+    assert "staging-tier environment" in only(findings(project, "staging"), "policy-allow-unused").message
+
+
+def test_only_production_rules_can_be_allowed(project, write_env) -> None:
+    write_env("production", with_minimal("policy: {allow: [pdb-blocks-drain]}\n"))
+    [problem] = load_problems(project)
+    assert problem.field == "policy.allow.0" and "production-min-replicas" in problem.message
+
+
+# --- app-env-mismatch ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("artifact, old, new, field", [
+    ("app.env", "K8S_MIN_REPLICAS=3", "K8S_MIN_REPLICAS=4", "autoscaling.min_replicas"),
+    ("kubernetes/hpa.yaml", "maxReplicas: 10", "maxReplicas: 11", "autoscaling.max_replicas"),
+    ("kubernetes/hpa.yaml", "averageUtilization: 60", "averageUtilization: 61", "autoscaling.target_cpu_percent"),
+    ("app.env", "DATABASE_POOL_SIZE=20", "DATABASE_POOL_SIZE=21", "database.pool_size"),
+    ("prometheus/alerts.yaml", "/ 30 >", "/ 31 >", "database.max_overflow"),
+    ("nginx/upstream.conf", "rate=100r/m;", "rate=100r/s;", "rate_limit.requests"),
+    ("app.env", "RATE_LIMIT_WINDOW_SECONDS=60\n", "", "rate_limit.requests"),
+])
+def test_app_env_must_agree_with_the_other_artifacts(project, write_env, artifact, old, new, field) -> None:
+    write_env("production", GOOD)
+    env = load(project)
+    files = render_environment(env)
+    assert check_environment(env, files) == []
+    path = f"production/{artifact}"
+    assert old in files[path]
+    files[path] = files[path].replace(old, new)
+    finding = only(check_environment(env, files), "app-env-mismatch")
+    assert finding.field == field and finding.level == "error"
+
+
+# --- inline-secret ---------------------------------------------------------------------------------------
+
+SLACK_HOOK = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+
+@pytest.mark.parametrize("extra, field", [
+    # The likeliest mistake: the URL itself under a key that does not exist. Both problems are reported.
+    (f"alertmanager:\n  receivers:\n    team-slack: {{slack: {{api_url: '{SLACK_HOOK}'}}}}\n",
+     "alertmanager.receivers.team-slack.slack.api_url"),
+    ("alerts: {labels: {pd: e93facc04764012d7bfb002500d5d1a6}}\n", "alerts.labels.pd"),
+    ("alerts: {labels: {token: xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx}}\n", "alerts.labels.token"),
+    ("alerts: {labels: {aws: AKIAIOSFODNN7EXAMPLE}}\n", "alerts.labels.aws"),
+    ("alerts: {runbook_url: 'https://admin:hunter2@runbooks.example.com/x'}\n", "alerts.runbook_url"),
+    ("alerts: {labels: {key: Zx8Qp2Lm9Rt4Vw7Yb3Nc6Kd1}}\n", "alerts.labels.key"),
+    ("alertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_file: /etc/R0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5}}\n",
+     "alertmanager.receivers.oncall.pagerduty.routing_key_file"),
+])
+def test_inline_secrets_are_errors_that_never_repeat_the_secret(project, write_env, extra, field) -> None:
+    write_env("production", "extends: _minimal\n" + extra)
+    problems = load_problems(project)
+    secret = [p for p in problems if p.rule == "inline-secret"]
+    assert [p.field for p in secret] == [field], lines(problems)
+    assert secret[0].location.file == "environments/production.yaml" and secret[0].location.line >= 2
+    value = extra.split(":", 1)[1]
+    for token in re.findall(r"[A-Za-z0-9]{16,}", value):
+        assert token not in secret[0].format()
+
+
+def test_a_secret_in_a_partial_is_reported_there_even_when_overridden(project, write_env) -> None:
+    write_env("_base", f"alerts:\n  runbook_url: {SLACK_HOOK}\n")
+    write_env("production", "extends: [_minimal, _base]\nalerts: {runbook_url: 'https://runbooks.example.com/x'}\n")
+    [problem] = load_problems(project)
+    assert (problem.rule, str(problem.location), problem.field) == ("inline-secret", "environments/_base.yaml:2:16", "alerts.runbook_url")
+    assert "Slack webhook URL" in problem.message
+
+
+@pytest.mark.parametrize("value", ["simple378-production", "/etc/alertmanager/secrets/pagerduty-routing-key",
+                                   "123e4567-e89b-12d3-a456-426614174000", "fraud-detection-platform-team-2024",
+                                   "https://runbooks.example.com/fraud-api/v2"])
+def test_ordinary_values_are_not_secrets(project, write_env, value) -> None:
+    write_env("production", with_minimal(f"alerts: {{labels: {{x: '{value}'}}}}\n"))
+    assert findings(project) == []
+
+
+# --- catalogue, docs, shipped environments ---------------------------------------------------------------
+
+def test_every_rule_is_documented_with_its_level() -> None:
+    docs = (REPO / "docs" / "policy.md").read_text()
+    for rule in RULES.values():
+        assert re.search(rf"^### `{re.escape(rule.id)}` \({rule.level}", docs, re.MULTILINE), rule.id
+    documented = set(re.findall(r"^### `([a-z-]+)`", docs, re.MULTILINE))
+    assert documented == set(RULES)
+    assert "docs/policy.md" in (REPO / "README.md").read_text()
+
+
+def test_load_stage_rule_ids_are_raised_by_the_code_that_owns_them() -> None:
+    sources = "".join((REPO / "infragen" / name).read_text() for name in ("models/settings.py", "secrets.py"))
+    for rule in RULES.values():
+        if rule.stage == "load":
+            assert f'"{rule.id}"' in sources, rule.id
+
+
+def test_shipped_environments_pass_every_rule_without_a_warning() -> None:
+    envs = Loader(REPO / "environments").load_many()
+    assert [e.name for e in envs] == ["development", "production", "staging"]
+    assert check(envs) == []
+
+
+# --- command line ------------------------------------------------------------------------------------------
+
+def _pdb_error(write_env) -> None:
+    write_env("production", with_minimal("disruption_budget: {min_available: 3}\n"))
+
+
+def _single_server_warning(write_env) -> None:
+    write_env("production", GOOD.replace('["10.0.0.1:8080", "10.0.0.2:8080"]', '["10.0.0.1:8080"]'))
+
+
+@pytest.mark.parametrize("command", ["build", "check", "validate", "diff"])
+def test_errors_stop_every_command_before_anything_is_written(project, write_env, runner, command) -> None:
+    _pdb_error(write_env)
+    result = runner.invoke(cli, [command])
+    assert result.exit_code == 2, result.output
+    assert "environments/production.yaml:2:36: disruption_budget.min_available: 3 >= autoscaling.min_replicas 3" in result.stderr
+    assert "    fix: set disruption_budget.min_available to at most 2" in result.stderr
+    assert "1 error, 0 warnings; nothing was written" in result.stderr
+    assert list((project / "output").iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["build", "validate"])
+def test_warnings_are_printed_and_do_not_fail(project, write_env, runner, command) -> None:
+    _single_server_warning(write_env)
+    result = runner.invoke(cli, [command])
+    assert result.exit_code == 0, result.output
+    assert "load_balancing.servers.0: warning:" in result.stderr and "[nginx-single-server]" in result.stderr
+
+
+def test_strict_makes_warnings_fail_from_flag_environment_or_pyproject(project, write_env, runner, monkeypatch) -> None:
+    _single_server_warning(write_env)
+    result = runner.invoke(cli, ["build", "--strict"])
+    assert result.exit_code == 2 and "(--strict: warnings fail)" in result.stderr
+    assert list((project / "output").iterdir()) == []
+    monkeypatch.setenv("INFRAGEN_STRICT", "1")
+    assert runner.invoke(cli, ["validate"]).exit_code == 2
+    assert runner.invoke(cli, ["validate", "--no-strict"]).exit_code == 0
+    monkeypatch.delenv("INFRAGEN_STRICT")
+    (project / "pyproject.toml").write_text("[tool.infragen]\nstrict = true\n")
+    assert runner.invoke(cli, ["check"]).exit_code == 2
+
+
+def test_json_lists_findings_for_ci(project, write_env, runner) -> None:
+    write_env("production", GOOD.replace('["10.0.0.1:8080", "10.0.0.2:8080"]', '["10.0.0.1:8080"]')
+              + "disruption_budget: {min_available: 3}\n")
+    result = runner.invoke(cli, ["validate", "--format", "json"])
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert [(f["rule"], f["level"], f["file"], f["line"], f["column"]) for f in report["findings"]] == [
+        ("pdb-blocks-drain", "error", "environments/production.yaml", 6, 36),
+        ("nginx-single-server", "warning", "environments/production.yaml", 4, 13),
+    ]
+    assert all(f["hint"] and f["environment"] == "production" for f in report["findings"])
+
+
+def test_json_on_success_and_for_load_errors(project, write_env, runner) -> None:
+    write_env("production", GOOD)
+    result = runner.invoke(cli, ["build", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"ok": True, "strict": False, "findings": []}
+    assert "created" in result.stderr
+    write_env("production", with_minimal("rate_limit: {window_seconds: 7}\n"))
+    result = runner.invoke(cli, ["check", "--format", "json"])
+    assert result.exit_code == 2
+    [finding] = json.loads(result.stdout)["findings"]
+    assert finding["rule"] == "nginx-rate-not-integer" and finding["line"] == 2 and finding["hint"]
+
+
+def test_shipped_project_passes_strict_in_a_real_process(shipped_project) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for command in (["validate", "--strict", "--format", "json"], ["check", "--strict"]):
+        proc = subprocess.run([sys.executable, "-m", "infragen", *command], cwd=shipped_project, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "warning" not in proc.stderr
+    assert json.loads(subprocess.run([sys.executable, "-m", "infragen", "validate", "--format", "json"], cwd=shipped_project,
+                                     env=env, capture_output=True, text=True, timeout=60).stdout)["findings"] == []
