@@ -495,3 +495,23 @@ def test_shipped_project_passes_strict_in_a_real_process(shipped_project) -> Non
         assert "warning" not in proc.stderr
     assert json.loads(subprocess.run([sys.executable, "-m", "infragen", "validate", "--format", "json"], cwd=shipped_project,
                                      env=env, capture_output=True, text=True, timeout=60).stdout)["findings"] == []
+
+
+def test_json_is_one_document_even_when_a_later_step_fails(project, write_env, runner) -> None:
+    _single_server_warning(write_env)
+    (project / "output" / "production").mkdir()
+    (project / "output" / "production" / "app.env").write_text("hand-written\n")
+    result = runner.invoke(cli, ["build", "--format", "json"])
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)  # a second document would not parse
+    assert report["ok"] is False
+    assert [f["rule"] for f in report["findings"]] == ["nginx-single-server", None]
+    assert report["findings"][1]["file"].endswith("output/production/app.env")
+
+
+def test_check_reports_json_and_exits_1_when_stale(project, write_env, runner) -> None:
+    write_env("production", GOOD)
+    result = runner.invoke(cli, ["check", "--format", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"ok": True, "strict": False, "findings": []}
+    assert "missing" in result.stderr
