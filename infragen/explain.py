@@ -149,7 +149,9 @@ def _derived(env: Environment) -> list[tuple[str, Any, str]]:
     surge_formula = (f"rollout.max_surge {surge} of autoscaling.max_replicas {a.max_replicas}, rounded up"
                      if isinstance(surge, str) else f"rollout.max_surge {surge}")
     kind, value = env.pdb_field
-    disruptions = pdb_disruptions_allowed(env)
+    rounded = " (a percentage, rounded up)" if isinstance(value, str) else ""
+    evictions = (f"autoscaling.min_replicas {a.min_replicas} - minAvailable {value}{rounded}" if kind == "minAvailable"
+                 else f"maxUnavailable {value}{rounded}, at most autoscaling.min_replicas {a.min_replicas}")
     return [
         ("database.connections_per_pod", env.pool_capacity,
          f"database.pool_size {env.pool_size} + database.max_overflow {env.pool_overflow}"),
@@ -160,11 +162,7 @@ def _derived(env: Environment) -> list[tuple[str, Any, str]]:
         ("database.peak_connections", env.peak_connections,
          f"(autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {env.surge_pods}) x "
          f"database.connections_per_pod {env.pool_capacity}"),
-        ("disruption_budget.evictions_allowed_at_min_replicas", disruptions,
-         f"{'ceil' if isinstance(value, str) else ''}({kind} {value}) at autoscaling.min_replicas {a.min_replicas}"
-         if kind == "maxUnavailable" else
-         f"autoscaling.min_replicas {a.min_replicas} - minAvailable {value}"
-         + (" (rounded up)" if isinstance(value, str) else "")),
+        ("disruption_budget.evictions_allowed_at_min_replicas", pdb_disruptions_allowed(env), evictions),
         ("rate_limit.nginx_rate", _nginx_rate(env),
          f"rate_limit.requests {spec.rate_limit.requests} per rate_limit.window_seconds {spec.rate_limit.window_seconds}, "
          "as whole requests per second or per minute"),

@@ -211,7 +211,7 @@ class Loader:
         # Every file read, scanned whole: a secret is a leak even where a later layer overrides it.
         secrets = [p for doc in self._documents.values() if doc.display in {display, *partials}
                    for p in find_inline_secrets(doc)]
-        secrets.sort(key=lambda p: (p.location or Location(), p.field or ""))
+        secrets.sort(key=lambda p: (p.location.file or "", p.location.line or 0, p.location.column or 0) if p.location else ("", 0, 0))
         tier = layer.data.get("tier")
         if tier not in TIERS:
             loc = layer.locations.get(("tier",), Location(display, 1, 1))
@@ -350,25 +350,30 @@ def _value_at(data: Any, path: PathKey) -> Any:
 
 
 def _rule_problem(err: dict[str, Any], path: PathKey, layer: Layer, display: str) -> Problem:
-    """A rule the models check (raised with `rule_error`): at the offending value, naming where related values came from."""
+    """A rule the models check (raised with `rule_error`): at the offending value, or at a related one when the
+    offending value is a default (the receiver map someone edited, not the default route), naming the others."""
     ctx = err["ctx"]
     at = path + tuple(ctx["at"])
-    location = next((layer.locations[p] for p in (at[:i] for i in range(len(at), 0, -1)) if p in layer.locations), None)
+    candidates = [at] + [path + tuple(rel) for rel in ctx["related"]]
+    written = [c for c in candidates if c in layer.locations and layer.locations[c].file is not None]
+    primary = written[0] if written else at
     message = ctx["message"]
+    location = next((layer.locations[p] for p in (primary[:i] for i in range(len(primary), 0, -1)) if p in layer.locations), None)
+    if primary != at:
+        message += f" ({'.'.join(str(p) for p in at)} is {layer.locations[at].origin if at in layer.locations else 'the default'})"
     if location is None or location.file is None:
         if location is not None:
             message += f" (value from {location.origin})"
         location = Location(display)
     related = []
-    for rel in ctx["related"]:
-        rel_path = path + tuple(rel)
+    for rel_path in candidates[1:]:
         rel_loc = layer.locations.get(rel_path)
-        if rel_loc is not None and rel_loc.file is not None:
+        if rel_path != primary and rel_loc is not None and rel_loc.file is not None:
             related.append(rel_loc)
             shown = _value_at(layer.data, rel_path)
             value = "" if isinstance(shown, (dict, list)) or shown is None else f" {shown!r}"
             message += f"; {'.'.join(str(p) for p in rel_path)}{value} set at {rel_loc}"
-    return Problem(location, ".".join(str(p) for p in at), message, rule=ctx["rule"], related=tuple(related))
+    return Problem(location, ".".join(str(p) for p in primary), message, rule=ctx["rule"], related=tuple(related))
 
 
 def problems_from_validation(exc: ValidationError, layer: Layer, display: str) -> list[Problem]:

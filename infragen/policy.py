@@ -106,12 +106,6 @@ class Finding(Problem):
 
     hint: str | None = None
 
-    def as_dict(self) -> dict:
-        data = super().as_dict()
-        data["hint"] = hint_for(self)
-        data["related"] = [str(loc) for loc in self.related]
-        return data
-
 
 def hint_for(problem: Problem) -> str | None:
     """The fix hint of a problem: its own, or its rule's."""
@@ -125,8 +119,8 @@ def hint_for(problem: Problem) -> str | None:
 def as_dict(problem: Problem) -> dict:
     """JSON form of any problem (finding or load-time), for CI annotations."""
     data = problem.as_dict()
-    data.setdefault("hint", hint_for(problem))
-    data.setdefault("related", [str(loc) for loc in problem.related])
+    data["hint"] = hint_for(problem)
+    data["related"] = [str(loc) for loc in problem.related]
     return data
 
 
@@ -266,11 +260,13 @@ class _Checker:
         if len(primaries) != 1 or not (affinity or lb.effective_method == "least_conn"):
             return
         server = ("load_balancing", "servers", primaries[0])
-        cause = ("load_balancing", "session_affinity", "enabled") if affinity else ("load_balancing", "method")
-        what = "session affinity" if affinity else "least_conn"
+        if affinity:
+            cause, what, shown = ("load_balancing", "session_affinity", "enabled"), "session affinity", "true"
+        else:
+            cause, what, shown = ("load_balancing", "method"), "least_conn", lb.effective_method
         self.report("nginx-single-server", [server, cause], lambda t: (
-            f"{t(server, lb.servers[primaries[0]].address)} is the only server, so {what} ({t(cause, format_value(affinity) if affinity else lb.effective_method)}) "
-            "balances nothing; behind one Kubernetes Service name kube-proxy picks the pod, not nginx"))
+            f"{t(server, lb.servers[primaries[0]].address)} is the only server, so {what} ({t(cause, shown)}) balances "
+            "nothing; behind one Kubernetes Service name kube-proxy picks the pod, not nginx"))
 
     def prometheus_rate_window(self) -> None:
         alerts = self.spec.alerts
@@ -336,49 +332,52 @@ class _Checker:
             self.report("policy-allow-unused", [path], lambda t, why=why: f"{t(path)} is not needed: {why}")
 
     def app_env_mismatch(self) -> None:
-        name = self.env.name
+        name, env = self.env.name, self.env
         app_text = self.files.get(f"{name}/app.env")
         if app_text is None:
             return  # not rendered (a caller checking settings only)
         app = dict(line.split("=", 1) for line in app_text.splitlines() if "=" in line and not line.startswith("#"))
-        hpa = yaml.safe_load(self.files[f"{name}/kubernetes/hpa.yaml"])["spec"]
-        cpu = next((m["resource"]["target"]["averageUtilization"] for m in hpa.get("metrics", [])
-                    if m.get("resource", {}).get("name") == "cpu"), None)
-        upstream = self.files[f"{name}/nginx/upstream.conf"]
-        rate = re.search(r"^limit_req_zone\s.*\brate=([0-9]+)r/([sm]);", upstream, re.MULTILINE)
-        nginx_per_second = Fraction(int(rate.group(1)), 1 if rate.group(2) == "s" else 60) if rate else None
-        alerts = yaml.safe_load(self.files[f"{name}/prometheus/alerts.yaml"])
-        pool_expr = next((r["expr"] for g in alerts["groups"] for r in g["rules"] if r.get("alert") == "DatabasePoolNearExhaustion"), "")
-        capacity = re.search(r"/ ([0-9]+) >", pool_expr)
 
         def number(key: str) -> int | None:
             text = app.get(key, "")
             return int(text) if text.isdigit() else None
 
-        pool, overflow = number("DATABASE_POOL_SIZE"), number("DATABASE_POOL_OVERFLOW")
+        hpa = yaml.safe_load(self.files[f"{name}/kubernetes/hpa.yaml"])["spec"]
+        cpu = next((m["resource"]["target"]["averageUtilization"] for m in hpa.get("metrics", [])
+                    if m.get("resource", {}).get("name") == "cpu"), None)
+        zone = re.search(r"^limit_req_zone\s.*\brate=([0-9]+)r/([sm]);", self.files[f"{name}/nginx/upstream.conf"], re.MULTILINE)
+        nginx_rate = Fraction(int(zone.group(1)), 1 if zone.group(2) == "s" else 60) if zone else None
         requests, window = number("RATE_LIMIT_REQUESTS"), number("RATE_LIMIT_WINDOW_SECONDS")
-        checks = [
-            (("autoscaling", "min_replicas"), "K8S_MIN_REPLICAS", "kubernetes/hpa.yaml minReplicas", hpa.get("minReplicas"),
-             number("K8S_MIN_REPLICAS") == hpa.get("minReplicas")),
-            (("autoscaling", "max_replicas"), "K8S_MAX_REPLICAS", "kubernetes/hpa.yaml maxReplicas", hpa.get("maxReplicas"),
-             number("K8S_MAX_REPLICAS") == hpa.get("maxReplicas")),
-            (("autoscaling", "target_cpu_percent"), "K8S_TARGET_CPU_PERCENT", "kubernetes/hpa.yaml cpu averageUtilization",
-             cpu, number("K8S_TARGET_CPU_PERCENT") == cpu),
-            (("database", "pool_size"), "DATABASE_POOL_SIZE", "the pool size", self.env.pool_size, pool == self.env.pool_size),
-            (("database", "max_overflow"), "DATABASE_POOL_OVERFLOW", "the pool overflow", self.env.pool_overflow,
-             overflow == self.env.pool_overflow),
+        app_rate = Fraction(requests, window) if requests is not None and window else None
+        rules = yaml.safe_load(self.files[f"{name}/prometheus/alerts.yaml"])["groups"][0]["rules"]
+        pool_expr = next((r["expr"] for r in rules if r.get("alert") == "DatabasePoolNearExhaustion"), "")
+        capacity = re.search(r"/ ([0-9]+) >", pool_expr)
+        alert_capacity = int(capacity.group(1)) if capacity else None
+
+        # (setting it comes from, app.env keys, the other side, its value, whether they agree)
+        checks: list[tuple[PathKey, tuple[str, ...], str, Any, bool]] = [
+            (("autoscaling", "min_replicas"), ("K8S_MIN_REPLICAS",), "kubernetes/hpa.yaml minReplicas",
+             hpa.get("minReplicas"), number("K8S_MIN_REPLICAS") == hpa.get("minReplicas")),
+            (("autoscaling", "max_replicas"), ("K8S_MAX_REPLICAS",), "kubernetes/hpa.yaml maxReplicas",
+             hpa.get("maxReplicas"), number("K8S_MAX_REPLICAS") == hpa.get("maxReplicas")),
+            (("autoscaling", "target_cpu_percent"), ("K8S_TARGET_CPU_PERCENT",),
+             "kubernetes/hpa.yaml cpu averageUtilization", cpu, number("K8S_TARGET_CPU_PERCENT") == cpu),
+            (("database", "pool_size"), ("DATABASE_POOL_SIZE",), "the pool size", env.pool_size,
+             number("DATABASE_POOL_SIZE") == env.pool_size),
+            (("database", "max_overflow"), ("DATABASE_POOL_OVERFLOW",), "the pool overflow", env.pool_overflow,
+             number("DATABASE_POOL_OVERFLOW") == env.pool_overflow),
             # Against the model's capacity, not app.env's sum: a wrong DATABASE_POOL_SIZE is reported once, above.
-            (("database", "max_overflow"), "DATABASE_POOL_SIZE + DATABASE_POOL_OVERFLOW",
-             "prometheus/alerts.yaml DatabasePoolNearExhaustion capacity", capacity.group(1) if capacity else None,
-             capacity is not None and int(capacity.group(1)) == self.env.pool_capacity),
-            (("rate_limit", "requests"), "RATE_LIMIT_REQUESTS / RATE_LIMIT_WINDOW_SECONDS", "nginx/upstream.conf limit_req_zone rate",
-             rate.group(0).split("rate=")[1].rstrip(";") if rate else None,
-             bool(window) and nginx_per_second is not None and Fraction(requests or 0, window or 1) == nginx_per_second),
+            (("database", "max_overflow"), ("DATABASE_POOL_SIZE", "DATABASE_POOL_OVERFLOW"),
+             "the capacity in prometheus/alerts.yaml DatabasePoolNearExhaustion", alert_capacity,
+             alert_capacity == env.pool_capacity),
+            (("rate_limit", "requests"), ("RATE_LIMIT_REQUESTS", "RATE_LIMIT_WINDOW_SECONDS"),
+             "nginx/upstream.conf limit_req_zone rate", zone.group(0).split("rate=")[1].rstrip(";") if zone else None,
+             app_rate is not None and app_rate == nginx_rate),
         ]
-        for path, key, other, other_value, agree in checks:
+        for path, keys, other, other_value, agree in checks:
             if agree:
                 continue
-            mine = " + ".join(f"{k.strip()}={app.get(k.strip(), '(missing)')}" for k in re.split(r"[+/]", key))
+            mine = ", ".join(f"{key}={app.get(key, '(missing)')}" for key in keys)
             self.report("app-env-mismatch", [path], lambda t, mine=mine, other=other, other_value=other_value: (
                 f"app.env says {mine} but {other} is {other_value}: the application and its infrastructure disagree"))
 

@@ -515,3 +515,19 @@ def test_check_reports_json_and_exits_1_when_stale(project, write_env, runner) -
     assert result.exit_code == 1
     assert json.loads(result.stdout) == {"ok": True, "strict": False, "findings": []}
     assert "missing" in result.stderr
+
+
+def test_undefined_default_route_points_at_the_receivers_that_dropped_it(project, write_env) -> None:
+    write_env("production", "extends: _minimal\nalertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_file: /s/pd}}\n")
+    [problem] = load_problems(project)
+    assert problem.rule == "receiver-undefined"
+    assert problem.format().startswith(
+        "environments/production.yaml:3:3: alertmanager.receivers: routes.warning names receiver 'team-slack', which is not "
+        "defined (receivers: oncall) (alertmanager.routes.warning is the default)")
+
+
+def test_rate_not_whole_points_at_requests_when_the_window_is_the_default(project, write_env) -> None:
+    write_env("production", "extends: _minimal\nrate_limit: {requests: 7}\n")
+    [problem] = load_problems(project)
+    assert (problem.rule, problem.field, str(problem.location)) == ("nginx-rate-not-integer", "rate_limit.requests",
+                                                                     "environments/production.yaml:2:24")
