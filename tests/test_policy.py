@@ -526,8 +526,10 @@ def test_undefined_default_route_points_at_the_receivers_that_dropped_it(project
         "defined (receivers: oncall) (alertmanager.routes.warning is the default)")
 
 
-def test_rate_not_whole_points_at_requests_when_the_window_is_the_default(project, write_env) -> None:
-    write_env("production", "extends: _minimal\nrate_limit: {requests: 7}\n")
+def test_rate_not_whole_points_at_the_partial_that_set_the_window(project, write_env) -> None:
+    write_env("_rate", "rate_limit:\n  window_seconds: 7\n")
+    write_env("production", "extends: [_minimal, _rate]\nrate_limit: {requests: 100}\n")
     [problem] = load_problems(project)
-    assert (problem.rule, problem.field, str(problem.location)) == ("nginx-rate-not-integer", "rate_limit.requests",
-                                                                     "environments/production.yaml:2:24")
+    assert (problem.rule, problem.field, str(problem.location)) == ("nginx-rate-not-integer", "rate_limit.window_seconds",
+                                                                     "environments/_rate.yaml:2:19")
+    assert "rate_limit.requests 100 set at environments/production.yaml:2:24" in problem.message
