@@ -53,17 +53,16 @@ def _print_json(fmt: str, failed: bool, strict: bool = False) -> None:
 
 
 def _print_problems(problems: list, fmt: str) -> None:
-    """Text: each problem on stderr with a fix hint under rule findings. JSON: kept for the one document at the end."""
+    """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: kept for the one document
+    printed at the end."""
     from .policy import hint_for
 
     _reported().extend(problems)
     if fmt == "json":
         return
     for problem in problems:
-        click.echo(problem.format(), err=True)
         hint = hint_for(problem) if problem.rule else None
-        if hint:
-            click.echo(f"    fix: {hint}", err=True)
+        click.echo(problem.format() + (f"; fix: {hint}" if hint else ""), err=True)
 
 
 def _fail(error: InputError, fmt: str = "text") -> None:
@@ -92,11 +91,9 @@ def _checked(settings, names: tuple[str, ...], fmt: str):
     _print_problems(findings, fmt)
     if stop:
         _print_json(fmt, failed=True, strict=settings.strict)
-        errors = sum(p.level == "error" for p in findings)
-        warnings = len(findings) - errors
-        why = " (--strict: warnings fail)" if settings.strict and warnings else ""
-        click.echo(f"infragen: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
-                   f"{why}; nothing was written", err=True)
+        # Same summary as input errors (one line per problem above); warnings count when they fail under --strict.
+        count = len(findings)
+        click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
         sys.exit(EXIT_INVALID)
     return envs, files
 
