@@ -125,3 +125,12 @@ def test_explain_refuses_an_environment_with_an_inline_secret(project, write_env
     result = runner.invoke(cli, ["explain", "production"])
     assert result.exit_code == 2 and "[inline-secret]" in result.stderr
     assert secret not in result.output + result.stderr
+
+
+def test_the_example_in_docs_policy_is_the_real_output(shipped_project, runner) -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "policy.md").read_text()
+    block = docs.split("    $ infragen explain production database\n", 1)[1].split("\n\n", 1)[0]
+    expected = [line[4:] for line in block.splitlines()]
+    result = runner.invoke(cli, ["explain", "production", "database"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == expected
