@@ -113,6 +113,7 @@ class Loader:
         self.dir = Path(environments_dir)
         self._documents: dict[Path, Document] = {}
         self._resolved: dict[str, tuple[Layer, tuple[str, ...]]] = {}
+        self._secrets: dict[str, list[Problem]] = {}  # per file, scanned once however many environments extend it
 
     # --- discovery -------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -209,9 +210,10 @@ class Loader:
         layer, partials = self._layers(name, (), None)
         display = display_path(path)
         # Every file read, scanned whole: a secret is a leak even where a later layer overrides it.
-        secrets = [p for doc in self._documents.values() if doc.display in {display, *partials}
-                   for p in find_inline_secrets(doc)]
-        secrets.sort(key=lambda p: (p.location.file or "", p.location.line or 0, p.location.column or 0) if p.location else ("", 0, 0))
+        for doc in self._documents.values():
+            if doc.display not in self._secrets:
+                self._secrets[doc.display] = find_inline_secrets(doc)
+        secrets = [p for file in sorted({display, *partials}) for p in self._secrets.get(file, [])]
         tier = layer.data.get("tier")
         if tier not in TIERS:
             loc = layer.locations.get(("tier",), Location(display, 1, 1))
