@@ -34,6 +34,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an API key", re.compile(r"\b([sr]k_(live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35})")),
 )
 _RUN = re.compile(r"[A-Za-z0-9]+")
+# A commit id in a link (a runbook pinned to a revision) is public, not a secret.
+_GIT_REVISION = re.compile(r"/(blob|tree|commit|commits|raw|src)/[0-9a-f]{40}(?=[/#?]|$)")
 
 
 def _entropy(text: str) -> float:
@@ -47,7 +49,7 @@ def _token_like(text: str) -> str | None:
     for kind, pattern in _PATTERNS:
         if pattern.search(text):
             return kind
-    for run in _RUN.findall(text):
+    for run in _RUN.findall(_GIT_REVISION.sub(r"/\1/revision", text)):
         has_digit = any(c.isdigit() for c in run)
         has_letter = any(c.isalpha() for c in run)
         if len(run) == 32 and has_digit and has_letter:

@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from infragen.cli import cli
 from infragen.errors import InputError, Problem
@@ -387,7 +389,8 @@ def test_a_secret_in_a_partial_is_reported_there_even_when_overridden(project, w
 
 @pytest.mark.parametrize("value", ["simple378-production", "/etc/alertmanager/secrets/pagerduty-routing-key",
                                    "123e4567-e89b-12d3-a456-426614174000", "fraud-detection-platform-team-2024",
-                                   "https://runbooks.example.com/fraud-api/v2"])
+                                   "https://runbooks.example.com/fraud-api/v2",
+                                   "https://github.com/acme/ops/blob/4b825dc642cb6eb9a060e54bf8d69288fbee4904/fraud-api.md"])
 def test_ordinary_values_are_not_secrets(project, write_env, value) -> None:
     write_env("production", with_minimal(f"alerts: {{labels: {{x: '{value}'}}}}\n"))
     assert findings(project) == []
@@ -535,3 +538,22 @@ def test_rate_not_whole_points_at_the_partial_that_set_the_window(project, write
     assert (problem.rule, problem.field, str(problem.location)) == ("nginx-rate-not-integer", "rate_limit.window_seconds",
                                                                      "environments/_rate.yaml:2:19")
     assert "rate_limit.requests 100 set at environments/production.yaml:2:24" in problem.message
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(max_replicas=st.integers(3, 40), pool=st.integers(1, 60), overflow=st.integers(0, 30),
+       surge=st.one_of(st.integers(0, 5), st.integers(0, 100).map(lambda n: f"{n}%")), reserve=st.integers(0, 90))
+def test_fleet_hint_names_the_smallest_max_connections_that_fits(project, write_env, max_replicas, pool, overflow,
+                                                                 surge, reserve) -> None:
+    def env_with(max_connections: int) -> list[Problem]:
+        write_env("production", with_minimal(
+            f"autoscaling: {{max_replicas: {max_replicas}}}\n"
+            f"database: {{pool_size: {pool}, max_overflow: {overflow}, max_connections: {max_connections}, "
+            f"reserved_connections_percent: {reserve}}}\n"
+            f"rollout: {{max_surge: {surge if isinstance(surge, int) else repr(surge)}}}\n"))
+        return findings(project)
+
+    [finding] = env_with(1)
+    needed = int(re.search(r"at least ([0-9]+)", finding.hint).group(1))
+    assert env_with(needed) == []
+    assert [p.rule for p in env_with(needed - 1)] == ["fleet-exceeds-database"]
