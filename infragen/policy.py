@@ -236,10 +236,11 @@ class _Checker:
                     f"({pool} + {overflow}) connections per pod; a scale-up during a rollout would exhaust the database")
 
         needed = -(-peak * 100 // (100 - db.reserved_connections_percent))
-        most_replicas = usable // env.pool_capacity - env.surge_pods
+        # The surge follows max_replicas when it is a percentage, so search rather than divide.
+        fitting = next((n for n in range(a.max_replicas - 1, a.min_replicas - 1, -1)
+                        if (n + percent_value(self.spec.rollout.max_surge, n, round_up=True)) * env.pool_capacity <= usable), None)
         hint = (f"raise database.max_connections to at least {needed}"
-                + (f", or lower autoscaling.max_replicas to {most_replicas} (if the surge stays {env.surge_pods})"
-                   if most_replicas >= a.min_replicas else "")
+                + (f", or lower autoscaling.max_replicas to {fitting}" if fitting is not None else "")
                 + ", or shrink the pool (database.pool_size / max_overflow) or rollout.max_surge")
         self.report("fleet-exceeds-database", paths, compose, hint)
 

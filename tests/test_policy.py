@@ -545,7 +545,7 @@ def test_rate_not_whole_points_at_the_partial_that_set_the_window(project, write
        surge=st.one_of(st.integers(0, 5), st.integers(0, 100).map(lambda n: f"{n}%")), reserve=st.integers(0, 90))
 def test_fleet_hint_names_the_smallest_max_connections_that_fits(project, write_env, max_replicas, pool, overflow,
                                                                  surge, reserve) -> None:
-    def env_with(max_connections: int) -> list[Problem]:
+    def env_with(max_connections: int, max_replicas: int = max_replicas) -> list[Problem]:
         write_env("production", with_minimal(
             f"autoscaling: {{max_replicas: {max_replicas}}}\n"
             f"database: {{pool_size: {pool}, max_overflow: {overflow}, max_connections: {max_connections}, "
@@ -557,3 +557,9 @@ def test_fleet_hint_names_the_smallest_max_connections_that_fits(project, write_
     needed = int(re.search(r"at least ([0-9]+)", finding.hint).group(1))
     assert env_with(needed) == []
     assert [p.rule for p in env_with(needed - 1)] == ["fleet-exceeds-database"]
+    # With a database of half that, the hint also names the largest max_replicas that fits, when one does.
+    [finding] = env_with(needed // 2)
+    fitting = re.search(r"lower autoscaling.max_replicas to ([0-9]+)", finding.hint)
+    if fitting:
+        assert env_with(needed // 2, int(fitting.group(1))) == []
+        assert [p.rule for p in env_with(needed // 2, int(fitting.group(1)) + 1)] == ["fleet-exceeds-database"]
