@@ -68,7 +68,7 @@ def _print_problems(problems: list, fmt: str) -> None:
 def _fail(error: InputError, fmt: str = "text") -> None:
     _print_problems(error.problems, fmt)
     _print_json(fmt, failed=True)
-    count = len(error.problems)
+    count = len(_reported())  # one line each above, warnings printed before the failure included
     click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
     sys.exit(EXIT_INVALID)
 
