@@ -68,8 +68,7 @@ def test_a_valid_environment_has_no_findings(project, write_env) -> None:
 
 # --- pdb-blocks-drain -----------------------------------------------------------------------------------
 
-def test_pdb_blocking_drains_points_at_both_values_across_files(project, write_env) -> None:
-    # The issue's own example, line for line and column for column.
+def _issue_example(write_env) -> None:
     write_env("_base", """\
         service: {name: fraud-api}
         load_balancing:
@@ -79,9 +78,23 @@ def test_pdb_blocking_drains_points_at_both_values_across_files(project, write_e
           min_replicas: 3
         """)
     write_env("production", "extends: _base\ntier: production\n" + "#\n" * 10 + "disruption_budget:\n    min_available: 3\n")
+
+
+def test_pdb_blocking_drains_points_at_both_values_across_files(project, write_env) -> None:
+    # The issue's own example, line for line and column for column.
+    _issue_example(write_env)
     assert lines(findings(project)) == [
         "environments/production.yaml:14:20: disruption_budget.min_available: 3 >= autoscaling.min_replicas 3 "
         "(environments/_base.yaml:6:17): every node drain would block [pdb-blocks-drain]"]
+
+
+def test_the_json_example_in_docs_policy_is_the_real_output(project, write_env, runner) -> None:
+    _issue_example(write_env)
+    docs = (REPO / "docs" / "policy.md").read_text()
+    example = json.loads(docs.split("```json\n", 1)[1].split("```", 1)[0])
+    result = runner.invoke(cli, ["validate", "--format", "json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == example
 
 
 @pytest.mark.parametrize("budget, blocks", [
