@@ -27,6 +27,15 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+# Keys and file names come from the user: a newline in one must not split a problem over two lines.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)})
+
+
+def one_line(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding. `field` is the dotted path in the environment file (`autoscaling.min_replicas`)."""
@@ -51,7 +60,7 @@ class Problem:
             text = f"warning: {text}" if not prefix else f"{prefix}: warning: {self.message}"
         if self.rule:
             text += f" [{self.rule}]"
-        return text
+        return one_line(text)
 
     def as_dict(self) -> dict:
         loc = self.location or Location()

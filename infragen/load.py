@@ -127,11 +127,11 @@ class Loader:
                 continue
             stem = entry[: -len(SUFFIX)]
             if stem.startswith("_"):
-                if not PARTIAL_RE.match(stem):
+                if not PARTIAL_RE.fullmatch(stem):
                     problems.append(Problem(Location(display_path(self.dir / entry)), None,
                                             "a partial's name must be _ followed by a DNS label (lower-case letters, digits, '-')"))
                 continue
-            if not ENV_NAME_RE.match(stem):
+            if not ENV_NAME_RE.fullmatch(stem):
                 problems.append(Problem(Location(display_path(self.dir / entry)), None,
                                         "an environment's file name must be a DNS label: lower-case letters, digits and '-'"))
                 continue
@@ -149,7 +149,7 @@ class Loader:
             if name in known:
                 if name not in chosen:
                     chosen.append(name)
-            elif PARTIAL_RE.match(name):
+            elif PARTIAL_RE.fullmatch(name):
                 problems.append(Problem(None, None, f"{name!r} is a partial, not an environment"))
             else:
                 hint = did_you_mean(name, known) or f" (known: {', '.join(known) or 'none'})"
@@ -192,7 +192,7 @@ class Loader:
         partials: list[str] = []
         for i, parent in enumerate(parents):
             loc = doc.locations.get(("extends", i), where) if isinstance(extends, list) else where
-            if not PARTIAL_RE.match(parent):
+            if not PARTIAL_RE.fullmatch(parent):
                 raise InputError.single(
                     f"{parent!r} is not a partial name: partials are `_<name>` (file {self.dir.name}/_<name>.yaml)", loc, "extends")
             layer, inherited = self._layers(parent, chain + (stem,), loc)

@@ -53,10 +53,10 @@ def yaml_scalar(value: Any) -> str:
         return format_number(value)
     if not isinstance(value, str):
         raise RenderError(f"cannot write {type(value).__name__} as a YAML scalar")
-    if (_PLAIN.match(value) and value not in _YAML11_EXTRA and not _numeric(value)
+    if (_PLAIN.fullmatch(value) and value not in _YAML11_EXTRA and not _numeric(value)
             and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"):
         return value
-    if _PRINTABLE_ASCII.match(value):
+    if _PRINTABLE_ASCII.fullmatch(value):
         return "'" + value.replace("'", "''") + "'"
     return json.dumps(value, ensure_ascii=True)  # JSON strings are YAML double-quoted scalars
 
@@ -77,14 +77,14 @@ def _numeric(text: str) -> bool:
 
 def nginx_word(value: Any) -> str:
     text = format_number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
-    if not _NGINX_WORD.match(text):
+    if not _NGINX_WORD.fullmatch(text):
         raise RenderError(f"{text!r} is not safe to write into an nginx directive")
     return text
 
 
 def env_value(value: Any) -> str:
     text = str(value)
-    if not _ENV_VALUE.match(text):
+    if not _ENV_VALUE.fullmatch(text):
         raise RenderError(f"{text!r} is not safe to write as an env-file value")
     return text
 

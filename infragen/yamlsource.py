@@ -7,6 +7,7 @@ available), which yields a node graph with marks and never expands aliases, and 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,12 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels; an environment file is never that deep")
         if isinstance(node, yaml.MappingNode):
+            if node.tag != _TAG + "map":  # !!set, !!omap-like or custom tags on a mapping would be silently ignored
+                raise self.fail(node, f"YAML tag {node.tag!r} on a mapping is not supported; remove the tag")
             return self.mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
+            if node.tag != _TAG + "seq":
+                raise self.fail(node, f"YAML tag {node.tag!r} on a list is not supported; remove the tag")
             if path:
                 self.locations.setdefault(path, _loc(self.display, node.start_mark))
             items = []
@@ -127,6 +132,11 @@ class _Builder:
                     f"{text!r} is an ambiguous number in YAML (octal, hex, base-60 or digit groups); "
                     f"write it in plain decimal, or quote it ('{text}') if you mean text",
                     _loc(self.display, node.start_mark), field)
+            # Bounded before int(): a 5000-digit number would otherwise hit Python's int-conversion limit.
+            digits = text.lstrip("+-")
+            if len(digits) > 18 or not digits.isascii() or not digits.isdigit():
+                raise InputError.single(f"{text[:40]!r} is not a whole number this tool can use (at most 18 digits)",
+                                        _loc(self.display, node.start_mark), field)
             self.number_text[path] = text
             return int(text)
         if kind == "float":
@@ -134,11 +144,41 @@ class _Builder:
                 raise InputError.single(
                     f"{text!r} is not a finite decimal number; quote it ('{text}') if you mean text",
                     _loc(self.display, node.start_mark), field)
+            try:
+                number = float(text)
+            except ValueError:  # explicit `!!float abc`
+                number = math.nan
+            if not math.isfinite(number):
+                raise InputError.single(
+                    f"{text[:40]!r} is not a finite decimal number; quote it ('{text[:40]}') if you mean text",
+                    _loc(self.display, node.start_mark), field)
             self.number_text[path] = text
-            return float(text)
+            return number
         if kind == "timestamp":
             return text  # no setting is a date; keep the user's text and let the model judge it
         raise self.fail(node, f"YAML type !!{kind} is not supported")
+
+
+def _check_depth(text: str, display: str) -> None:
+    """Refuse deep nesting before composing: PyYAML's composer recurses in C and crashes the interpreter
+    (SIGSEGV, not RecursionError) on a few tens of thousands of nested `[`/`{`. libyaml's event parser
+    keeps its own stack, so walking events first is safe and cheap."""
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while True:
+            event = loader.get_event()
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputError.single(f"nesting deeper than {MAX_DEPTH} levels; an environment file is never that deep",
+                                            _loc(display, event.start_mark))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif event is None or isinstance(event, yaml.StreamEndEvent):
+                return
+    finally:
+        loader.dispose()
 
 
 def parse_text(raw: bytes, display: str) -> Document:
@@ -163,12 +203,19 @@ def parse_text(raw: bytes, display: str) -> Document:
     if tab:
         line = text.count("\n", 0, tab.start()) + 1
         raise InputError.single("tab used for indentation; YAML indents with spaces only", Location(display, line, tab.end() - tab.start()))
-    loader = _Loader(text)
     try:
+        _check_depth(text, display)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids; its str() spans two lines
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise InputError.single(f"invalid YAML: control character {code:#04x} is not allowed; remove it",
+                                Location(display, line, column)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
@@ -177,7 +224,8 @@ def parse_text(raw: bytes, display: str) -> Document:
         raise InputError.single(f"invalid YAML: {message}",
                                 _loc(display, mark) if mark else Location(display, 1, 1)) from None
     except yaml.YAMLError as exc:
-        raise InputError.single(f"invalid YAML: {exc}", Location(display, 1, 1)) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError.single(f"invalid YAML: {first}", Location(display, 1, 1)) from None
     if node is None:
         raise InputError.single("file is empty; an environment file is a YAML mapping (at least `tier:` and `service:`)",
                                 Location(display, 1, 1))

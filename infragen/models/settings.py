@@ -68,9 +68,9 @@ class Service(Section):
         key_re = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
         value_re = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
         for key, val in value.items():
-            if not key_re.match(key) or len(key) > 316:
+            if not key_re.fullmatch(key) or len(key) > 316:
                 raise ValueError(f"{key!r} is not a valid Kubernetes label key")
-            if not value_re.match(val):
+            if not value_re.fullmatch(val):
                 raise ValueError(f"{val!r} (label {key}) is not a valid Kubernetes label value")
         return value
 
@@ -369,7 +369,7 @@ class Alerts(Section):
         import re
 
         for key in value:
-            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", key) or key.startswith("__"):
+            if not re.fullmatch(r"^[a-zA-Z_][a-zA-Z0-9_]*$", key) or key.startswith("__"):
                 raise ValueError(f"{key!r} is not a Prometheus label name")
             if key in ("severity", "service", "environment", "namespace", "job"):
                 raise ValueError(f"label {key!r} is set by infragen itself")

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _DNS_LABEL = re.compile(DNS_LABEL_RE)
 
-_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")  # [0-9]: \d also matches non-ASCII digits
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 DURATION_PATTERN = r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 
@@ -23,7 +23,7 @@ def parse_duration(value: Any) -> Any:
         raise ValueError(f"a duration needs a unit: write '{value}s' or '{value}m', not {value}")
     if not isinstance(value, str):
         raise ValueError("expected a duration such as '5m'")
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value)
     if not value or not match:
         raise ValueError(f"{value!r} is not a duration; use a number with a unit, e.g. '30s', '5m', '1h30m' (units w d h m s)")
     return sum(int(n) * size for n, (_, size) in zip(match.groups(), _UNITS) if n)
@@ -50,7 +50,7 @@ Duration = Annotated[
 
 
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS label: use 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit")
     return value
