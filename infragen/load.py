@@ -151,6 +151,9 @@ class Loader:
                     chosen.append(name)
             elif PARTIAL_RE.fullmatch(name):
                 problems.append(Problem(None, None, f"{name!r} is a partial, not an environment"))
+            elif not ENV_NAME_RE.fullmatch(name):  # `../x`, `/etc`, `.`: never a path, only a name
+                problems.append(Problem(None, None, f"{name!r} is not an environment name: names are DNS labels "
+                                        "(lower-case letters, digits, '-'), never paths"))
             else:
                 hint = did_you_mean(name, known) or f" (known: {', '.join(known) or 'none'})"
                 problems.append(Problem(None, None, f"unknown environment {name!r}{hint}"))

@@ -240,6 +240,9 @@ def parse_text(raw: bytes, display: str) -> Document:
 
 def read_file(path: Path, display: str) -> Document:
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO would block open() forever
+            raise InputError.single("is not a regular file (a pipe or device?); a settings file must be a plain file",
+                                    Location(display))
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
