@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -373,6 +373,9 @@ class Alerts(Section):
                 raise ValueError(f"{key!r} is not a Prometheus label name")
             if key in ("severity", "service", "environment", "namespace", "job"):
                 raise ValueError(f"label {key!r} is set by infragen itself")
+        for key, text in value.items():
+            if "{{" in text:  # Prometheus expands alert label values as Go templates
+                raise ValueError(f"label {key}: '{{{{' would start a Prometheus template; label values are literal text")
         return value
 
     @field_validator("rate_window")
@@ -433,7 +436,9 @@ class AlertmanagerSettings(Section):
         description="Named receivers. Default: oncall (PagerDuty) and team-slack (Slack), secrets read from /etc/alertmanager/secrets/.")
     routes: SeverityRoutes = Field(default_factory=SeverityRoutes, description="Receiver for each severity.")
     default_receiver: str = Field("team-slack", description="Receiver of the root route: anything no severity route matches.")
-    group_by: list[str] = Field(default_factory=lambda: ["alertname", "namespace"], min_length=1)
+    group_by: list[Annotated[str, Field(pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$")]] = Field(
+        default_factory=lambda: ["alertname", "namespace"], min_length=1,
+        description="Label names alerts are grouped by (or `...` for all labels).")
     group_wait: Duration = Field(30, description="Default 30s.")
     group_interval: Duration = Field(300, description="Default 5m.")
     repeat_interval: Duration = Field(14400, description="Default 4h.")
