@@ -1,0 +1,236 @@
+"""Every bad input issue 5 tries, as data: the tests run them and docs/bad-input.md is generated from the
+tests' actual output (tests/test_hostile_input.py fails when the document drifts).
+
+A case writes files into a fresh project that already holds a good build of MINIMAL, runs one command, and
+says what exit code and which text the user must see.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from conftest import MINIMAL
+
+ENV = "environments/production.yaml"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    group: str
+    shown: str  # the input, as the document shows it
+    files: dict[str, bytes | str] = field(default_factory=dict)
+    args: tuple[str, ...] = ("build",)
+    expect: str = ""  # text that must appear in what the user sees
+    exit: int = 2
+    setup: Callable[[Path], None] | None = None
+
+
+def lb(extra: str) -> str:
+    """MINIMAL with lines added under load_balancing:."""
+    return MINIMAL.replace("load_balancing:\n", "load_balancing:\n" + extra)
+
+
+def _symlink(target: str, link: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        path = root / link
+        if path.is_dir() and not path.is_symlink():
+            import shutil
+
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        path.symlink_to(target if target.startswith("/") else root / target)
+    return setup
+
+
+def _outside(root: Path) -> None:
+    (root / "elsewhere").mkdir(exist_ok=True)
+    (root / "elsewhere" / "app.env").write_text("precious\n")
+
+
+def _chain(*steps: Callable[[Path], None]) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        for step in steps:
+            step(root)
+    return setup
+
+
+def _replace_with_file(rel: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        import shutil
+
+        shutil.rmtree(root / rel)
+        (root / rel).write_text("hand-written\n")
+    return setup
+
+
+def _replace_with_dir(rel: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        (root / rel).unlink()
+        (root / rel).mkdir()
+    return setup
+
+
+def _fifo(rel: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        os.mkfifo(root / rel)
+    return setup
+
+
+LAUGHS = b"".join([
+    b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
+    *[f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n".encode() for i in range(8)],
+    b"tier: production\n",
+])
+
+CASES: list[Case] = [
+    # --- YAML -----------------------------------------------------------------------------------------
+    Case("duplicate-key", "YAML", "`tier:` twice", {ENV: MINIMAL + "tier: staging\n"}, expect="duplicate key 'tier'"),
+    Case("duplicate-nested-key", "YAML", "`service: {name: a, name: b}`",
+         {ENV: MINIMAL.replace("{name: fraud-api,", "{name: fraud-api, name: other,")}, expect="duplicate key 'name'"),
+    Case("billion-laughs", "YAML", "9 levels of 9 aliases (\"billion laughs\", 387M values)", {ENV: LAUGHS},
+         expect="expands to more than"),
+    Case("deep-flow-nesting", "YAML", "`a: [[[[...` 60,000 deep (crashed PyYAML's C composer)",
+         {ENV: b"a: " + b"[" * 60000 + b"]" * 60000}, expect="nesting deeper than 32 levels"),
+    Case("recursive-alias", "YAML", "`a: &x [*x]`", {ENV: MINIMAL + "a: &x [*x]\n"}, expect="nesting deeper"),
+    Case("too-large", "YAML", "a 300 KB file", {ENV: MINIMAL + "#" + "x" * 300_000 + "\n"}, expect="byte limit"),
+    Case("latin-1", "YAML", "`namespace: caf\\xe9` saved as Latin-1",
+         {ENV: MINIMAL.replace("fraud-prod", "caf\xe9").encode("latin-1")}, expect="not valid UTF-8"),
+    Case("utf-16", "YAML", "the file saved as UTF-16", {ENV: MINIMAL.encode("utf-16")}, expect="not valid UTF-8"),
+    Case("bom", "YAML", "UTF-8 byte-order mark", {ENV: b"\xef\xbb\xbf" + MINIMAL.encode()}, expect="byte-order mark"),
+    Case("nul", "YAML", "a NUL byte", {ENV: MINIMAL + "a: b\x00c\n"}, expect="NUL byte"),
+    Case("control-char", "YAML", "an ESC control character in a value", {ENV: MINIMAL + "a: \x1b[31m\n"},
+         expect="control character 0x1b"),
+    Case("tab-indent", "YAML", "a tab indenting `servers:`", {ENV: MINIMAL.replace("  servers", "\tservers")},
+         expect="tab used for indentation"),
+    Case("empty", "YAML", "an empty file", {ENV: ""}, expect="file is empty"),
+    Case("comments-only", "YAML", "only comments", {ENV: "# nothing yet\n"}, expect="file is empty"),
+    Case("top-level-list", "YAML", "`- tier: production`", {ENV: "- tier: production\n"}, expect="not a list"),
+    Case("top-level-scalar", "YAML", "`production`", {ENV: "production\n"}, expect="top level must be a mapping"),
+    Case("multi-document", "YAML", "two documents separated by `---`", {ENV: MINIMAL + "---\ntier: staging\n"},
+         expect="more than one YAML document"),
+    Case("syntax-error", "YAML", "`service: {name: fraud-api`", {ENV: "tier: production\nservice: {name: fraud-api\n"},
+         expect="invalid YAML"),
+    Case("merge-key", "YAML", "`<<: *base`", {ENV: "base: &b {tier: production}\n<<: *b\n"}, expect="merge keys"),
+    Case("python-tag", "YAML", "`!!python/object/apply:os.system [id]`", {ENV: MINIMAL + "x: !!python/object/apply:os.system [id]\n"},
+         expect="not supported"),
+    Case("set-tag", "YAML", "`!!set {a, b}`", {ENV: MINIMAL + "x: !!set {a, b}\n"}, expect="not supported"),
+    Case("bad-explicit-int", "YAML", "`port: !!int eighty`", {ENV: MINIMAL.replace("namespace: fraud-prod", "namespace: fraud-prod, port: !!int eighty")},
+         expect="not a whole number"),
+    Case("huge-int", "YAML", "a 5000-digit number", {ENV: MINIMAL + "autoscaling: {max_replicas: " + "9" * 5000 + "}\n"},
+         expect="at most 18 digits"),
+    Case("infinite-float", "YAML", "`load_estimate: 1.0e+999`", {ENV: MINIMAL.replace("max_connections: 500", "max_connections: 500, load_estimate: 1.0e+999")},
+         expect="not a finite decimal number"),
+    Case("list-as-key", "YAML", "`[a, b]: 1`", {ENV: MINIMAL + "[a, b]: 1\n"}, expect="mapping key must be a plain name"),
+    Case("newline-in-key", "YAML", "`\"tier\\n\": x` (a key with a newline)", {ENV: MINIMAL + '"tier\\n": x\n'},
+         expect="unknown key 'tier\\n'"),
+    Case("directory", "YAML", "`environments/staging.yaml` is a directory", {"environments/staging.yaml/x": "x"},
+         expect="is a directory"),
+    Case("fifo", "YAML", "`environments/staging.yaml` is a named pipe (would block forever)",
+         setup=_fifo("environments/staging.yaml"), expect="not a regular file"),
+    # --- YAML 1.1 surprises ---------------------------------------------------------------------------
+    Case("version-float", "YAML 1.1", "`nginx_version: 1.30`", {ENV: lb("  nginx_version: 1.30\n")},
+         expect='quote it: "1.30"'),
+    Case("version-float-122", "YAML 1.1", "`nginx_version: 1.22`", {ENV: lb("  nginx_version: 1.22\n")},
+         expect='quote it: "1.22"'),
+    Case("bool-on", "YAML 1.1", "`enabled: on`", {ENV: lb("  session_affinity: {enabled: on}\n")},
+         expect="read as a boolean by YAML 1.1"),
+    Case("bool-no-as-text", "YAML 1.1", "`cookie: no`", {ENV: lb("  session_affinity: {cookie: no}\n")},
+         expect="quote it ('no')"),
+    Case("bool-yes", "YAML 1.1", "`nodelay: yes`", {ENV: MINIMAL + "rate_limit: {nodelay: yes}\n"}, expect="write true or false"),
+    Case("octal", "YAML 1.1", "`port: 010`", {ENV: MINIMAL.replace("namespace: fraud-prod", "namespace: fraud-prod, port: 010")},
+         expect="ambiguous number"),
+    Case("hex", "YAML 1.1", "`port: 0x1F90`", {ENV: MINIMAL.replace("namespace: fraud-prod", "namespace: fraud-prod, port: 0x1F90")},
+         expect="ambiguous number"),
+    Case("base-60", "YAML 1.1", "`for: 1:30`", {ENV: MINIMAL + "alerts: {error_rate: {for: 1:30}}\n"}, expect="base-60"),
+    Case("digit-groups", "YAML 1.1", "`max_connections: 1_000`", {ENV: MINIMAL.replace("500", "1_000")}, expect="ambiguous number"),
+    Case("duration-no-unit", "YAML 1.1", "`for: 5`", {ENV: MINIMAL + "alerts: {error_rate: {for: 5}}\n"},
+         expect="a duration needs a unit"),
+    Case("duration-quoted-no-unit", "YAML 1.1", "`for: \"5\"`", {ENV: MINIMAL + "alerts: {error_rate: {for: \"5\"}}\n"},
+         expect="is not a duration"),
+    Case("duration-bad-unit", "YAML 1.1", "`for: 5min`", {ENV: MINIMAL + "alerts: {error_rate: {for: 5min}}\n"},
+         expect="is not a duration"),
+    Case("duration-non-ascii-digit", "YAML 1.1", "`for: ٥m` (Arabic-Indic five)", {ENV: MINIMAL + "alerts: {error_rate: {for: ٥m}}\n"},
+         expect="is not a duration"),
+    Case("number-as-text", "YAML 1.1", "`namespace: 2024`", {ENV: MINIMAL.replace("fraud-prod", "2024")}, expect='quote it: "2024"'),
+    Case("text-as-number", "YAML 1.1", "`port: \"8000\"`", {ENV: MINIMAL.replace("namespace: fraud-prod", "namespace: fraud-prod, port: \"8000\"")},
+         expect="valid integer"),
+    Case("null-tilde", "YAML 1.1", "`name: ~` (null)", {ENV: MINIMAL.replace("name: fraud-api", "name: ~")}, expect="service.name"),
+    # accepted exactly as meant
+    Case("duration-plain", "YAML 1.1", "`for: 5m` (accepted: 5 minutes)", {ENV: MINIMAL + "alerts: {error_rate: {for: 5m}}\n"},
+         exit=0, expect="changed"),
+    Case("version-quoted", "YAML 1.1", "`nginx_version: \"1.30\"` (accepted: 1.30, sticky cookie)",
+         {ENV: lb('  nginx_version: "1.30"\n')}, exit=0, expect="changed"),
+    # --- names ----------------------------------------------------------------------------------------
+    Case("arg-dotdot", "Names", "`infragen build ../x`", args=("build", "../x"), expect="not an environment name"),
+    Case("arg-absolute", "Names", "`infragen build /etc/passwd`", args=("build", "/etc/passwd"), expect="never paths"),
+    Case("arg-dot", "Names", "`infragen build .`", args=("build", "."), expect="not an environment name"),
+    Case("arg-partial", "Names", "`infragen build _base`", {"environments/_base.yaml": "tier: production\n"},
+         args=("build", "_base"), expect="is a partial"),
+    Case("arg-unknown", "Names", "`infragen build prod`", args=("build", "prod"), expect="did you mean 'production'"),
+    Case("file-uppercase", "Names", "`environments/Production.yaml`", {"environments/Production.yaml": MINIMAL},
+         expect="must be a DNS label"),
+    Case("file-underscore", "Names", "`environments/prod_eu.yaml`", {"environments/prod_eu.yaml": MINIMAL},
+         expect="must be a DNS label"),
+    Case("file-newline", "Names", "`environments/evil\\n.yaml` (newline in the name)", {"environments/evil\n.yaml": MINIMAL},
+         expect="evil\\n.yaml"),
+    Case("file-non-ascii", "Names", "`environments/prödüction.yaml`", {"environments/prödüction.yaml": MINIMAL},
+         expect="must be a DNS label"),
+    Case("partial-bad-name", "Names", "`environments/_Base.yaml`", {"environments/_Base.yaml": "tier: production\n"},
+         expect="partial's name"),
+    Case("extends-path", "Names", "`extends: ../secrets`", {ENV: "extends: ../secrets\n" + MINIMAL}, expect="not a partial name"),
+    Case("extends-absolute", "Names", "`extends: /etc/passwd`", {ENV: "extends: /etc/passwd\n" + MINIMAL}, expect="not a partial name"),
+    Case("extends-missing", "Names", "`extends: _missing`", {ENV: "extends: _missing\n" + MINIMAL}, expect="chain: production -> _missing"),
+    Case("extends-missing-deep", "Names", "`_a` extends `_missing`",
+         {ENV: "extends: _a\n" + MINIMAL, "environments/_a.yaml": "extends: _missing\n"},
+         expect="chain: production -> _a -> _missing"),
+    Case("extends-cycle", "Names", "`_a` extends `_b` extends `_a`",
+         {ENV: "extends: _a\n" + MINIMAL, "environments/_a.yaml": "extends: _b\n", "environments/_b.yaml": "extends: _a\n"},
+         expect="extends cycle: _a -> _b -> _a"),
+    Case("extends-self", "Names", "`_a` extends itself", {ENV: "extends: _a\n" + MINIMAL, "environments/_a.yaml": "extends: _a\n"},
+         expect="extends cycle: _a -> _a"),
+    Case("extends-number", "Names", "`extends: 5`", {ENV: "extends: 5\n" + MINIMAL}, expect="expected a partial name"),
+    # --- injection --------------------------------------------------------------------------------------
+    Case("inject-name-newline", "Injection", '`name: "fraud-api\\nzone x"`', {ENV: MINIMAL.replace("name: fraud-api", 'name: "fraud-api\\nzone x"')},
+         expect="is not a DNS label"),
+    Case("inject-server-semicolon", "Injection", '`servers: ["10.0.0.1:8080; include /etc/passwd"]`',
+         {ENV: MINIMAL.replace('"10.0.0.1:8080"', '"10.0.0.1:8080; include /etc/passwd"')}, expect="load_balancing.servers.0"),
+    Case("inject-key-brace", "Injection", "`rate_limit: {key: \"$x} server {\"}`", {ENV: MINIMAL + 'rate_limit: {key: "$x} server {"}\n'},
+         expect="rate_limit.key"),
+    Case("inject-cookie", "Injection", "`cookie: \"a; b\"`", {ENV: lb('  session_affinity: {cookie: "a; b"}\n')}, expect="session_affinity.cookie"),
+    Case("inject-label-template", "Injection", "`labels: {team: \"{{ $value }}\"}`", {ENV: MINIMAL + 'alerts: {labels: {team: "{{ $value }}"}}\n'},
+         expect="Prometheus template"),
+    Case("inject-group-by", "Injection", "`group_by: [\"alertname\\n- x\"]`", {ENV: MINIMAL + 'alertmanager: {group_by: ["alertname\\n- x"]}\n'},
+         expect="alertmanager.group_by.0"),
+    Case("inject-channel", "Injection", "`channel: \"#a\\nb\"`",
+         {ENV: MINIMAL + 'alertmanager: {receivers: {s: {slack: {api_url_file: /x, channel: "#a\\nb"}}}, default_receiver: s, routes: {critical: s, warning: s, info: s}}\n'},
+         expect="channel"),
+    Case("inject-runbook", "Injection", "`runbook_url: \"https://x/\\\" #\"`", {ENV: MINIMAL + 'alerts: {runbook_url: "https://x/\\" #"}\n'},
+         expect="alerts.runbook_url"),
+    Case("label-value-accepted", "Injection", "`labels: {team: \"a\\\"b: c #d $e é\"}` (accepted, escaped)",
+         {ENV: MINIMAL + 'alerts: {labels: {team: "a\\"b: c #d $e \u00e9"}}\n'}, exit=0, expect="changed"),
+    # --- output directory -------------------------------------------------------------------------------
+    Case("hand-written-target", "Output", "a hand-written `output/production/app.env`",
+         setup=lambda root: (root / "output/production/app.env").write_text("MINE=1\n"), expect="was not generated by infragen"),
+    Case("hand-written-extra", "Output", "a hand-written `output/production/NOTES.md` (build)",
+         setup=lambda root: (root / "output/production/NOTES.md").write_text("notes\n"), exit=0, expect="0 changed"),
+    Case("hand-written-check", "Output", "a hand-written `output/production/NOTES.md` (check)",
+         setup=lambda root: (root / "output/production/NOTES.md").write_text("notes\n"), args=("check",), exit=0,
+         expect="NOTES.md was not generated by infragen; left alone"),
+    Case("symlink-env-dir", "Output", "`output/production` is a symlink out of `output/`",
+         {ENV: MINIMAL.replace("500", "600")}, setup=_chain(_outside, _symlink("elsewhere", "output/production")),
+         expect="is a symlink"),
+    Case("symlink-file", "Output", "`output/production/app.env` is a symlink out of `output/`",
+         {ENV: MINIMAL.replace("500", "600")}, setup=_chain(_outside, _symlink("elsewhere/app.env", "output/production/app.env")),
+         expect="was not generated by infragen"),
+    Case("file-for-dir", "Output", "`output/production/nginx` is a file", {ENV: MINIMAL.replace("500", "600")},
+         setup=_replace_with_file("output/production/nginx"), expect="is a file where infragen needs a directory"),
+    Case("dir-for-file", "Output", "`output/production/app.env` is a directory", setup=_replace_with_dir("output/production/app.env"),
+         expect="was not generated by infragen"),
+    Case("fifo-in-output", "Output", "a named pipe `output/production/pipe` (check)", setup=_fifo("output/production/pipe"),
+         args=("check",), exit=0, expect="pipe was not generated by infragen"),
+]
