@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -58,7 +57,31 @@ def yaml_scalar(value: Any) -> str:
         return value
     if _PRINTABLE_ASCII.fullmatch(value):
         return "'" + value.replace("'", "''") + "'"
-    return json.dumps(value, ensure_ascii=True)  # JSON strings are YAML double-quoted scalars
+    return _double_quoted(value)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _double_quoted(value: str) -> str:
+    """A YAML double-quoted scalar in printable ASCII. Not json.dumps: its surrogate pairs (\\ud83d\\ude00) for
+    characters beyond U+FFFF are rejected by Go's YAML parser (Prometheus, Alertmanager); YAML has \\U instead."""
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _numeric(text: str) -> bool:

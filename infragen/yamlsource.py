@@ -33,6 +33,7 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _INT_AMBIGUOUS = re.compile(r"^[-+]?(0[0-9_]+|0[xXoObB].*|.*_.*|.*:.*)$")
 _FLOAT_AMBIGUOUS = re.compile(r"^[-+]?(\.(inf|Inf|INF|nan|NaN|NAN)|.*:.*|.*_.*)$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TAB_INDENT = re.compile(r"^ *\t", re.MULTILINE)
 
 
@@ -117,6 +118,9 @@ class _Builder:
             raise self.fail(node, f"custom YAML tag {tag!r} is not supported")
         kind = tag[len(_TAG):]
         if kind == "str":
+            if _SURROGATE.search(text):  # from a "\ud800" escape: not a character, no consumer accepts it
+                raise InputError.single("contains a lone UTF-16 surrogate (an escape like \\ud800); write the character itself",
+                                        _loc(self.display, node.start_mark), field)
             return text
         if kind == "null":
             return None

@@ -443,6 +443,17 @@ class AlertmanagerSettings(Section):
     group_interval: Duration = Field(300, description="Default 5m.")
     repeat_interval: Duration = Field(14400, description="Default 4h.")
 
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, value: list[str]) -> list[str]:
+        # Alertmanager's own rules: no label twice, and `...` (group by everything) stands alone.
+        for i, name in enumerate(value):
+            if name in value[:i]:
+                raise ValueError(f"{name!r} is listed twice")
+        if "..." in value and len(value) > 1:
+            raise ValueError("'...' groups by every label and cannot be combined with label names")
+        return value
+
     @model_validator(mode="after")
     def _known_receivers(self) -> "AlertmanagerSettings":
         missing = [(where, name) for where, name in self.route_references() if name not in self.receivers]

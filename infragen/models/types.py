@@ -15,6 +15,10 @@ _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 DURATION_PATTERN = r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 
 
+# Prometheus/Alertmanager durations are int64 nanoseconds (~292 years); no setting needs more than years.
+MAX_DURATION_SECONDS = 520 * 604800
+
+
 def parse_duration(value: Any) -> Any:
     """'5m', '1h30m', '0s' -> seconds. A bare number is refused: 5 could mean seconds or minutes."""
     if isinstance(value, bool):
@@ -26,7 +30,13 @@ def parse_duration(value: Any) -> Any:
     match = _DURATION.fullmatch(value)
     if not value or not match:
         raise ValueError(f"{value!r} is not a duration; use a number with a unit, e.g. '30s', '5m', '1h30m' (units w d h m s)")
-    return sum(int(n) * size for n, (_, size) in zip(match.groups(), _UNITS) if n)
+    if len(value) > 32:  # before int(): thousands of digits would hit Python's int-conversion limit
+        raise ValueError(f"{value[:32]!r}... is not a plausible duration")
+    seconds = sum(int(n) * size for n, (_, size) in zip(match.groups(), _UNITS) if n)
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{value!r} is longer than {format_duration(MAX_DURATION_SECONDS)} (10 years); "
+                         "Prometheus and Alertmanager cannot represent much longer durations")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
