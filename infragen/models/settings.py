@@ -213,6 +213,24 @@ class UpstreamServer(Section):
     fail_timeout: Duration | None = Field(None, description="Default: load_balancing.fail_timeout.")
     backup: bool = Field(False, description="Only used when the others are down; not allowed with affinity hashing.")
 
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        # The pattern admits what nginx refuses at load time: port 70000, "[::1::]", "300.1.1.1" (a "host name").
+        import ipaddress
+
+        host, port = value.rsplit(":", 1)
+        if int(port) > 65535:
+            raise ValueError(f"port {port} is above 65535")
+        try:
+            if host.startswith("["):
+                ipaddress.IPv6Address(host[1:-1])
+            elif host.replace(".", "").isdigit():
+                ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{host} is not a valid IP address") from None
+        return value
+
 
 def _server_from_string(value: Any) -> Any:
     return {"address": value} if isinstance(value, str) else value
@@ -440,8 +458,8 @@ class AlertmanagerSettings(Section):
         default_factory=lambda: ["alertname", "namespace"], min_length=1,
         description="Label names alerts are grouped by (or `...` for all labels).")
     group_wait: Duration = Field(30, description="Default 30s.")
-    group_interval: Duration = Field(300, description="Default 5m.")
-    repeat_interval: Duration = Field(14400, description="Default 4h.")
+    group_interval: Annotated[Duration, Field(ge=1)] = Field(300, description="Default 5m. Alertmanager refuses 0s.")
+    repeat_interval: Annotated[Duration, Field(ge=1)] = Field(14400, description="Default 4h. Alertmanager refuses 0s.")
 
     @field_validator("group_by")
     @classmethod
