@@ -458,8 +458,15 @@ class AlertmanagerSettings(Section):
         default_factory=lambda: ["alertname", "namespace"], min_length=1,
         description="Label names alerts are grouped by (or `...` for all labels).")
     group_wait: Duration = Field(30, description="Default 30s.")
-    group_interval: Annotated[Duration, Field(ge=1)] = Field(300, description="Default 5m. Alertmanager refuses 0s.")
-    repeat_interval: Annotated[Duration, Field(ge=1)] = Field(14400, description="Default 4h. Alertmanager refuses 0s.")
+    group_interval: Duration = Field(300, description="Default 5m. Alertmanager refuses 0s.")
+    repeat_interval: Duration = Field(14400, description="Default 4h. Alertmanager refuses 0s.")
+
+    @field_validator("group_interval", "repeat_interval")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be at least 1s; Alertmanager refuses 0s here")
+        return value
 
     @field_validator("group_by")
     @classmethod
