@@ -125,25 +125,29 @@ def test_killed_at_every_rename_leaves_each_file_old_or_new(tmp_path: Path, vers
 
 
 def test_sigkill_at_random_moments(tmp_path: Path, versions) -> None:
-    """SIGKILL from outside at a random moment of a real build (INFRAGEN_KILLS=50 for a longer run)."""
+    """SIGKILL from outside while a real build is writing: we watch for its first rename (the first file's
+    inode changes), then kill after a random few milliseconds. INFRAGEN_KILLS=50 for a longer run."""
     old, new = versions
     rng = random.Random(int(os.environ.get("INFRAGEN_KILL_SEED", "5")))
     root = tmp_path / "p"
     root.mkdir()
     setup_project(root, 2)
-    t0 = time.monotonic()
-    build(root)  # a full build: how long the window to hit is
-    duration = time.monotonic() - t0
+    first = root / "output" / sorted(old)[0]
     hits = []
-    for _ in range(int(os.environ.get("INFRAGEN_KILLS", "5"))):
+    for _ in range(int(os.environ.get("INFRAGEN_KILLS", "6"))):
         restore(root / "output", old)
+        inode = first.stat().st_ino
         proc = subprocess.Popen([sys.executable, "-m", "infragen", "build"], cwd=root, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
-        time.sleep(rng.uniform(0.3, 1.1) * duration)
+        deadline = time.monotonic() + 30
+        while first.stat().st_ino == inode and proc.poll() is None and time.monotonic() < deadline:
+            pass
+        time.sleep(rng.uniform(0, 0.004))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         hits.append(assert_each_file_old_or_new(root / "output", old, new)[1])
-    # How many files each killed build had replaced (varies with load; every outcome was checked above).
+    # How many of the 42 files each killed build had replaced; every outcome was checked above.
+    # (Not asserted: under heavy load a kill can land after the last rename; the rename test is exhaustive.)
     print("files replaced before SIGKILL:", hits)
 
 
