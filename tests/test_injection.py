@@ -46,6 +46,7 @@ FULL = {
         "routes": {"critical": "oncall", "warning": "team-slack", "info": "team-slack"},
         "default_receiver": "team-slack", "group_by": ["alertname", "groupval"], "group_wait": "31s"},
     "rollout": {"max_surge": "26%"},
+    "policy": {"allow": ["production-pdb"]},
 }
 
 PAYLOADS = ["\n", "\r\n", "\n  injected: true", '"', "'", "{", "}", "{{ $value }}", ";", "; evil on;", "#", " # x",
@@ -145,7 +146,8 @@ def test_every_string_setting_is_found():
                      "load_balancing.servers.0", "load_balancing.servers.1.address", "rate_limit.key",
                      "alertmanager.receivers.oncall[key]", "alerts.runbook_url",
                      "alertmanager.receivers.team-slack.slack.channel",
-                     "alerts.error_rate.for", "disruption_budget.min_available", "load_balancing.nginx_version"):
+                     "alerts.error_rate.for", "disruption_budget.min_available", "load_balancing.nginx_version",
+                     "policy.allow.0"):
         assert expected in paths, f"{expected} not found among {sorted(paths)}"
     assert len(STRING_PATHS) >= 30
 
