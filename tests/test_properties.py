@@ -203,7 +203,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@settings(settings.get_profile(PROFILE), max_examples=(EXAMPLES or 150) if PROFILE == "infragen" else None,
+@settings(settings.get_profile(PROFILE), max_examples=(EXAMPLES or 100) if PROFILE == "infragen" else None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(change=mutated())
 def test_mutated_files_end_in_exit_0_or_2_and_failures_change_nothing(built_template: Path, change: tuple[str, bytes]) -> None:
