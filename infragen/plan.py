@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from .errors import InputError, Location
-from .load import display_path
-from .render import MARKER
+from .load import ENV_NAME_RE, display_path
+from .render import ARTIFACTS, MARKER
 
 _MARKER = MARKER.encode()
+_ARTIFACT_PATHS = frozenset(path for path, _template in ARTIFACTS)
 TMP_TAG = ".infragen-tmp-"
 LOCK_NAME = ".infragen.lock"
 
@@ -99,6 +100,12 @@ def _read_owned(path: Path) -> bytes | None:
         return head + fh.read() if head == _MARKER else None
 
 
+def _generatable(rel: str) -> bool:
+    """Is `rel` a path some build writes (`<environment>/<artifact>`)? Only those are ever deleted."""
+    env, _, artifact = rel.partition("/")
+    return bool(ENV_NAME_RE.fullmatch(env)) and artifact in _ARTIFACT_PATHS
+
+
 def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] | None) -> Plan:
     """What build would do. `environments` limits orphan detection to those environments' directories;
     None means the whole output directory belongs to the environments rendered."""
@@ -121,8 +128,11 @@ def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] |
         else:
             plan.unchanged.append(rel)
     for rel in sorted(set(existing) - set(files)):
-        plan.changes.append(Change(rel, "delete", existing[rel], None))
-    plan.unowned = unowned
+        if _generatable(rel):
+            plan.changes.append(Change(rel, "delete", existing[rel], None))
+        else:  # marked, but not where a build writes (`--output output/production`): never ours to delete
+            unowned.append(rel)
+    plan.unowned = sorted(unowned)
     return plan
 
 
