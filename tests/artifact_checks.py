@@ -152,6 +152,16 @@ def k8s_validate(text: str) -> None:
     import kubernetes_validate
 
     data = yaml.safe_load(text)
+    # kubernetes-validate ignores `format: int32`; the API server does not. Every integer in an HPA or PDB is one.
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool):
+            assert -2**31 <= node < 2**31, f"kubernetes: {node} does not fit an int32 field"
     try:
         kubernetes_validate.validate(data, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:

@@ -19,6 +19,7 @@ from .types import (
     NGINX_VARIABLE_RE,
     NGINX_VERSION_RE,
     SERVER_ADDRESS_RE,
+    INT32_MAX,
     DnsLabel,
     Duration,
     IntOrPercent,
@@ -77,7 +78,7 @@ class Service(Section):
 
 class ScalingPolicy(Section):
     type: Literal["Pods", "Percent"]
-    value: int = Field(ge=1, description="Pods, or percent of current replicas, per period.")
+    value: int = Field(ge=1, le=INT32_MAX, description="Pods, or percent of current replicas, per period.")
     period_seconds: int = Field(ge=1, le=1800)
 
 
@@ -90,8 +91,8 @@ _SCALE_DOWN_POLICIES = (ScalingPolicy(type="Percent", value=100, period_seconds=
 
 
 class Autoscaling(Section):
-    min_replicas: int = Field(ge=1, description="HPA minReplicas. Tier default: 1 / 2 / 3.")
-    max_replicas: int = Field(ge=1, description="HPA maxReplicas, >= min_replicas. Tier default: 2 / 5 / 10.")
+    min_replicas: int = Field(ge=1, le=INT32_MAX, description="HPA minReplicas. Tier default: 1 / 2 / 3.")
+    max_replicas: int = Field(ge=1, le=INT32_MAX, description="HPA maxReplicas, >= min_replicas. Tier default: 2 / 5 / 10.")
     target_cpu_percent: int = Field(ge=1, le=100, description="Target average CPU utilisation. Tier default: 70 / 70 / 60.")
     target_memory_percent: int | None = Field(None, ge=1, le=100, description="Optional second metric: memory utilisation.")
     scale_up_stabilization_seconds: int = Field(0, ge=0, le=3600)

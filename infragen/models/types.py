@@ -70,7 +70,8 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label), WithJsonSchema({"type": "s
 
 PERCENT_RE = r"^(100|[1-9]?[0-9])%$"
 Percent = Annotated[str, Field(pattern=PERCENT_RE)]
-IntOrPercent = Annotated[int, Field(ge=0)] | Percent
+INT32_MAX = 2**31 - 1  # Kubernetes int32 fields (replicas, budgets, policy values)
+IntOrPercent = Annotated[int, Field(ge=0, le=INT32_MAX)] | Percent
 
 # nginx variables are [A-Za-z0-9_]; a cookie named "session-id" has no $cookie_ variable at all.
 COOKIE_NAME_RE = r"^[A-Za-z0-9_]{1,64}$"
