@@ -118,7 +118,7 @@ class _Builder:
             raise self.fail(node, f"custom YAML tag {tag!r} is not supported")
         kind = tag[len(_TAG):]
         if kind == "str":
-            if _SURROGATE.search(text):  # from a "\ud800" escape: not a character, no consumer accepts it
+            if _SURROGATE.search(text):  # libyaml refuses "\ud800" escapes; PyYAML's pure-Python parser does not
                 raise InputError.single("contains a lone UTF-16 surrogate (an escape like \\ud800); write the character itself",
                                         _loc(self.display, node.start_mark), field)
             return text
@@ -133,8 +133,8 @@ class _Builder:
         if kind == "int":
             if _INT_AMBIGUOUS.match(text):
                 raise InputError.single(
-                    f"{text!r} is an ambiguous number in YAML (octal, hex, base-60 or digit groups); "
-                    f"write it in plain decimal, or quote it ('{text}') if you mean text",
+                    f"{text[:40]!r} is an ambiguous number in YAML (octal, hex, base-60 or digit groups); "
+                    f"write it in plain decimal, or quote it ('{text[:40]}') if you mean text",
                     _loc(self.display, node.start_mark), field)
             # Bounded before int(): a 5000-digit number would otherwise hit Python's int-conversion limit.
             digits = text.lstrip("+-")
@@ -146,7 +146,7 @@ class _Builder:
         if kind == "float":
             if _FLOAT_AMBIGUOUS.match(text):
                 raise InputError.single(
-                    f"{text!r} is not a finite decimal number; quote it ('{text}') if you mean text",
+                    f"{text[:40]!r} is not a finite decimal number; quote it ('{text[:40]}') if you mean text",
                     _loc(self.display, node.start_mark), field)
             try:
                 number = float(text)
