@@ -220,8 +220,15 @@ def apply(plan: Plan) -> None:
     output_dir = plan.output_dir
     if not plan.changes:
         return
+    if os.path.lexists(output_dir) and not output_dir.is_dir():
+        raise OutputError.single("is not a directory (a file, or a link to nothing); artifacts are written into a directory",
+                                 Location(display_path(output_dir)))
     for change in plan.changes:  # before the lock's mkdir: refuse a symlinked path without creating anything
         _check_inside(output_dir, output_dir / change.path)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent is a file, permissions
+        raise OutputError.single(f"cannot create: {exc.strerror or exc}", Location(display_path(output_dir))) from None
     with output_lock(output_dir):
         # Re-check everything under the lock and before the first write, so a refusal leaves nothing half-applied.
         for change in plan.changes:

@@ -25,7 +25,7 @@ from infragen.cli import cli
 DOC = REPO / "docs" / "bad-input.md"
 SUMMARY = re.compile(r"^infragen: (\d+) problems?; nothing was written$")
 LOCATED = re.compile(r"^(environments|output)/[^:]+:\d+(:\d+)?: ")
-FILE_ONLY = re.compile(r"^(environments|output)/[^:]+: ")
+FILE_ONLY = re.compile(r"^(environments|output)(/[^:]*)?: ")
 NEEDS_LINE = {"YAML", "YAML 1.1", "Injection"}
 NO_LINE = {"directory", "fifo"}  # about the file itself, not a place in it
 
