@@ -27,6 +27,7 @@ MAX_FILE_BYTES = 256 * 1024
 # the work an anchor bomb ("billion laughs") can cause before we reject it.
 MAX_NODES = 20_000
 MAX_DEPTH = 32
+MAX_SCALAR_CHARS = 1024  # URLs, paths and label values are far shorter; YAML itself caps plain keys at 1024
 
 Path_ = tuple[str | int, ...]
 
@@ -93,6 +94,8 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self.fail(key_node, "a mapping key must be a plain name, not a list or mapping")
             key = key_node.value
+            if len(key) > MAX_SCALAR_CHARS:
+                raise self.fail(key_node, f"a key of {len(key)} characters; no setting's name is longer than {MAX_SCALAR_CHARS}")
             if key in first_seen:
                 first = first_seen[key].start_mark.line + 1
                 raise InputError.single(
@@ -114,6 +117,9 @@ class _Builder:
         tag: str = node.tag
         text: str = node.value
         field = ".".join(str(p) for p in path)
+        if len(text) > MAX_SCALAR_CHARS:  # bounds the cost of every later per-value scan (secrets, messages)
+            raise InputError.single(f"a value of {len(text)} characters; no setting is longer than {MAX_SCALAR_CHARS}",
+                                    _loc(self.display, node.start_mark), field)
         if not tag.startswith(_TAG):
             raise self.fail(node, f"custom YAML tag {tag!r} is not supported")
         kind = tag[len(_TAG):]
