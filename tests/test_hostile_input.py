@@ -164,8 +164,12 @@ def render_doc(tmp: Path) -> str:
         "of a minimal production environment; a run that fails leaves `output/` exactly as it was.",
         "Exit codes: 0 ok, 2 invalid input.",
         "",
-        "Beyond this table: every string setting gets 30 hostile payloads (`tests/test_injection.py`), and",
-        "hypothesis mutates valid files at random (`tests/test_properties.py`).",
+        "Beyond this table: every string setting gets some 30 hostile payloads (`tests/test_injection.py`), and",
+        "hypothesis mutates valid files at random (`tests/test_properties.py`). Accepted values are checked by",
+        "parsing the artifacts back and by the real consumers (nginx -t, promtool, amtool, kubernetes-validate).",
+        "`tests/test_output_safety.py` SIGKILLs builds mid-write (each file stays old or new), runs builds",
+        "concurrently and under a held lock; `tests/test_determinism.py` checks byte-identical output across hash",
+        "seeds, locales (C, POSIX, C.UTF-8, tr_TR.UTF-8), time zones, listing order and Python 3.10-3.13.",
     ]
     group = None
     for case in CASES:
