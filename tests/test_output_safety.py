@@ -7,6 +7,7 @@ with SIGKILL from outside after random delays.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -199,7 +200,15 @@ def test_build_waits_for_the_lock(tmp_path: Path) -> None:
     try:
         proc = subprocess.Popen([sys.executable, "-m", "infragen", "build"], cwd=tmp_path, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-        time.sleep(1.0)
+        # Wait until the build holds the output directory open (it opens it to flock it), then a little more.
+        fds = Path(f"/proc/{proc.pid}/fd")
+        deadline = time.monotonic() + 30
+        while fds.is_dir() and time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) == str((tmp_path / "output").resolve()) for fd in fds.iterdir()):
+                    break
+            time.sleep(0.01)
+        time.sleep(0.5)
         assert proc.poll() is None, "build did not wait for the lock"
         assert snapshot(tmp_path / "output") == before
     finally:
