@@ -109,8 +109,10 @@ KILLER = textwrap.dedent("""
 
 def test_killed_at_every_rename_leaves_each_file_old_or_new(tmp_path: Path, versions) -> None:
     old, new = versions
-    # Each file is one rename; kill just before and just after the first, a middle and the last one.
-    for k in sorted({1, len(old) // 2, len(old)}):
+    # Each file is one rename; kill just before and just after the first, a middle and the last one
+    # (INFRAGEN_KILL_ALL=1: every one of the 42).
+    points = range(1, len(old) + 1) if os.environ.get("INFRAGEN_KILL_ALL") == "1" else sorted({1, len(old) // 2, len(old)})
+    for k in points:
         for when in ("before", "after"):
             root = tmp_path / f"k{k}-{when}"
             root.mkdir()
@@ -121,7 +123,7 @@ def test_killed_at_every_rename_leaves_each_file_old_or_new(tmp_path: Path, vers
             assert proc.returncode == -signal.SIGKILL, proc.stderr
             n_old, n_new = assert_each_file_old_or_new(root / "output", old, new)
             assert n_new == (k if when == "after" else k - 1) and n_old + n_new == len(old)
-    build(root)  # the next build finishes the job and clears the dead build's temporary
+    build(root)  # the next build finishes the job and clears the dead build's temporary (snapshot sees dotfiles)
     assert snapshot(root / "output") == new
 
 
