@@ -235,6 +235,9 @@ def parse_text(raw: bytes, display: str) -> Document:
         message = exc.problem or exc.context or "invalid YAML"
         if "expected a single document" in str(exc):
             message = "more than one YAML document (---); an environment file holds exactly one mapping"
+        if "maximum nesting depth" in str(exc):  # libyaml >= 0.2.5 stops at 1000 levels while scanning ahead
+            raise InputError.single(f"nesting deeper than {MAX_DEPTH} levels; an environment file is never that deep",
+                                    _loc(display, mark) if mark else Location(display, 1, 1)) from None
         raise InputError.single(f"invalid YAML: {message}",
                                 _loc(display, mark) if mark else Location(display, 1, 1)) from None
     except yaml.YAMLError as exc:
