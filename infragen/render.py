@@ -24,6 +24,8 @@ ARTIFACTS: tuple[tuple[str, str], ...] = (
     ("prometheus/alerts.yaml", "prometheus/alerts.yaml.j2"),
     ("alertmanager/alertmanager.yaml", "alertmanager/alertmanager.yaml.j2"),
     ("app.env", "app.env.j2"),
+    # promtool unit tests of prometheus/alerts.yaml; outside prometheus/ so a rules glob never loads it.
+    ("tests/alerts.test.yaml", "tests/alerts.test.yaml.j2"),
 )
 
 # The first line of every generated file. `plan` uses it to tell our files from hand-written ones.

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from ..errors import Location
+from .alert_tests import AlertTests, build_alert_tests
 from .alerts import AlertRule, build_alert_rules
 from .settings import SEVERITIES, EnvironmentSpec
 from .types import format_duration, percent_value
@@ -148,6 +149,11 @@ class Environment:
     @cached_property
     def alert_rules(self) -> list[AlertRule]:
         return build_alert_rules(self)
+
+    @cached_property
+    def alert_tests(self) -> "AlertTests":
+        """promtool unit tests of the alert rules (output tests/alerts.test.yaml)."""
+        return build_alert_tests(self)
 
     @property
     def alert_group(self) -> str:
