@@ -268,6 +268,43 @@ def explain_(environments: Path | None, fmt: str, name: str, field: str | None) 
 
 
 @cli.command()
+@_common
+@click.option("--require-all", is_flag=True, help="Fail when a validator is not installed instead of skipping it.")
+@_envs_arg
+def verify(environments: Path | None, output: Path | None, require_all: bool, names: tuple[str, ...]) -> None:
+    """Check the built artifacts with their real consumers (kubernetes-validate, promtool, amtool, nginx).
+
+    One line per artifact: ok, failed (with the tool's message) or skipped (tool not installed).
+    Exit 0 when every check that ran passed, 1 when one failed (or, with --require-all, was skipped).
+    """
+    from .load import display_path
+    from .render import ARTIFACTS
+    from .verify import INSTALL_HINT, available_tools, verify_environment
+
+    try:
+        settings = _context(environments, output)
+        envs = _load(settings, names)
+    except InputError as exc:
+        _fail(exc)
+        return
+    tools = available_tools()
+    artifacts = [path for path, _template in ARTIFACTS]
+    results = [r for env in envs for r in verify_environment(env, settings.output / env.name, artifacts, tools)]
+    width = max((len(display_path(settings.output / r.environment / r.artifact)) for r in results), default=0)
+    for r in results:
+        click.echo(f"{display_path(settings.output / r.environment / r.artifact):{width}}  {r.status:7}  {r.summary}")
+        if r.status == "failed" and r.details:
+            for line in r.details.splitlines()[:40]:
+                click.echo(f"    {line}")
+    counts = {status: sum(r.status == status for r in results) for status in ("ok", "failed", "skipped")}
+    click.echo(f"verify: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
+    if counts["skipped"] and any(not path for path in tools.values()):
+        click.echo(f"install the missing validators with: {INSTALL_HINT}", err=True)
+    if counts["failed"] or (require_all and counts["skipped"]):
+        sys.exit(EXIT_STALE)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of an environment file."""
     from .schema import environment_schema

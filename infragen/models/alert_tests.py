@@ -302,9 +302,10 @@ def _candidates(low: Decimal, high: Decimal, far: Decimal) -> list[Decimal]:
     exponent = top.adjusted()
     for digits in range(1, 10):
         step = Decimal(1).scaleb(exponent - digits + 1)
-        start = (low / step).to_integral_value(ROUND_FLOOR) + 1
-        stop = (high / step).to_integral_value(ROUND_CEILING) - 1
-        found = [n * step for n in range(int(start), int(stop) + 1)][:200]
+        start = int((low / step).to_integral_value(ROUND_FLOOR)) + 1
+        stop = int((high / step).to_integral_value(ROUND_CEILING)) - 1
+        middle = int((far / step).to_integral_value())
+        found = [n * step for n in range(max(start, middle - 50), min(stop, middle + 50) + 1)]
         found.sort(key=lambda c: (abs(far - c), c))
         out.extend(c for c in found if c not in out)
     return out
