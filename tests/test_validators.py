@@ -1,0 +1,236 @@
+"""Every artifact of every test environment, checked by the program that consumes it.
+
+Artifacts are rendered fresh from the current templates (not read from output/), so a broken template
+fails here even before `infragen check` notices the committed output is stale. Every failure names the
+artifact and carries the tool's own message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import all_versions
+
+from infragen.models.alert_tests import build_alert_tests
+from infragen.render import ARTIFACTS, render_environment
+from infragen.verify import (
+    CHECKED_ARTIFACTS,
+    check_alertmanager,
+    check_env_file,
+    check_kubernetes,
+    check_rule_tests,
+    check_rules,
+    kubernetes_versions,
+    nginx_test,
+    nginx_version,
+    routing_expectations,
+)
+from tools import Built, build_all, environment_ids, require
+
+ENVIRONMENTS = environment_ids()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    return build_all(tmp_path_factory.mktemp("built"))
+
+
+def _show(path: Path) -> str:
+    return f"{path.parent.name}/{path.name} ({path})"
+
+
+# --- Kubernetes -----------------------------------------------------------------------------------------------
+
+def test_kubernetes_versions_span_1_27_to_the_newest_bundled() -> None:
+    versions = [tuple(int(p) for p in v.split(".")[:2]) for v in kubernetes_versions()]
+    newest = max(tuple(int(p) for p in v.split(".")[:2]) for v in all_versions())
+    assert versions[0] == (1, 27)
+    assert versions[-1] == newest
+    assert versions == [(1, minor) for minor in range(27, newest[1] + 1)], "a Kubernetes minor is missing"
+
+
+@pytest.mark.parametrize("artifact", ["kubernetes/hpa.yaml", "kubernetes/pdb.yaml"])
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_kubernetes_manifest_is_valid_for_every_supported_version(built: dict[str, Built], name: str, artifact: str) -> None:
+    path = built[name].path(artifact)
+    failures = []
+    for version in kubernetes_versions():
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                failures.append(f"Kubernetes {version}: {'.'.join(map(str, exc.path))}: {exc.message}")
+    assert not failures, f"{_show(path)} fails kubernetes-validate --strict:\n" + "\n".join(failures)
+
+
+def test_kubernetes_check_rejects_an_unknown_field(tmp_path: Path, built: dict[str, Built]) -> None:
+    # Strict mode is what catches a misspelt field; prove the check is strict.
+    hpa = yaml.safe_load(built["shipped:production"].path("kubernetes/hpa.yaml").read_text(encoding="utf-8"))
+    hpa["spec"]["minReplica"] = hpa["spec"].pop("minReplicas")
+    path = tmp_path / "hpa.yaml"
+    path.write_text(yaml.safe_dump(hpa), encoding="utf-8")
+    status, summary, _ = check_kubernetes(path)
+    assert status == "failed" and "minReplica" in summary, summary
+
+
+# --- Prometheus -----------------------------------------------------------------------------------------------
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_promtool_check_rules_without_warnings(built: dict[str, Built], name: str) -> None:
+    promtool = require("promtool")
+    path = built[name].path("prometheus/alerts.yaml")
+    status, summary, details = check_rules(promtool, path)
+    assert status == "ok", f"{_show(path)}: {summary}\n{details}"
+    assert f"{len(built[name].env.alert_rules)} rules" in summary
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_generated_alert_tests_pass(built: dict[str, Built], name: str) -> None:
+    promtool = require("promtool")
+    path = built[name].path("tests/alerts.test.yaml")
+    status, summary, details = check_rule_tests(promtool, path)
+    assert status == "ok", f"{_show(path)} against {built[name].path('prometheus/alerts.yaml')}: {summary}\n{details}"
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_generated_alert_tests_cover_every_case(built: dict[str, Built], name: str) -> None:
+    env = built[name].env
+    spec = yaml.safe_load(built[name].path("tests/alerts.test.yaml").read_text(encoding="utf-8"))
+    assert spec["rule_files"] == ["../prometheus/alerts.yaml"]
+    for rule in env.alert_rules:
+        groups = {g["name"].split(": ", 1)[1].split(" (")[0]: g for g in spec["tests"] if g["name"].startswith(rule.name + ":")}
+        names = " | ".join(groups)
+        hold = getattr(env.spec.alerts, rule.setting).for_
+        fire = next(g for n, g in groups.items() if n.startswith("fires when"))
+        firing = [c for c in fire["alert_rule_test"] if c.get("exp_alerts")]
+        assert len(firing) == 1 and len(firing[0]["exp_alerts"]) == 1, f"{rule.name}: one firing check"
+        labels = firing[0]["exp_alerts"][0]["exp_labels"]
+        assert {k: v for k, v in rule.labels} .items() <= labels.items(), f"{rule.name}: rule labels expected"
+        assert _seconds(firing[0]["eval_time"]) > hold
+        if hold >= 60:
+            silent = [c for c in fire["alert_rule_test"] if not c.get("exp_alerts")]
+            assert len(silent) == 1 and _seconds(silent[0]["eval_time"]) < _seconds(firing[0]["eval_time"]), \
+                f"{rule.name}: a silent check before `for` ({hold}s) elapses"
+        if rule.threshold:
+            assert any(n.startswith("silent just") for n in groups), f"{rule.name}: no just-short case in {names}"
+        if rule.name in ("HighErrorRate", "LowCacheHitRate", "HighLatencyP95", "SlowDatabaseQueries"):
+            assert "silent on zero traffic" in groups, f"{rule.name}: no zero-traffic case in {names}"
+        for label in ("namespace", "job"):
+            assert f"silent when the bad series belong to another {label}" in groups, f"{rule.name}: {label} case"
+
+
+def _seconds(text: str) -> int:
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", text))
+
+
+@pytest.mark.tools
+def test_alert_tests_follow_the_threshold(tmp_path: Path, built: dict[str, Built]) -> None:
+    """Tests generated for one threshold fail against rules built with another: they carry the number."""
+    promtool = require("promtool")
+    source = built["shipped:production"]
+    spec = source.env.spec.model_copy(update={"alerts": source.env.spec.alerts.model_copy(update={
+        "error_rate": source.env.spec.alerts.error_rate.model_copy(update={"threshold": 0.2})})})
+    moved = dataclasses.replace(source.env, spec=spec)
+    files = render_environment(moved)
+    test_file = tmp_path / "tests" / "alerts.test.yaml"
+    test_file.parent.mkdir()
+    test_file.write_text(files["production/tests/alerts.test.yaml"], encoding="utf-8")
+    (tmp_path / "prometheus").mkdir()
+    (tmp_path / "prometheus" / "alerts.yaml").write_text(source.path("prometheus/alerts.yaml").read_text(encoding="utf-8"),
+                                                         encoding="utf-8")
+    assert "fires when > 0.2" in test_file.read_text(encoding="utf-8")
+    status, summary, details = check_rule_tests(promtool, test_file)
+    assert status == "failed" and "HighErrorRate" in summary, details
+    assert build_alert_tests(moved) != build_alert_tests(source.env)
+
+
+# --- Alertmanager ---------------------------------------------------------------------------------------------
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_amtool_accepts_config_and_routes_each_severity_to_its_receiver(built: dict[str, Built], name: str) -> None:
+    amtool = require("amtool")
+    path = built[name].path("alertmanager/alertmanager.yaml")
+    status, summary, details = check_alertmanager(amtool, path, built[name].env)
+    assert status == "ok", f"{_show(path)}: {summary}\n{details}"
+    severities = {labels[0].split("=")[1]: receiver for labels, receiver in routing_expectations(built[name].env)
+                  if labels[0].startswith("severity=")}
+    assert severities == dict(built[name].env.severity_routes)
+    for severity, receiver in severities.items():  # one direct amtool call per severity, as the docs show it
+        proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
+                               f"--verify.receivers={receiver}", f"severity={severity}"], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{_show(path)}: severity={severity} does not route to {receiver}: {proc.stdout}{proc.stderr}"
+
+
+@pytest.mark.tools
+def test_amtool_route_check_can_fail(built: dict[str, Built]) -> None:
+    amtool = require("amtool")
+    path = built["shipped:production"].path("alertmanager/alertmanager.yaml")
+    proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}", "--verify.receivers=team-slack",
+                           "severity=critical"], capture_output=True, text=True)
+    assert proc.returncode != 0, "amtool accepted a wrong receiver: the routing check proves nothing"
+
+
+# --- nginx ----------------------------------------------------------------------------------------------------
+
+def _installed_nginx() -> tuple[str, tuple[int, int, int]]:
+    nginx = require("nginx")
+    version = nginx_version(nginx)
+    assert version is not None, f"cannot read the version of {nginx}"
+    return nginx, version
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_nginx_accepts_upstream_and_location(built: dict[str, Built], name: str) -> None:
+    nginx, installed = _installed_nginx()
+    b = built[name]
+    if b.env.spec.load_balancing.version > installed:
+        pytest.skip(f"{name} targets nginx {b.env.spec.load_balancing.nginx_version} ({b.env.affinity_mode} affinity); "
+                    f"nginx {'.'.join(map(str, installed))} is the only one installable here: checked by snapshot only")
+    upstream, location = b.path("nginx/upstream.conf"), b.path("nginx/location.conf")
+    code, out = nginx_test(nginx, [upstream], [location])
+    assert code == 0, f"nginx -t rejects {_show(upstream)} + {_show(location)} (warnings count):\n{out}"
+
+
+@pytest.mark.tools
+def test_every_environment_fits_in_one_nginx(built: dict[str, Built]) -> None:
+    """Upstream and zone names carry the environment, so all of them can be included side by side."""
+    nginx, installed = _installed_nginx()
+    loadable = [b for b in built.values() if b.env.spec.load_balancing.version <= installed]
+    assert len(loadable) >= 3
+    code, out = nginx_test(nginx, [b.path("nginx/upstream.conf") for b in loadable], [])
+    assert code == 0, "nginx -t rejects the upstream files of " + ", ".join(b.name for b in loadable) + f" together:\n{out}"
+
+
+@pytest.mark.tools
+def test_nginx_check_fails_on_a_second_balancing_method(tmp_path: Path, built: dict[str, Built]) -> None:
+    # nginx only warns about a redefined balancing method (the second one silently wins): warnings must fail.
+    nginx, _ = _installed_nginx()
+    text = built["shipped:production"].path("nginx/upstream.conf").read_text(encoding="utf-8")
+    broken = tmp_path / "upstream.conf"
+    broken.write_text(text.replace("    keepalive", "    least_conn;\n    keepalive"), encoding="utf-8")
+    code, out = nginx_test(nginx, [broken], [])
+    assert code != 0 and "[warn]" in out, out
+
+
+# --- the env file ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_env_file_reads_back_in_a_shell(built: dict[str, Built], name: str) -> None:
+    path = built[name].path("app.env")
+    status, summary, details = check_env_file(path)
+    assert status == "ok", f"{_show(path)}: {summary}\n{details}"
+
+
+def test_verify_has_a_consumer_for_every_artifact() -> None:
+    assert CHECKED_ARTIFACTS == {path for path, _template in ARTIFACTS}
