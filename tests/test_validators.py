@@ -69,6 +69,20 @@ def test_kubernetes_manifest_is_valid_for_every_supported_version(built: dict[st
     assert not failures, f"{_show(path)} fails kubernetes-validate --strict:\n" + "\n".join(failures)
 
 
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_manifests_point_at_the_service(built: dict[str, Built], name: str) -> None:
+    """What a schema cannot see: the PDB selects the service's pods (an empty selector would match every pod
+    in the namespace) and the HPA scales the service's Deployment."""
+    env = built[name].env
+    pdb_path, hpa_path = built[name].path("kubernetes/pdb.yaml"), built[name].path("kubernetes/hpa.yaml")
+    pdb, hpa = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (pdb_path, hpa_path))
+    selector = pdb["spec"]["selector"]
+    assert selector == {"matchLabels": env.selector} and env.selector, f"{_show(pdb_path)}: selector {selector}"
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": env.deployment}, \
+        f"{_show(hpa_path)}: scaleTargetRef {hpa['spec']['scaleTargetRef']}"
+    assert pdb["metadata"]["namespace"] == hpa["metadata"]["namespace"] == env.namespace
+
+
 def test_kubernetes_check_rejects_an_unknown_field(tmp_path: Path, built: dict[str, Built]) -> None:
     # Strict mode is what catches a misspelt field; prove the check is strict.
     hpa = yaml.safe_load(built["shipped:production"].path("kubernetes/hpa.yaml").read_text(encoding="utf-8"))
