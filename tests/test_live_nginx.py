@@ -135,6 +135,12 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _answer(port: int, upstream: Path, cookie: str) -> str:
+    status, backend = get(port, cookie)
+    assert status == 200, f"{upstream}: status {status}"
+    return backend
+
+
 def get(port: int, cookie: str | None = None) -> tuple[int, str]:
     """One request on a new connection: (status, name of the backend that answered)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -176,16 +182,20 @@ def test_affinity_keeps_each_session_on_one_backend_and_spreads_sessions(project
         upstream, location = _generate(project, HIGH_LIMIT + "  session_affinity: {enabled: true, cookie: session_id}\n", servers)
         with running_nginx(project, upstream, location) as port:
             where: dict[str, set[str]] = collections.defaultdict(set)
-            for round_ in range(3):
-                for n in range(30):
-                    status, backend = get(port, f"session_id=user-{n}; theme=dark")
-                    assert status == 200, f"{upstream}: status {status}"
-                    where[f"user-{n}"].add(backend)
+            # Repeats back to back and in rounds of 61 sessions (not a multiple of 3), so round-robin
+            # or least_conn (which round-robins between idle backends) can never look like affinity.
+            sessions = [f"user-{n}" for n in range(61)]
+            for session in sessions[:10]:
+                for _ in range(3):
+                    where[session].add(_answer(port, upstream, f"session_id={session}; theme=dark"))
+            for _ in range(2):
+                for session in sessions:
+                    where[session].add(_answer(port, upstream, f"theme=dark; session_id={session}"))
             moved = {session: sorted(b) for session, b in where.items() if len(b) > 1}
             assert not moved, f"{upstream}: sessions moved between backends despite affinity: {moved}"
             per_backend = collections.Counter(next(iter(b)) for b in where.values())
             assert set(per_backend) == {s.name for s in servers}, \
-                f"{upstream}: 30 sessions did not spread over all three backends: {dict(per_backend)}"
+                f"{upstream}: 61 sessions did not spread over all three backends: {dict(per_backend)}"
             cookieless = collections.Counter(get(port)[1] for _ in range(30))
             assert len(cookieless) >= 2, f"{upstream}: every request without the cookie went to one backend: {dict(cookieless)}"
             other_cookie = collections.Counter(get(port, "other=1")[1] for _ in range(30))
