@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 from .alerts import AlertRule, promql_string
 from .types import format_duration
@@ -293,13 +293,13 @@ def _dec(value: Decimal) -> str:
     return text if text != "-0" else "0"
 
 
-def _candidates(low: Decimal, high: Decimal, far: Decimal) -> list[Decimal]:
+def _candidates(low: Decimal, high: Decimal, far: Decimal) -> Iterator[Decimal]:
     """Numbers strictly inside (low, high), fewest significant digits first, nearest to `far` first."""
-    out: list[Decimal] = []
     top = max(abs(low), abs(high))
     if top == 0:
-        return out
+        return
     exponent = top.adjusted()
+    seen: set[Decimal] = set()
     for digits in range(1, 10):
         step = Decimal(1).scaleb(exponent - digits + 1)
         start = int((low / step).to_integral_value(ROUND_FLOOR)) + 1
@@ -307,8 +307,10 @@ def _candidates(low: Decimal, high: Decimal, far: Decimal) -> list[Decimal]:
         middle = int((far / step).to_integral_value())
         found = [n * step for n in range(max(start, middle - 50), min(stop, middle + 50) + 1)]
         found.sort(key=lambda c: (abs(far - c), c))
-        out.extend(c for c in found if c not in out)
-    return out
+        for candidate in found:
+            if candidate.normalize() not in seen:
+                seen.add(candidate.normalize())
+                yield candidate
 
 
 def _pick(rule: AlertRule, scenario: _Scenario, who: _Who, threshold: Decimal, past: bool) -> Decimal | None:
@@ -336,8 +338,9 @@ def _pick(rule: AlertRule, scenario: _Scenario, who: _Who, threshold: Decimal, p
 
 # --- timing ------------------------------------------------------------------------------------------------
 
-def _ceil_eval(seconds: Decimal | int) -> int:
-    return int(-(-Decimal(seconds) // EVAL_SECONDS)) * EVAL_SECONDS
+def _ceil_eval(seconds: int) -> int:
+    """The first evaluation at or after `seconds`."""
+    return -(-seconds // EVAL_SECONDS) * EVAL_SECONDS
 
 
 def _earliest_active(scenario: _Scenario, value: Decimal, threshold: Decimal, window: int) -> int:
@@ -360,11 +363,10 @@ def _series(lines: list[_Line], samples: int) -> list[Series]:
     for line in lines:
         selector = line.metric + "{" + ",".join(f"{k}={promql_string(v)}" for k, v in line.labels) + "}"
         if line.shape == "counter":
-            step = (line.amount * SAMPLE_SECONDS / 60).quantize(Decimal("1e-9")) if line.amount else Decimal(0)
+            # 12 significant digits: far inside the 1e-9 the annotation check tolerates, at any magnitude.
+            step = Decimal(format(line.amount * SAMPLE_SECONDS / 60, ".12g"))
             values = f"0+{_dec(step)}x{samples}"
-        elif line.shape == "flat":
-            values = f"{_dec(line.amount)}+0x{samples}"
-        else:
+        else:  # a gauge, or a counter standing still
             values = f"{_dec(line.amount)}+0x{samples}"
         out.append(Series(selector, values))
     return out
