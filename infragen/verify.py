@@ -294,29 +294,24 @@ def verify_environment(env: Environment, directory: Path, artifacts: Sequence[st
     """One result per artifact, in `artifacts` order. `tools`: name -> path, None when not installed."""
     promtool, amtool, nginx = tools.get("promtool"), tools.get("amtool"), tools.get("nginx")
 
-    def needs(tool: str | None, name: str, check: Callable[[str], tuple[Status, str, str]]) -> Callable[[Path], tuple[Status, str, str]]:
-        return lambda path: check(tool) if tool else ("skipped", install_hint(name), "")
+    def with_tool(tool: str | None, name: str, check: Callable[[str, Path], tuple[Status, str, str]]) -> Checker:
+        return lambda path: check(tool, path) if tool else ("skipped", install_hint(name), "")
 
-    nginx_results: dict[str, tuple[Status, str, str]] | None = None
+    nginx_results: dict[str, tuple[Status, str, str]] = {}
 
-    def nginx_check(rel: str) -> Checker:
-        def run(path: Path) -> tuple[Status, str, str]:
-            nonlocal nginx_results
-            if nginx is None:
-                return "skipped", install_hint("nginx"), ""
-            if nginx_results is None:
-                nginx_results = check_nginx(nginx, directory, env, nginx_version(nginx))
-            return nginx_results[rel]
-        return run
+    def nginx_check(nginx_path: str, path: Path) -> tuple[Status, str, str]:
+        if not nginx_results:  # one pair of nginx -t runs covers both files
+            nginx_results.update(check_nginx(nginx_path, directory, env, nginx_version(nginx_path)))
+        return nginx_results[path.relative_to(directory).as_posix()]
 
     checkers: dict[str, Checker] = {
         "kubernetes/hpa.yaml": check_kubernetes,
         "kubernetes/pdb.yaml": check_kubernetes,
-        "nginx/upstream.conf": nginx_check("nginx/upstream.conf"),
-        "nginx/location.conf": nginx_check("nginx/location.conf"),
-        "prometheus/alerts.yaml": lambda p: needs(promtool, "promtool", lambda t: check_rules(t, p))(p),
-        "tests/alerts.test.yaml": lambda p: needs(promtool, "promtool", lambda t: check_rule_tests(t, p))(p),
-        "alertmanager/alertmanager.yaml": lambda p: needs(amtool, "amtool", lambda t: check_alertmanager(t, p, env))(p),
+        "nginx/upstream.conf": with_tool(nginx, "nginx", nginx_check),
+        "nginx/location.conf": with_tool(nginx, "nginx", nginx_check),
+        "prometheus/alerts.yaml": with_tool(promtool, "promtool", check_rules),
+        "tests/alerts.test.yaml": with_tool(promtool, "promtool", check_rule_tests),
+        "alertmanager/alertmanager.yaml": with_tool(amtool, "amtool", lambda tool, path: check_alertmanager(tool, path, env)),
         "app.env": check_env_file,
     }
     assert set(checkers) == CHECKED_ARTIFACTS

@@ -132,3 +132,25 @@ def test_a_missing_validator_skips_locally_and_fails_in_ci(monkeypatch: pytest.M
     with pytest.raises(outcome) as raised:
         tools.require("promtool")
     assert "apt-get install prometheus prometheus-alertmanager nginx-light" in str(raised.value)
+
+
+@pytest.mark.tools
+def test_an_nginx_newer_than_the_installed_one_is_skipped_not_passed(project: Path, write_env, runner,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    require("nginx")
+    write_env("sticky", """\
+        tier: production
+        service: {name: fraud-api, namespace: fraud-sticky}
+        database: {max_connections: 1000}
+        load_balancing:
+          nginx_version: "1.29.6"
+          servers: ["10.0.0.1:8080", "10.0.0.2:8080"]
+        """)
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    real = infragen.verify.find_tool  # only nginx matters here; the others would just slow the test down
+    monkeypatch.setattr(infragen.verify, "find_tool", lambda name: real(name) if name == "nginx" else None)
+    result = runner.invoke(cli, ["verify"])
+    assert result.exit_code == 0, result.output
+    status, summary = _lines(result.output)["output/sticky/nginx/upstream.conf"]
+    assert status == "skipped" and "older than the nginx 1.29.6" in summary and "snapshot only" in summary, summary
+    assert runner.invoke(cli, ["verify", "--require-all"]).exit_code == 1
