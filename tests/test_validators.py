@@ -15,6 +15,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kubernetes_validate.utils import all_versions
 
 from infragen.models.alert_tests import build_alert_tests
@@ -275,3 +277,40 @@ def test_env_file_reads_back_in_a_shell(built: dict[str, Built], name: str) -> N
 
 def test_verify_has_a_consumer_for_every_artifact() -> None:
     assert CHECKED_ARTIFACTS == {path for path, _template in ARTIFACTS}
+
+
+# Alert settings across their whole ranges: windows and `for` durations that are not whole minutes,
+# thresholds from tiny to huge. Derandomized, so every run checks the same few cases through promtool.
+_RATIO = st.floats(min_value=1e-4, max_value=0.9999)
+_ALERT_SETTINGS = st.fixed_dictionaries({
+    "rate_window": st.sampled_from([60, 90, 150, 300, 420, 3600]),
+    "error_rate": st.tuples(_RATIO, st.sampled_from([0, 30, 61, 300])),
+    "latency_p95": st.tuples(st.floats(min_value=1e-4, max_value=3600), st.sampled_from([0, 90, 600])),
+    "db_pool_utilization": st.tuples(_RATIO, st.sampled_from([0, 45, 120])),
+    "cache_hit_rate": st.tuples(_RATIO, st.sampled_from([0, 75, 900])),
+    "unhandled_exceptions": st.tuples(st.integers(min_value=0, max_value=10**6), st.sampled_from([0, 60, 150])),
+    "slow_queries": st.tuples(st.floats(min_value=1e-4, max_value=3600), st.sampled_from([0, 100, 300])),
+    "rate_limited": st.tuples(st.floats(min_value=1e-6, max_value=1e6), st.sampled_from([0, 61, 600])),
+})
+_THRESHOLD_FIELD = {"latency_p95": "threshold_seconds", "slow_queries": "threshold_seconds",
+                    "rate_limited": "threshold_per_second"}
+
+
+@pytest.mark.tools
+@settings(max_examples=4, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chosen=_ALERT_SETTINGS)
+def test_generated_alert_tests_pass_for_any_alert_settings(built: dict[str, Built], tmp_path: Path, chosen: dict) -> None:
+    promtool = require("promtool")
+    base = built["shipped:production"].env
+    alerts = base.spec.alerts
+    update: dict = {"rate_window": chosen["rate_window"]}
+    for key, (threshold, hold) in ((k, v) for k, v in chosen.items() if k != "rate_window"):
+        update[key] = getattr(alerts, key).model_copy(update={_THRESHOLD_FIELD.get(key, "threshold"): threshold, "for_": hold})
+    env = dataclasses.replace(base, spec=base.spec.model_copy(update={"alerts": alerts.model_copy(update=update)}))
+    out = tmp_path / f"case-{abs(hash(repr(chosen)))}"
+    for rel, text in render_environment(env).items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8")
+    path = out / "production/tests/alerts.test.yaml"
+    status, summary, details = check_rule_tests(promtool, path)
+    assert status == "ok", f"{_show(path)} for alert settings {chosen}: {summary}\n{details}"
