@@ -130,10 +130,10 @@ def _unset_derivation(env: Environment, path: PathKey) -> tuple[Any, str] | None
     if path == ("database", "max_overflow"):
         return env.pool_overflow, f"database.pool_size {env.pool_size} // 2"
     if path == ("load_balancing", "method"):
+        directive = " ".join(env.balancing_directive) or "round-robin (no directive)"
         if lb.affinity_mode == "hash":
-            return (f"hash $cookie_{lb.session_affinity.cookie} consistent",
-                    f"session affinity on nginx {lb.nginx_version} (< 1.29.6) hashes the session cookie")
-        return lb.effective_method, "least_conn unless session affinity hashes"
+            return directive, f"session affinity on nginx {lb.nginx_version} (< 1.29.6) hashes the session cookie"
+        return directive, "least_conn unless session affinity hashes"
     if len(path) == 4 and path[:2] == ("load_balancing", "servers") and path[3] in ("max_fails", "fail_timeout"):
         value = getattr(lb, path[3])
         shown = format_duration(value) if path[3] == "fail_timeout" else value

@@ -318,6 +318,25 @@ def _model_at(path: PathKey) -> type[BaseModel] | None:
 _FIELD_NAMES = _all_field_names(EnvironmentSpec, set())
 
 
+# What a pattern-checked setting should look like, in words (the regex itself helps nobody).
+_PATTERN_FORMS = {
+    "key": "an nginx variable such as $binary_remote_addr",
+    "zone_size": "a size such as 10m or 64k",
+    "cookie": "a cookie name of letters, digits and _ (nginx has no $cookie_ variable for other names)",
+    "routing_cookie": "a cookie name of letters, digits and _",
+    "address": "host:port such as 10.0.0.11:30080, app.internal:8080 or [fd00::1]:8080 (port optional)",
+    "nginx_version": 'a quoted version such as "1.22" or "1.29.6"',
+    "runbook_url": "an http:// or https:// URL without spaces, quotes or query string",
+    "routing_key_file": "an absolute file path such as /etc/alertmanager/secrets/pagerduty-routing-key",
+    "api_url_file": "an absolute file path such as /etc/alertmanager/secrets/slack-api-url",
+    "channel": "a Slack channel such as #fraud-alerts",
+    "group_by": "label names (letters, digits, _) or '...'",
+    "min_available": 'a whole number or a percentage such as "25%"',
+    "max_unavailable": 'a whole number or a percentage such as "25%"',
+    "max_surge": 'a whole number or a percentage such as "25%"',
+}
+
+
 def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
     kind = err["type"]
     value = err.get("input")
@@ -334,7 +353,10 @@ def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
         return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     message = str(err["msg"])
     if kind == "string_pattern_mismatch":
-        message = "does not have the expected form" + (f" ({err['ctx']['pattern']})" if "ctx" in err else "")
+        name = next((p for p in reversed(path) if isinstance(p, str)), "")
+        form = _PATTERN_FORMS.get(name)
+        message = f"expected {form}" if form else (
+            "does not have the expected form" + (f" ({err['ctx']['pattern']})" if "ctx" in err else ""))
     if kind == "literal_error" and isinstance(value, str):
         expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
         message += did_you_mean(value, expected)

@@ -155,6 +155,11 @@ def test_later_partials_override_earlier_and_the_file_overrides_all(project, wri
     assert (rl.burst, rl.requests, rl.window_seconds) == (1, 60, 1)
 
 
+def test_servers_without_a_port_use_the_service_port(project, write_env) -> None:
+    write_env("production", with_minimal('service: {port: 9000}\nload_balancing: {servers: ["10.0.0.1", "[fd00::1]", "app.internal:80"]}\n'))
+    assert [s["address"] for s in load(project).upstream_servers] == ["10.0.0.1:9000", "[fd00::1]:9000", "app.internal:80"]
+
+
 @pytest.mark.parametrize("tier", ["development", "production"])
 def test_exclusive_pdb_keys_replace_each_other_across_layers(project, write_env, tier) -> None:
     write_env("production", MINIMAL.replace("tier: production", f"tier: {tier}") + "disruption_budget: {max_unavailable: 1}\n")
@@ -196,22 +201,23 @@ def test_tier_may_come_from_a_partial(project, write_env) -> None:
     ("alerts: {labels: {severity: x}}\n", "alerts.labels: label 'severity' is set by infragen itself"),
     ("rate_limit: {window_seconds: 0}\n", "rate_limit.window_seconds: Input should be greater than or equal to 1"),
     ("rate_limit: {requests: 100, window_seconds: 7}\n", "rate_limit.window_seconds: 100 requests per 7 s is 857 per minute; nginx only takes a whole number"),
-    ("rate_limit: {key: binary_remote_addr}\n", "rate_limit.key: does not have the expected form"),
+    ("rate_limit: {key: binary_remote_addr}\n", "rate_limit.key: expected an nginx variable such as $binary_remote_addr (got 'binary_remote_addr')"),
     ("rate_limit: {requests: \"100\"}\n", "rate_limit.requests: Input should be a valid integer (got '100')"),
     ("database: {load_estimate: 0}\n", "database.load_estimate: Input should be greater than 0"),
     ("load_balancing: {nginx_version: 1.30}\n", 'load_balancing.nginx_version: YAML read 1.30 as the number 1.3, but this setting is text; quote it: "1.30"'),
     ('load_balancing: {nginx_version: "1.16"}\n', "load_balancing.nginx_version: nginx 1.16 is older than the oldest supported version, 1.18"),
     ('load_balancing: {method: ip_hash}\n', "load_balancing.method: Input should be 'least_conn', 'round_robin' or 'random'"),
     ('load_balancing: {method: least_conn}\n', "production.yaml:2:26: load_balancing.method: method least_conn conflicts with session affinity"),
-    ('load_balancing: {session_affinity: {cookie: session-id}}\n', "load_balancing.session_affinity.cookie: does not have the expected form"),
+    ('load_balancing: {session_affinity: {cookie: session-id}}\n', "load_balancing.session_affinity.cookie: expected a cookie name of letters, digits and _"),
     ('load_balancing: {session_affinity: {routing_cookie: session_id}}\n', "routing_cookie must differ from the application's cookie"),
+    ('load_balancing: {session_affinity: {ttl: 0s}}\n', "load_balancing.session_affinity.ttl: ttl must be at least 1s"),
     ('load_balancing: {servers: []}\n', "load_balancing.servers: List should have at least 1 item"),
-    ('load_balancing: {servers: ["10.0.0.1"]}\n', "load_balancing.servers.0.address: does not have the expected form"),
+    ('load_balancing: {servers: ["10.0.0.1:http"]}\n', "load_balancing.servers.0.address: expected host:port such as 10.0.0.11:30080"),
     ('load_balancing: {servers: ["10.0.0.1:80", "10.0.0.1:80"]}\n', "load_balancing.servers: server 10.0.0.1:80 is listed twice"),
     ('load_balancing: {servers: [{address: "10.0.0.1:80", backup: true}, "10.0.0.2:80"]}\n', "backup servers cannot be combined with hash-based session affinity"),
     ("alertmanager: {routes: {critical: pager}}\n", "alertmanager.routes.critical: routes.critical names receiver 'pager', which is not defined"),
     ("alertmanager: {receivers: {x: {}}}\n", "alertmanager.receivers.x: a receiver needs pagerduty or slack"),
-    ("alertmanager: {receivers: {oncall: {pagerduty: {routing_key_file: relative/path}}}}\n", "alertmanager.receivers.oncall.pagerduty.routing_key_file: does not have the expected form"),
+    ("alertmanager: {receivers: {oncall: {pagerduty: {routing_key_file: relative/path}}}}\n", "alertmanager.receivers.oncall.pagerduty.routing_key_file: expected an absolute file path"),
     ("service: {selector: {}}\n", "service.selector: an empty selector matches every pod in the namespace"),
     ("service: {name: Fraud_API}\n", "service.name: 'Fraud_API' is not a DNS label"),
 ])

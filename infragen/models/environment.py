@@ -14,7 +14,7 @@ from ..errors import Location
 from .alert_tests import AlertTests, build_alert_tests
 from .alerts import AlertRule, build_alert_rules
 from .settings import SEVERITIES, EnvironmentSpec
-from .types import format_duration, percent_value
+from .types import format_duration, percent_value, split_address
 
 PathKey = tuple[Any, ...]
 
@@ -113,17 +113,40 @@ class Environment:
         return self.spec.load_balancing.effective_method
 
     @property
+    def balancing_directive(self) -> list[str]:
+        """The upstream's one balancing directive as words (empty: nginx's default round-robin)."""
+        method = self.balancing_method
+        if method == "hash":
+            return ["hash", f"$cookie_{self.spec.load_balancing.session_affinity.cookie}", "consistent"]
+        if method == "random":
+            return ["random", "two", "least_conn"]  # power of two choices, the better of two by connections
+        if method == "least_conn":
+            return ["least_conn"]
+        return []
+
+    @property
+    def sticky_directive(self) -> list[str]:
+        """`sticky cookie ...` words when nginx issues its own routing cookie (>= 1.29.6), else empty."""
+        if self.affinity_mode != "sticky":
+            return []
+        affinity = self.spec.load_balancing.session_affinity
+        return ["sticky", "cookie", affinity.routing_cookie, f"expires={self.affinity_ttl}", "path=/", "httponly"]
+
+    @property
     def upstream_servers(self) -> list[dict[str, Any]]:
+        """Each server's address (with service.port when none was written) and its parameters as words."""
         lb = self.spec.load_balancing
         servers = []
         for server in lb.servers:
-            servers.append({
-                "address": server.address,
-                "weight": server.weight,
-                "max_fails": server.max_fails if server.max_fails is not None else lb.max_fails,
-                "fail_timeout": format_duration(server.fail_timeout if server.fail_timeout is not None else lb.fail_timeout),
-                "backup": server.backup,
-            })
+            host, port = split_address(server.address)
+            params = [] if server.weight == 1 else [f"weight={server.weight}"]  # 1 is nginx's default
+            params.append(f"max_fails={server.max_fails if server.max_fails is not None else lb.max_fails}")
+            params.append("fail_timeout=" + format_duration(
+                server.fail_timeout if server.fail_timeout is not None else lb.fail_timeout))
+            if server.backup:
+                params.append("backup")
+            servers.append({"address": f"{host}:{port if port is not None else self.spec.service.port}",
+                            "params": params})
         return servers
 
     @property

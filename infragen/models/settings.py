@@ -19,6 +19,7 @@ from .types import (
     NGINX_VARIABLE_RE,
     NGINX_VERSION_RE,
     SERVER_ADDRESS_RE,
+    split_address,
     INT32_MAX,
     DnsLabel,
     Duration,
@@ -53,7 +54,7 @@ class Service(Section):
     name: DnsLabel = Field(description="Service name: the Deployment the HPA scales, the Prometheus `job` label.")
     namespace: DnsLabel | None = Field(
         None, description="Kubernetes namespace, also the `namespace` label alerts select by. Default: the environment name.")
-    port: int = Field(8000, ge=1, le=65535, description="The port the application listens on in the pod.")
+    port: int = Field(8000, ge=1, le=65535, description="The port the application listens on: the port of upstream servers written without one.")
     selector: dict[str, str] | None = Field(
         None, description="Pod labels the PDB selects. Default: {app.kubernetes.io/name: <service.name>}.")
 
@@ -199,6 +200,13 @@ class SessionAffinity(Section):
                                 description="Cookie nginx >= 1.29.6 issues itself (`sticky cookie`); must differ from `cookie`.")
     ttl: Duration = Field(10800, description="Lifetime of the routing cookie (sticky mode). Default 3h.")
 
+    @field_validator("ttl")
+    @classmethod
+    def _positive_ttl(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("ttl must be at least 1s: a routing cookie that expires at once gives no affinity")
+        return value
+
     @field_validator("routing_cookie")
     @classmethod
     def _distinct(cls, value: str, info: ValidationInfo) -> str:
@@ -208,7 +216,7 @@ class SessionAffinity(Section):
 
 
 class UpstreamServer(Section):
-    address: str = Field(pattern=SERVER_ADDRESS_RE, description="host:port (DNS name, IPv4, or [IPv6]).")
+    address: str = Field(pattern=SERVER_ADDRESS_RE, description="host:port (DNS name, IPv4, or [IPv6]); without a port, service.port.")
     weight: int = Field(1, ge=1, le=1000)
     max_fails: int | None = Field(None, ge=0, le=1000, description="Default: load_balancing.max_fails.")
     fail_timeout: Duration | None = Field(None, description="Default: load_balancing.fail_timeout.")
@@ -220,8 +228,8 @@ class UpstreamServer(Section):
         # The pattern admits what nginx refuses at load time: port 70000, "[::1::]", "300.1.1.1" (a "host name").
         import ipaddress
 
-        host, port = value.rsplit(":", 1)
-        if int(port) > 65535:
+        host, port = split_address(value)
+        if port is not None and port > 65535:
             raise ValueError(f"port {port} is above 65535")
         try:
             if host.startswith("["):

@@ -77,11 +77,22 @@ IntOrPercent = Annotated[int, Field(ge=0, le=INT32_MAX)] | Percent
 COOKIE_NAME_RE = r"^[A-Za-z0-9_]{1,64}$"
 NGINX_VARIABLE_RE = r"^\$[A-Za-z_][A-Za-z0-9_]*$"
 
-# host:port where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
+# host[:port] where host is a DNS name, an IPv4 address or a bracketed IPv6 address.
 SERVER_ADDRESS_RE = (
     r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*)"
-    r":([1-9][0-9]{0,4})$"
+    r"(:([1-9][0-9]{0,4}))?$"
 )
+
+
+def split_address(address: str) -> tuple[str, int | None]:
+    """'10.0.0.1:80' -> ('10.0.0.1', 80); '[::1]' -> ('[::1]', None). Assumes SERVER_ADDRESS_RE matched."""
+    if address.startswith("["):
+        end = address.index("]") + 1
+        host, rest = address[:end], address[end:]
+    else:
+        host, _, port = address.partition(":")
+        rest = f":{port}" if port else ""
+    return host, int(rest[1:]) if rest else None
 
 NGINX_VERSION_RE = r"^[1-9][0-9]*\.[0-9]+(\.[0-9]+)?$"
 
