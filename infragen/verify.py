@@ -64,6 +64,14 @@ def _run(argv: Sequence[str], cwd: Path | None = None) -> tuple[int, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
+def _common_dir(paths: Sequence[Path]) -> tuple[Path, list[str]]:
+    """The deepest directory holding all `paths`, and their names relative to it: a tool run from there
+    prints short names (and none of the directory's)."""
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    base = Path(os.path.commonpath([p.parent for p in absolute]))
+    return base, [p.relative_to(base).as_posix() for p in absolute]
+
+
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
@@ -86,19 +94,26 @@ def kubernetes_versions() -> list[str]:
 
 
 def check_kubernetes(path: Path, versions: Sequence[str] | None = None) -> tuple[Status, str, str]:
+    return check_kubernetes_text(path.read_text(encoding="utf-8"), versions)
+
+
+def check_kubernetes_text(text: str, versions: Sequence[str] | None = None) -> tuple[Status, str, str]:
+    """A manifest (HPA or PDB) against the schemas of `versions` (default: kubernetes_versions())."""
     try:
         import kubernetes_validate
     except ImportError:
         return "skipped", "kubernetes-validate not installed (pip install kubernetes-validate)", ""
     versions = list(versions) if versions is not None else kubernetes_versions()
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         return "failed", f"not valid YAML: {_first_line(str(exc))}", str(exc)
     if not documents:
         return "failed", "no Kubernetes object in the file", ""
     problems = []
     for doc in documents:
+        problems.extend(f"{where}: {value} does not fit the int32 the API server stores it in"
+                        for where, value in _beyond_int32(doc))
         for version in versions:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
@@ -113,19 +128,37 @@ def check_kubernetes(path: Path, versions: Sequence[str] | None = None) -> tuple
     return "ok", f"kubernetes-validate --strict, Kubernetes {span}", ""
 
 
+def _beyond_int32(node: object, where: str = "") -> list[tuple[str, int]]:
+    """kubernetes-validate ignores `format: int32`; the API server does not. Every integer in an HPA or PDB
+    is an int32 field."""
+    if isinstance(node, dict):
+        children = [(f"{where}.{key}" if where else str(key), value) for key, value in node.items()]
+    elif isinstance(node, list):
+        children = [(f"{where}.{i}", value) for i, value in enumerate(node)]
+    else:
+        children = []
+    found = [problem for below, value in children for problem in _beyond_int32(value, below)]
+    if isinstance(node, int) and not isinstance(node, bool) and not -2**31 <= node < 2**31:
+        found.append((where or "(top level)", node))
+    return found
+
+
 def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
 # --- Prometheus ---------------------------------------------------------------------------------------------
 
-def check_rules(promtool: str, path: Path) -> tuple[Status, str, str]:
-    code, out = _run([promtool, "check", "rules", "--lint=all", "--lint-fatal", path.name], cwd=path.parent)
-    complaints = [line.strip() for line in out.splitlines() if re.search(r"warn|error|fail", line, re.I)]
+def check_rules(promtool: str, *paths: Path) -> tuple[Status, str, str]:
+    """`promtool check rules`, every lint fatal; several files in one run check each on its own."""
+    cwd, names = _common_dir(paths)
+    code, out = _run([promtool, "check", "rules", "--lint=all", "--lint-fatal", *names], cwd=cwd)
+    complaints = [line.strip() for line in out.splitlines()
+                  if re.search(r"warn|error|fail", line, re.I) and not line.startswith("Checking ")]  # not a file name
     if code != 0 or complaints:
         return "failed", f"promtool check rules: {complaints[0] if complaints else _first_line(out)}", out
-    found = re.search(r"SUCCESS: (\d+) rules found", out)
-    return "ok", f"promtool check rules ({found.group(1) if found else '?'} rules, no warnings)", ""
+    found = [int(n) for n in re.findall(r"SUCCESS: (\d+) rules found", out)]
+    return "ok", f"promtool check rules ({sum(found) if found else '?'} rules, no warnings)", ""
 
 
 def check_rule_tests(promtool: str, path: Path) -> tuple[Status, str, str]:
@@ -153,10 +186,20 @@ def routing_expectations(env: Environment) -> list[tuple[tuple[str, ...], str]]:
     return cases
 
 
-def check_alertmanager(amtool: str, path: Path, env: Environment) -> tuple[Status, str, str]:
-    code, out = _run([amtool, "check-config", path.name], cwd=path.parent)
-    if code != 0 or "SUCCESS" not in out:
+def check_alertmanager_config(amtool: str, *paths: Path) -> tuple[Status, str, str]:
+    """`amtool check-config`; several files in one run check each on its own."""
+    cwd, names = _common_dir(paths)
+    code, out = _run([amtool, "check-config", *names], cwd=cwd)
+    if code != 0 or out.count("SUCCESS") < len(names):
         return "failed", f"amtool check-config: {_complaint(out)}", out
+    return "ok", "amtool check-config", ""
+
+
+def check_alertmanager(amtool: str, path: Path, env: Environment) -> tuple[Status, str, str]:
+    """check-config, then each of routing_expectations(env) with `amtool config routes test`."""
+    status, summary, details = check_alertmanager_config(amtool, path)
+    if status != "ok":
+        return status, summary, details
     for labels, receiver in routing_expectations(env):
         code, out = _run([amtool, "config", "routes", "test", f"--config.file={path.name}",
                           f"--verify.receivers={receiver}", *labels], cwd=path.parent)
@@ -183,14 +226,17 @@ def nginx_version(nginx: str) -> tuple[int, int, int] | None:
     return (int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
 
 
-def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], location_includes: Sequence[Path], listen: str,
+def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]], listen: str,
                   main: str = "") -> str:
-    """A minimal nginx.conf around generated files: http-level includes, one server, one location.
+    """A minimal nginx.conf around generated files: http-level includes and one server with `locations`
+    (location path -> files included in it; one location per environment fits several in one nginx).
     Everything nginx writes (pid, temp files) goes under `prefix`, so no root and no /var are needed."""
     def inc(paths: Sequence[Path], indent: str) -> str:
         return "".join(f"{indent}include {p.resolve()};\n" for p in paths)
 
     temp = "".join(f"    {kind}_temp_path {prefix / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    location_blocks = "".join(f"        location {where} {{\n{inc(paths, '            ')}        }}\n"
+                              for where, paths in locations.items())
     return (
         f"# Written by infragen to check generated files; not for production.\n{main}"
         f"pid {prefix / 'nginx.pid'};\n"
@@ -202,21 +248,19 @@ def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], location_includes
         f"{inc(http_includes, '    ')}"
         "    server {\n"
         f"        listen {listen};\n"
-        "        location / {\n"
-        f"{inc(location_includes, '            ')}"
-        "        }\n"
+        f"{location_blocks}"
         "    }\n"
         "}\n"
     )
 
 
-def nginx_test(nginx: str, http_includes: Sequence[Path], location_includes: Sequence[Path]) -> tuple[int, str]:
-    """`nginx -t` on a wrapper; warnings count as failures (a second balancing method only warns)."""
+def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]]) -> tuple[int, str]:
+    """`nginx -t` on nginx_wrapper(); warnings count as failures (a second balancing method only warns)."""
     with tempfile.TemporaryDirectory(prefix="infragen-nginx-") as tmp:
         prefix = Path(tmp)
         wrapper = prefix / "nginx.conf"
-        wrapper.write_text(nginx_wrapper(prefix, http_includes, location_includes, f"127.0.0.1:{free_port()}"),
-                           encoding="utf-8")
+        listen = f"127.0.0.1:{free_port()}"
+        wrapper.write_text(nginx_wrapper(prefix, http_includes, locations, listen), encoding="utf-8")
         code, out = _run([nginx, "-t", "-q", "-p", str(prefix), "-e", "stderr", "-c", str(wrapper)])
         if code == 0 and re.search(r"\[(warn|alert|emerg|crit|error)\]", out):
             code = 1
@@ -240,9 +284,9 @@ def check_nginx(nginx: str, directory: Path, env: Environment, installed: tuple[
         return {"nginx/upstream.conf": ("skipped", reason, ""), "nginx/location.conf": ("skipped", reason, "")}
     label = f"nginx -t, nginx {'.'.join(map(str, installed))}" if installed else "nginx -t"
     results: dict[str, tuple[Status, str, str]] = {}
-    code, out = nginx_test(nginx, [upstream], [])
+    code, out = nginx_test(nginx, [upstream], {})
     results["nginx/upstream.conf"] = ("ok", label, "") if code == 0 else ("failed", f"{label}: {_nginx_complaint(out)}", out)
-    code, out = nginx_test(nginx, [upstream], [location])
+    code, out = nginx_test(nginx, [upstream], {"/": [location]})
     results["nginx/location.conf"] = (("ok", f"{label}, inside a location with upstream.conf", "") if code == 0
                                       else ("failed", f"{label}: {_nginx_complaint(out)}", out))
     return results

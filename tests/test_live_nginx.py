@@ -104,7 +104,7 @@ def running_nginx(tmp: Path, upstream: Path, location: Path) -> Iterator[int]:
     os.chmod(prefix, 0o755)  # as root, the worker runs as an unprivileged user and needs to enter it
     port = free_port()
     config = prefix / "nginx.conf"
-    config.write_text(nginx_wrapper(prefix, [upstream], [location], f"127.0.0.1:{port}", main="daemon off;\n"),
+    config.write_text(nginx_wrapper(prefix, [upstream], {"/": [location]}, f"127.0.0.1:{port}", main="daemon off;\n"),
                       encoding="utf-8")
     error_log = prefix / "error.log"
     proc = subprocess.Popen([nginx, "-p", str(prefix), "-e", str(error_log), "-c", str(config)],

@@ -24,8 +24,10 @@ from infragen.render import ARTIFACTS, render_environment
 from infragen.verify import (
     CHECKED_ARTIFACTS,
     check_alertmanager,
+    check_alertmanager_config,
     check_env_file,
     check_kubernetes,
+    check_kubernetes_text,
     check_rule_tests,
     check_rules,
     kubernetes_versions,
@@ -45,6 +47,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
 
 def _show(path: Path) -> str:
     return f"{path.parent.name}/{path.name} ({path})"
+
+
+def _copy(source: Path, target: Path, edit=lambda text: text) -> Path:
+    """source, edited, written to target: a broken copy for proving a check can fail."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(edit(source.read_text(encoding="utf-8")), encoding="utf-8")
+    return target
 
 
 # --- Kubernetes -----------------------------------------------------------------------------------------------
@@ -95,6 +104,15 @@ def test_kubernetes_check_rejects_an_unknown_field(tmp_path: Path, built: dict[s
     assert status == "failed" and "minReplica" in summary, summary
 
 
+def test_kubernetes_check_rejects_an_integer_beyond_int32(built: dict[str, Built]) -> None:
+    # The schemas only say `format: int32`, which kubernetes-validate does not enforce; the API server does.
+    hpa = yaml.safe_load(built["shipped:production"].path("kubernetes/hpa.yaml").read_text(encoding="utf-8"))
+    hpa["spec"]["maxReplicas"] = 2**31
+    kubernetes_validate.validate(hpa, kubernetes_versions()[-1], strict=True)
+    status, summary, _ = check_kubernetes_text(yaml.safe_dump(hpa))
+    assert status == "failed" and "spec.maxReplicas: 2147483648" in summary, summary
+
+
 # --- Prometheus -----------------------------------------------------------------------------------------------
 
 @pytest.mark.tools
@@ -141,6 +159,16 @@ def test_generated_alert_tests_cover_every_case(built: dict[str, Built], name: s
             assert "silent on zero traffic" in groups, f"{rule.name}: no zero-traffic case in {names}"
         for label in ("namespace", "job"):
             assert f"silent when the bad series belong to another {label}" in groups, f"{rule.name}: {label} case"
+
+
+@pytest.mark.tools
+def test_promtool_check_of_several_files_fails_when_one_does(tmp_path: Path, built: dict[str, Built]) -> None:
+    promtool = require("promtool")
+    good = [built[name].path("prometheus/alerts.yaml") for name in ("shipped:production", "shipped:staging")]
+    assert check_rules(promtool, *good)[0] == "ok"
+    broken = _copy(good[0], tmp_path / "broken/alerts.yaml", lambda text: text.replace("expr: ", "expr: ) ", 1))
+    status, summary, details = check_rules(promtool, *good, broken)
+    assert status == "failed" and "broken/alerts.yaml" in details, f"{summary}\n{details}"
 
 
 def _seconds(text: str) -> int:
@@ -196,6 +224,17 @@ def test_amtool_route_check_can_fail(built: dict[str, Built]) -> None:
     assert proc.returncode != 0, "amtool accepted a wrong receiver: the routing check proves nothing"
 
 
+@pytest.mark.tools
+def test_amtool_check_of_several_files_fails_when_one_does(tmp_path: Path, built: dict[str, Built]) -> None:
+    amtool = require("amtool")
+    good = [built[name].path("alertmanager/alertmanager.yaml") for name in ("shipped:production", "shipped:staging")]
+    assert check_alertmanager_config(amtool, *good)[0] == "ok"
+    broken = _copy(good[0], tmp_path / "broken/alertmanager.yaml",
+                   lambda text: text.replace("receiver: oncall", "receiver: nobody", 1))
+    status, summary, details = check_alertmanager_config(amtool, *good, broken)
+    assert status == "failed" and 'undefined receiver "nobody"' in summary, f"{summary}\n{details}"
+
+
 # --- nginx ----------------------------------------------------------------------------------------------------
 
 def _installed_nginx() -> tuple[str, tuple[int, int, int]]:
@@ -214,7 +253,7 @@ def test_nginx_accepts_upstream_and_location(built: dict[str, Built], name: str)
         pytest.skip(f"{name} targets nginx {b.env.spec.load_balancing.nginx_version} ({b.env.affinity_mode} affinity); "
                     f"nginx {'.'.join(map(str, installed))} is the only one installable here: checked by snapshot only")
     upstream, location = b.path("nginx/upstream.conf"), b.path("nginx/location.conf")
-    code, out = nginx_test(nginx, [upstream], [location])
+    code, out = nginx_test(nginx, [upstream], {"/": [location]})
     assert code == 0, f"nginx -t rejects {_show(upstream)} + {_show(location)} (warnings count):\n{out}"
 
 
@@ -224,7 +263,7 @@ def test_every_environment_fits_in_one_nginx(built: dict[str, Built]) -> None:
     nginx, installed = _installed_nginx()
     loadable = [b for b in built.values() if b.env.spec.load_balancing.version <= installed]
     assert len(loadable) >= 3
-    code, out = nginx_test(nginx, [b.path("nginx/upstream.conf") for b in loadable], [])
+    code, out = nginx_test(nginx, [b.path("nginx/upstream.conf") for b in loadable], {})
     assert code == 0, "nginx -t rejects the upstream files of " + ", ".join(b.name for b in loadable) + f" together:\n{out}"
 
 
@@ -235,8 +274,23 @@ def test_nginx_check_fails_on_a_second_balancing_method(tmp_path: Path) -> None:
     broken = tmp_path / "upstream.conf"
     broken.write_text("upstream twice {\n    hash $cookie_session_id consistent;\n    least_conn;\n"
                       "    server 10.0.0.1:8080;\n}\n", encoding="utf-8")
-    code, out = nginx_test(nginx, [broken], [])
+    code, out = nginx_test(nginx, [broken], {})
     assert code != 0 and "[warn]" in out, out
+
+
+@pytest.mark.tools
+def test_one_nginx_with_a_location_per_environment_fails_when_one_location_does(tmp_path: Path,
+                                                                              built: dict[str, Built]) -> None:
+    nginx, installed = _installed_nginx()
+    loadable = [b for b in built.values() if b.env.spec.load_balancing.version <= installed]
+    upstreams = [b.path("nginx/upstream.conf") for b in loadable]
+    locations = {f"/{b.name.replace(':', '-')}/": [b.path("nginx/location.conf")] for b in loadable}
+    code, out = nginx_test(nginx, upstreams, locations)
+    assert code == 0, out
+    first = loadable[0].path("nginx/location.conf")
+    broken = _copy(first, tmp_path / "location.conf", lambda text: text + "proxy_pass http://127.0.0.1:1;\n")
+    code, out = nginx_test(nginx, upstreams, {**locations, "/broken/": [broken]})
+    assert code != 0 and '"proxy_pass" directive is duplicate' in out, out
 
 
 _METHODS = ("hash", "ip_hash", "random", "least_conn")
