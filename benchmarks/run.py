@@ -1,0 +1,216 @@
+"""Time infragen as whole processes, the way CI and pre-commit hooks run it.
+
+    python benchmarks/run.py                 # N = 3, 100, 1000 plus the shipped environments
+    python benchmarks/run.py --sizes 1000 --runs 3
+
+For each N it writes N synthetic environments (benchmarks/fleet.py) into a temporary project and times
+`build` from empty, `build` with nothing changed, `check` up to date, `check` with one environment changed
+and `validate`; it also times `check` on the repository's shipped environments. Every round also times
+the import floor, `python -c "import pydantic, jinja2, click, yaml"`, so each figure is also a ratio to it
+(rounds interleave all scenarios, so load from other processes on the machine hits them alike).
+
+Children run this checkout's code (PYTHONPATH) with the real interpreter (sys.executable: a pyenv shim
+would add its own start-up), and with bytecode cached in a temporary PYTHONPYCACHEPREFIX, as an installed
+package has it, even when PYTHONDONTWRITEBYTECODE is set. Peak memory is each child's ru_maxrss from
+wait4(), which covers the child and any worker processes it waited for: the largest single process.
+
+Results: a Markdown table on stdout and JSON in benchmarks/results/ (gitignored). No hyperfine needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from fleet import write_fleet  # noqa: E402
+
+FLOOR = "import floor"
+SCENARIOS = ("build from empty", "build, nothing changed", "check, up to date", "check, one env changed", "validate")
+
+
+def child_env(pycache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    env["PYTHONPATH"] = str(REPO)
+    for var in [v for v in env if v.startswith("INFRAGEN_")]:
+        del env[var]
+    return env
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str], expect: int = 0) -> tuple[float, float, float]:
+    """(wall seconds, cpu seconds, peak RSS MiB) of one process."""
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a long error report cannot block the child
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != expect:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(argv)} in {cwd}: exit {code}, expected {expect}\n"
+                             f"{err.read().decode(errors='replace')[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def snapshot(output: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in output.rglob("*") if p.is_file()}
+
+
+class Project:
+    """One temporary project (N environments or the shipped ones) and how to run each scenario in it."""
+
+    def __init__(self, root: Path, label: str, names: list[str], env: dict[str, str]) -> None:
+        self.root, self.label, self.names, self.env = root, label, names, env
+        self.infragen = [sys.executable, "-m", "infragen"]
+
+    def run(self, scenario: str) -> tuple[float, float, float]:
+        out = self.root / "output"
+        if scenario == "build from empty":
+            shutil.rmtree(out, ignore_errors=True)
+            return timed(self.infragen + ["build"], self.root, self.env)
+        if scenario == "build, nothing changed":
+            before = snapshot(out)
+            result = timed(self.infragen + ["build"], self.root, self.env)
+            if snapshot(out) != before:
+                raise SystemExit(f"{self.label}: build with nothing changed rewrote files")
+            return result
+        if scenario == "check, up to date":
+            return timed(self.infragen + ["check"], self.root, self.env)
+        if scenario == "check, one env changed":
+            path = self.root / "environments" / f"{self.names[len(self.names) // 2]}.yaml"
+            original = path.read_text()
+            path.write_text(original.replace("  namespace: ", "  namespace: changed-", 1))
+            try:
+                return timed(self.infragen + ["check"], self.root, self.env, expect=1)
+            finally:
+                path.write_text(original)
+        if scenario == "validate":
+            return timed(self.infragen + ["validate"], self.root, self.env)
+        raise ValueError(scenario)
+
+
+def machine() -> dict[str, str]:
+    info = {"python": platform.python_version(), "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "cpus": str(os.cpu_count())}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in lscpu.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "Hypervisor vendor", "L2 cache", "L3 cache"):
+                info[key.strip()] = value.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    from importlib.metadata import version
+
+    for dist in ("pydantic", "pydantic-core", "pydantic-settings", "jinja2", "click", "pyyaml"):
+        try:
+            info[dist] = version(dist)
+        except Exception:  # noqa: BLE001 - informational only
+            pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    info["commit"] = commit.stdout.strip()
+    return info
+
+
+def bench(projects: list[Project], scenarios: dict[str, tuple[str, ...]], runs: int, floor_argv: list[str],
+          env: dict[str, str], tmp: Path) -> dict[str, dict[str, list[tuple[float, float, float]]]]:
+    samples: dict[str, dict[str, list]] = {p.label: {s: [] for s in scenarios[p.label]} for p in projects}
+    samples[FLOOR] = {FLOOR: []}
+    for round_ in range(runs + 1):  # round 0 warms caches (bytecode, page cache) and is discarded
+        for project in projects:
+            for scenario in scenarios[project.label]:
+                if scenario == "check, up to date" or scenario == "build, nothing changed":
+                    if not (project.root / "output").is_dir():
+                        project.run("build from empty")
+                result = project.run(scenario)
+                if round_:
+                    samples[project.label][scenario].append(result)
+            floor = timed(floor_argv, tmp, env)
+            if round_:
+                samples[FLOOR][FLOOR].append(floor)
+        print(f"  round {round_}/{runs} done", file=sys.stderr)
+    return samples
+
+
+def summarise(samples: dict[str, dict[str, list]], info: dict[str, str], runs: int) -> tuple[dict, str]:
+    floor = statistics.median(w for w, _, _ in samples[FLOOR][FLOOR])
+    rows, table = [], []
+    for label, by_scenario in samples.items():
+        for scenario, results in by_scenario.items():
+            wall = statistics.median(w for w, _, _ in results)
+            cpu = statistics.median(c for _, c, _ in results)
+            rss = max(m for _, _, m in results)
+            rows.append({"set": label, "scenario": scenario, "median_s": wall, "min_s": min(w for w, _, _ in results),
+                         "cpu_s": cpu, "peak_rss_mib": rss, "x_floor": wall / floor, "runs": len(results)})
+            table.append(f"| {label} | {scenario} | {wall * 1000:.0f} | {min(w for w, _, _ in results) * 1000:.0f} | "
+                         f"{cpu * 1000:.0f} | {wall / floor:.2f} | {rss:.0f} |")
+    header = ["| set | scenario | median ms | min ms | CPU ms (median) | x floor | peak RSS MiB |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    machine_lines = [f"- {k}: {v}" for k, v in info.items()]
+    text = "\n".join(header + table) + f"\n\n{runs} timed runs per row (after one warm-up round).\n\n" + "\n".join(machine_lines)
+    return {"machine": info, "runs": runs, "floor_median_s": floor, "rows": rows}, text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="3,100,1000", help="comma-separated numbers of environments")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per scenario (medians are reported)")
+    parser.add_argument("--no-shipped", action="store_true", help="skip `check` on the shipped environments")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary projects (path printed)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    tmp = Path(tempfile.mkdtemp(prefix="infragen-bench-"))
+    env = child_env(tmp / "pycache")
+    projects, scenarios = [], {}
+    try:
+        if not args.no_shipped:
+            root = tmp / "shipped"
+            root.mkdir()
+            shutil.copytree(REPO / "environments", root / "environments")
+            shutil.copytree(REPO / "output", root / "output")
+            shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+            names = sorted(p.stem for p in (root / "environments").glob("[!_]*.yaml"))
+            projects.append(Project(root, "shipped", names, env))
+            scenarios["shipped"] = ("check, up to date",)
+        for n in sizes:
+            root = tmp / f"n{n}"
+            names = write_fleet(root, n)
+            label = f"N={n}"
+            projects.append(Project(root, label, names, env))
+            scenarios[label] = SCENARIOS
+        samples = bench(projects, scenarios, args.runs, [sys.executable, "-c", "import pydantic, jinja2, click, yaml"],
+                        env, tmp)
+        info = machine()
+        data, text = summarise(samples, info, args.runs)
+        results = HERE / "results"
+        results.mkdir(exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        (results / f"{stamp}.json").write_text(json.dumps(data, indent=2) + "\n")
+        (results / "latest.md").write_text(text + "\n")
+        print(text)
+        print(f"\nwritten: {results / (stamp + '.json')}", file=sys.stderr)
+    finally:
+        if args.keep:
+            print(f"kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
