@@ -81,12 +81,10 @@ def _context(environments: Path | None, output: Path | None, strict: bool | None
 
 def _checked(settings, names: tuple[str, ...], fmt: str):
     """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict)."""
-    from .policy import check, failing
-    from .render import render_all
+    from .pipeline import process
+    from .policy import failing
 
-    envs = _load(settings, names)
-    files = render_all(envs)
-    findings = check(envs, files)
+    selected, files, findings = process(settings.environments, names or None)
     stop = failing(findings, settings.strict)
     _print_problems(findings, fmt)
     if stop:
@@ -95,7 +93,7 @@ def _checked(settings, names: tuple[str, ...], fmt: str):
         count = len(findings)
         click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
         sys.exit(EXIT_INVALID)
-    return envs, files
+    return selected, files
 
 
 def _load(settings, names: tuple[str, ...]):
@@ -107,8 +105,8 @@ def _load(settings, names: tuple[str, ...]):
 def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
     from .plan import make_plan
 
-    envs, files = _checked(settings, names, fmt)
-    return make_plan(files, settings.output, [e.name for e in envs] if names else None)
+    selected, files = _checked(settings, names, fmt)
+    return make_plan(files, settings.output, selected if names else None)
 
 
 def _fix_command(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> str:
@@ -211,11 +209,11 @@ def validate(environments: Path | None, output: Path | None, strict: bool | None
     """Load and validate environment files and check every policy rule (docs/policy.md); write nothing."""
     try:
         settings = _context(environments, output, strict)
-        envs, _files = _checked(settings, names, fmt)
+        selected, _files = _checked(settings, names, fmt)
     except InputError as exc:
         _fail(exc, fmt)
         return
-    click.echo(f"valid: {', '.join(e.name for e in envs)}" if envs else "no environments found", err=fmt == "json")
+    click.echo(f"valid: {', '.join(selected)}" if selected else "no environments found", err=fmt == "json")
     _print_json(fmt, failed=False, strict=settings.strict)
 
 

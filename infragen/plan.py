@@ -68,24 +68,40 @@ def _scan(output_dir: Path, subdirs: list[str] | None) -> tuple[dict[str, bytes]
             if root.is_symlink():
                 unowned.append(root.relative_to(output_dir).as_posix())
             continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames.sort()
-            base = Path(dirpath)
-            for link in [d for d in dirnames if (base / d).is_symlink()]:
-                unowned.append((base / link).relative_to(output_dir).as_posix())
-            for name in sorted(filenames):
-                rel = (base / name).relative_to(output_dir).as_posix()
-                if name == LOCK_NAME or TMP_TAG in name:
-                    continue
-                data = _read_owned(base / name)
-                if data is None:
-                    unowned.append(rel)
-                else:
-                    owned[rel] = data
+        rel = "" if root == output_dir else root.relative_to(output_dir).as_posix() + "/"
+        _scan_dir(str(root), rel, owned, unowned)
     return owned, sorted(unowned)
 
 
-def _read_owned(path: Path) -> bytes | None:
+def _scan_dir(directory: str, rel: str, owned: dict[str, bytes], unowned: list[str]) -> None:
+    # os.scandir with plain strings: its entries know file types without a stat() each, and this runs
+    # over every file of every environment on each build and check.
+    try:
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    subdirs = []
+    for entry in entries:
+        name = entry.name
+        if entry.is_dir():
+            if entry.is_symlink():  # never followed: not ours, whatever it points at
+                unowned.append(rel + name)
+            else:
+                subdirs.append(entry)
+            continue
+        if name == LOCK_NAME or TMP_TAG in name:
+            continue
+        data = _read_owned(entry.path)
+        if data is None:
+            unowned.append(rel + name)
+        else:
+            owned[rel + name] = data
+    for entry in subdirs:
+        _scan_dir(entry.path, f"{rel}{entry.name}/", owned, unowned)
+
+
+def _read_owned(path: Path | str) -> bytes | None:
     """The file's bytes if it is a regular file infragen generated, else None. Never follows a symlink,
     never opens a FIFO or device (open() would block), never reads a large foreign file whole."""
     try:

@@ -36,6 +36,7 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_./-]*$")
 _YAML11_EXTRA = frozenset({"y", "Y", "n", "N", "~"})
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _RESOLVER = yaml.resolver.Resolver()
+_NUMBER_START = frozenset("0123456789.+-iInN")  # what float()/int() accept first: digits, sign, inf, nan
 _NGINX_WORD = re.compile(r"^[A-Za-z0-9_.:\[\]$/=%-]+$")
 _ENV_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@+-]*$")
 
@@ -54,6 +55,11 @@ def yaml_scalar(value: Any) -> str:
         return format_number(value)
     if not isinstance(value, str):
         raise RenderError(f"cannot write {type(value).__name__} as a YAML scalar")
+    return _yaml_string(value)
+
+
+@lru_cache(maxsize=4096)  # names, labels and receivers repeat in every file and environment
+def _yaml_string(value: str) -> str:
     if (_PLAIN.fullmatch(value) and value not in _YAML11_EXTRA and not _numeric(value)
             and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"):
         return value
@@ -88,6 +94,9 @@ def _double_quoted(value: str) -> str:
 
 def _numeric(text: str) -> bool:
     """Would any YAML 1.1 or 1.2 parser read this as a number? (1e3, 0x1f, 0o17, 1_000, nan ...)"""
+    bare = text.replace("_", "").strip()
+    if not bare or (bare.isascii() and bare[0] not in _NUMBER_START):
+        return False  # fast path: float() and int() both refuse it, without raising two exceptions
     try:
         float(text.replace("_", ""))
         return True
@@ -128,6 +137,7 @@ def jinja_env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates ship with the package: no stat() per render to see if they changed
     )
     env.filters.update(yaml=yaml_scalar, nginx=nginx_word, env_value=env_value, comment=comment)
     return env
@@ -138,12 +148,18 @@ def _normalise(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
+@lru_cache(maxsize=1)
+def _templates() -> tuple[tuple[str, jinja2.Template], ...]:
+    """Every artifact's compiled template, compiled once per process."""
+    jenv = jinja_env()
+    return tuple((path, jenv.get_template(template)) for path, template in ARTIFACTS)
+
+
 def render_environment(env: Environment) -> dict[str, str]:
     """The artifacts of one environment, keyed by path relative to the output directory."""
-    jenv = jinja_env()
     files = {}
-    for path, template in ARTIFACTS:
-        text = jenv.get_template(template).render(env=env, spec=env.spec)
+    for path, template in _templates():
+        text = template.render(env=env, spec=env.spec)
         files[f"{env.name}/{path}"] = _normalise(text)
     return files
 

@@ -1,0 +1,140 @@
+"""Load, render and policy-check many environments, on every core when there are enough of them to pay.
+
+Orchestration only: each worker runs the same load -> render -> policy code on a chunk of environment
+names and sends back its input problems, {path: text} and policy findings (policy rules are per
+environment). Results are merged in name order, so output and findings are identical whether one
+process did the work or several. Workers are forked after the imports, so
+they start in a few milliseconds and share the parent's compiled models and templates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from .errors import InputError, Problem
+from .load import Loader
+
+# Below this many environments one process is faster: forking and pickling cost more than they save.
+PARALLEL_MIN = 48
+
+Result = tuple[list[Problem], dict[str, str], list[Problem]]  # input problems, files, policy findings
+
+
+def default_workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """Pause the cyclic GC: thousands of long-lived models make each full collection walk them all again
+    (a third of load time at N=1000); the few cycles made meanwhile are collected when it resumes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _work(environments_dir: Path, names: list[str]) -> Result:
+    with _no_cycle_collection():
+        return _load_and_render(environments_dir, names)
+
+
+def _load_and_render(environments_dir: Path, names: list[str]) -> Result:
+    from .policy import check
+    from .render import render_all
+
+    try:
+        environments = Loader(environments_dir).load_many(names)
+    except InputError as exc:
+        return exc.problems, {}, []
+    files = render_all(environments)
+    return [], files, check(environments, files)
+
+
+def _fork_worker(environments_dir: Path, names: list[str]) -> tuple[int, int]:
+    """Start a child that does `_work` and pickles its result into a pipe. Returns (pid, read end)."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write_fd)
+        return pid, read_fd
+    # Child: never return into the caller's stack (click, pytest...); leave through os._exit only.
+    code = 0
+    try:
+        os.close(read_fd)
+        data = pickle.dumps(_work(environments_dir, names), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(data)
+    except BaseException:  # noqa: BLE001 - the parent redoes this chunk itself and reports any error
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _collect(pid: int, read_fd: int) -> Result | None:
+    """The child's result, or None when it failed (the caller then does the chunk itself)."""
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return None
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - truncated by a killed child
+        return None
+
+
+def _chunks(names: list[str], count: int) -> list[list[str]]:
+    size, extra = divmod(len(names), count)
+    chunks, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append(names[start:end])
+        start = end
+    return chunks
+
+
+def process(environments_dir: Path, requested: Iterable[str] | None, *, workers: int | None = None,
+            parallel_min: int = PARALLEL_MIN) -> tuple[list[str], dict[str, str], list[Problem]]:
+    """The names of the environments selected, their artifacts as {path: text}, and their policy findings.
+
+    Raises InputError listing the problems of every environment (in name order), as Loader.load_many does.
+    """
+    names = Loader(environments_dir).select(requested)
+    workers = default_workers() if workers is None else max(1, workers)
+    can_fork = hasattr(os, "fork") and sys.platform != "darwin"  # macOS frameworks are not fork-safe
+    if workers == 1 or len(names) < max(parallel_min, 2) or not can_fork:
+        problems, files, findings = _work(environments_dir, names)
+    else:
+        from .render import _templates
+
+        _templates()  # compiled once here, inherited by every worker
+        chunks = _chunks(names, min(workers, len(names)))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        children = [_fork_worker(environments_dir, chunk) for chunk in chunks[1:]]
+        results = [_work(environments_dir, chunks[0])]
+        for chunk, (pid, read_fd) in zip(chunks[1:], children):
+            result = _collect(pid, read_fd)
+            results.append(result if result is not None else _work(environments_dir, chunk))
+        problems, files, findings = [], {}, []
+        for chunk_problems, chunk_files, chunk_findings in results:
+            problems.extend(p for p in chunk_problems if p not in problems)
+            files.update(chunk_files)
+            findings.extend(chunk_findings)
+    if problems:
+        raise InputError(problems)
+    return names, dict(sorted(files.items())), findings
