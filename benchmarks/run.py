@@ -47,6 +47,7 @@ def child_env(pycache: Path) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
     env["PYTHONPATH"] = str(REPO)
+    env["XDG_CACHE_HOME"] = str(pycache.parent / "cache")  # infragen's compiled templates, fresh per run
     for var in [v for v in env if v.startswith("INFRAGEN_")]:
         del env[var]
     return env

@@ -1,8 +1,11 @@
-"""Environments -> {relative path: file text}. Pure: reads templates from the package, touches nothing else."""
+"""Environments -> {relative path: file text}. Pure: reads templates from the package, touches nothing else
+(but a cache of compiled templates in the user's cache directory, as Python keeps __pycache__)."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -128,6 +131,34 @@ def comment(text: str) -> str:
     return "\n".join(("# " + line).rstrip() for line in text.split("\n"))
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs: compiling all seven costs a run ~25 ms, loading them ~1 ms.
+    Entries are keyed by template source and Python version. A cache that cannot be read or written only
+    means compiling again; nothing is written when Python itself writes no bytecode."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # noqa: BLE001 - a damaged entry: compile instead
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if sys.dont_write_bytecode:
+            return
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _template_cache() -> jinja2.BytecodeCache | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):
+        return None  # no usable home directory
+    return _CompiledTemplates(os.path.join(base, "infragen", "templates"), "%s.jinja")
+
+
 @lru_cache(maxsize=1)
 def jinja_env() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -138,6 +169,7 @@ def jinja_env() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,  # templates ship with the package: no stat() per render to see if they changed
+        bytecode_cache=_template_cache(),
     )
     env.filters.update(yaml=yaml_scalar, nginx=nginx_word, env_value=env_value, comment=comment)
     return env
