@@ -109,6 +109,16 @@ def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
     return make_plan(files, settings.output, selected if names else None)
 
 
+def _displayer(output_dir: Path) -> Callable[[str], str]:
+    """display_path for many files below output_dir, without a getcwd() and relpath() per file."""
+    from .load import display_path
+
+    prefix = display_path(output_dir)
+    if Path(prefix).is_absolute():
+        return lambda rel: display_path(output_dir / rel)
+    return lambda rel: rel if prefix == "." else f"{prefix}/{rel}"
+
+
 def _fix_command(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> str:
     parts = ["infragen", "build"]
     if environments is not None:
@@ -148,8 +158,9 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
         _fail(exc, fmt)
         return
     verbs = {"create": "created", "update": "updated", "delete": "deleted"}
-    for change in plan.changes:
-        click.echo(f"{verbs[change.kind]:8} {display_path(plan.output_dir / change.path)}", err=fmt == "json")
+    shown = _displayer(plan.output_dir)
+    if plan.changes:  # one write: a first build prints a line per file, 7000 at 1000 environments
+        click.echo("\n".join(f"{verbs[change.kind]:8} {shown(change.path)}" for change in plan.changes), err=fmt == "json")
     click.echo(f"{len(plan.changes)} changed, {len(plan.unchanged)} unchanged in {display_path(plan.output_dir)}", err=fmt == "json")
     _print_json(fmt, failed=False, strict=settings.strict)
 
@@ -177,8 +188,8 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
         return
     click.echo(unified_diff(plan), nl=False, err=fmt == "json")
     labels = {"update": "stale", "create": "missing", "delete": "orphaned"}
-    for change in plan.changes:
-        click.echo(f"{labels[change.kind]:9} {display_path(plan.output_dir / change.path)}", err=True)
+    shown = _displayer(plan.output_dir)
+    click.echo("\n".join(f"{labels[change.kind]:9} {shown(change.path)}" for change in plan.changes), err=True)
     counts = ", ".join(f"{len(plan.of_kind(kind))} {label}" for kind, label in labels.items())
     click.echo(f"output is out of date ({counts}); run: {_fix_command(environments, output, names)}", err=True)
     _print_json(fmt, failed=False, strict=settings.strict)  # the findings passed; staleness is the exit code

@@ -8,6 +8,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -66,13 +67,22 @@ def merge(base: Layer, over: Layer) -> Layer:
     data = merge_maps(base.data, over.data, ())
 
     def keep(path: PathKey) -> bool:
-        return not any(path[:i] in replaced for i in range(1, len(path) + 1))
+        for i in range(1, len(path) + 1):
+            if path[:i] in replaced:
+                return False
+        return True
 
-    locations = {p: loc for p, loc in base.locations.items() if keep(p)}
+    locations = {p: loc for p, loc in base.locations.items() if keep(p)} if replaced else dict(base.locations)
     locations.update(over.locations)
     number_text = {p: t for p, t in base.number_text.items() if keep(p)}
     number_text.update(over.number_text)
     return Layer(data, locations, number_text)
+
+
+@lru_cache(maxsize=None)
+def _tier_layer(tier: str) -> Layer:
+    """The tier's defaults as a layer, built once: merge() never modifies its inputs."""
+    return _origin_layer(TIER_DEFAULTS[tier], f"tier default ({tier})")
 
 
 def _origin_layer(data: dict[str, Any], origin: str) -> Layer:
@@ -114,6 +124,7 @@ class Loader:
         self._documents: dict[Path, Document] = {}
         self._resolved: dict[str, tuple[Layer, tuple[str, ...]]] = {}
         self._secrets: dict[str, list[Problem]] = {}  # per file, scanned once however many environments extend it
+        self._display_names: dict[str, str] = {}
 
     # --- discovery -------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -162,6 +173,13 @@ class Loader:
         return sorted(chosen)
 
     # --- loading ---------------------------------------------------------------------------------
+    def _display(self, stem: str) -> str:
+        """display_path of a file here, worked out once per file rather than once per file extending it."""
+        name = self._display_names.get(stem)
+        if name is None:
+            name = self._display_names[stem] = display_path(self.dir / f"{stem}{SUFFIX}")
+        return name
+
     def _document(self, path: Path) -> Document:
         doc = self._documents.get(path)
         if doc is None:
@@ -200,7 +218,7 @@ class Loader:
                     f"{parent!r} is not a partial name: partials are `_<name>` (file {self.dir.name}/_<name>.yaml)", loc, "extends")
             layer, inherited = self._layers(parent, chain + (stem,), loc)
             merged = layer if merged is None else merge(merged, layer)
-            for name in inherited + (display_path(self.dir / f"{parent}{SUFFIX}"),):
+            for name in inherited + (self._display(parent),):
                 if name not in partials:
                     partials.append(name)
         own = Layer(data, {p: l for p, l in doc.locations.items() if p[:1] != ("extends",)}, doc.number_text)
@@ -224,7 +242,7 @@ class Loader:
                 raise InputError(secrets + [Problem(loc, "tier", "required (development, staging or production)")])
             raise InputError(secrets + [Problem(
                 loc, "tier", f"{tier!r} is not a tier; use development, staging or production{did_you_mean(tier, TIERS)}")])
-        layer = merge(_origin_layer(TIER_DEFAULTS[tier], f"tier default ({tier})"), layer)
+        layer = merge(_tier_layer(tier), layer)
         try:
             spec = EnvironmentSpec.model_validate(layer.data)
         except ValidationError as exc:
