@@ -1,0 +1,242 @@
+"""Behaviour that speed work must not change: parallel output is serial output, `build` with nothing to
+do rewrites nothing, `check` writes nothing, commands import only what they need. No timings here:
+speed is measured by benchmarks/run.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infragen import pipeline
+from infragen.cli import cli
+from infragen.errors import InputError
+from infragen.load import Loader
+from infragen.render import render_all
+
+from conftest import MINIMAL, REPO
+
+_spec = importlib.util.spec_from_file_location("bench_fleet", REPO / "benchmarks" / "fleet.py")
+fleet = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fleet)
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="workers need fork()")
+
+
+@pytest.fixture
+def fleet_project(project: Path) -> list[str]:
+    """60 varied environments (tiers, partials, receivers, affinity on/off) in the project."""
+    return fleet.write_fleet(project, 60)
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every file and directory below root, with what a write would change (mtime, inode, size, bytes)."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        content = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        state[path.relative_to(root).as_posix()] = (st.st_mtime_ns, st.st_ino, st.st_size, st.st_mode, content)
+    return state
+
+
+# --- parallel = serial --------------------------------------------------------------------------------
+
+@needs_fork
+def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> None:
+    env_dir = project / "environments"
+    serial_names, serial = pipeline.process(env_dir, None, workers=1)
+    parallel_names, parallel = pipeline.process(env_dir, None, workers=3, parallel_min=2)
+    assert parallel_names == serial_names == sorted(fleet_project)
+    assert list(parallel.items()) == list(serial.items())  # same files, same bytes, same order
+    assert serial == render_all(Loader(env_dir).load_many())
+    assert len(serial) == 7 * len(fleet_project)
+
+
+@needs_fork
+def test_parallel_reports_the_same_problems_in_the_same_order(fleet_project, project) -> None:
+    env_dir = project / "environments"
+    for name in (fleet_project[3], fleet_project[40], fleet_project[59]):  # in different workers' chunks
+        path = env_dir / f"{name}.yaml"
+        path.write_text(path.read_text().replace("tier: ", "tier: prod-", 1))
+    with pytest.raises(InputError) as serial:
+        pipeline.process(env_dir, None, workers=1)
+    with pytest.raises(InputError) as parallel:
+        pipeline.process(env_dir, None, workers=2, parallel_min=2)
+    assert parallel.value.problems == serial.value.problems
+    assert len(serial.value.problems) == 3
+
+
+@needs_fork
+def test_a_failed_worker_is_redone_in_the_parent(fleet_project, project, monkeypatch) -> None:
+    env_dir = project / "environments"
+    expected = pipeline.process(env_dir, None, workers=1)
+    parent = os.getpid()
+    real = pipeline._load_and_render
+
+    def crash_in_child(*args):
+        if os.getpid() != parent:
+            raise MemoryError("simulated")
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "_load_and_render", crash_in_child)
+    assert pipeline.process(env_dir, None, workers=2, parallel_min=2) == expected
+
+
+def test_named_environments_render_the_same_through_the_cli_as_alone(fleet_project, project, runner) -> None:
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    one = fleet_project[7]
+    result = runner.invoke(cli, ["check", one])
+    assert result.exit_code == 0 and "up to date: 7 files" in result.stdout
+
+
+# --- build with nothing changed, check never writes ---------------------------------------------------
+
+def test_build_with_nothing_changed_rewrites_no_file(fleet_project, project, runner) -> None:
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    before = tree_state(project / "output")
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 0, result.output
+    assert f"0 changed, {7 * len(fleet_project)} unchanged" in result.stdout
+    assert tree_state(project / "output") == before  # same mtimes and inodes: nothing replaced
+
+
+def test_build_after_one_change_rewrites_only_that_environment(fleet_project, project, runner) -> None:
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    before = tree_state(project / "output")
+    changed = fleet_project[11]
+    path = project / "environments" / f"{changed}.yaml"
+    path.write_text(path.read_text().replace("  namespace: ", "  namespace: moved-", 1))
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 0, result.output
+    after = tree_state(project / "output")
+    differing = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert differing and all(k.startswith(f"{changed}/") for k in differing)
+
+
+@pytest.mark.parametrize("situation", ["up to date", "stale", "missing output", "orphaned file", "invalid input"])
+def test_check_and_diff_never_write(fleet_project, project, runner, situation) -> None:
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    expected_exit = 1
+    if situation == "up to date":
+        expected_exit = 0
+    elif situation == "stale":
+        path = project / "environments" / f"{fleet_project[0]}.yaml"
+        path.write_text(path.read_text().replace("tier: ", "# edited\ntier: ", 1).replace("namespace: ", "namespace: x", 1))
+    elif situation == "missing output":
+        (project / "output" / fleet_project[1] / "app.env").unlink()
+    elif situation == "orphaned file":
+        (project / "environments" / f"{fleet_project[2]}.yaml").unlink()
+    else:
+        (project / "environments" / f"{fleet_project[3]}.yaml").write_text("tier: nonsense\n")
+        expected_exit = 2
+    before = tree_state(project)
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == expected_exit, result.output
+    assert tree_state(project) == before
+    runner.invoke(cli, ["diff"])
+    runner.invoke(cli, ["validate"])
+    assert tree_state(project) == before
+
+
+def test_check_without_an_output_directory_creates_none(project, write_env, runner) -> None:
+    write_env("production", MINIMAL)
+    (project / "output").rmdir()
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 1
+    assert not (project / "output").exists()
+
+
+# --- lean start-up ------------------------------------------------------------------------------------
+
+def _modules_after(command: list[str], cwd: Path) -> set[str]:
+    code = ("import sys, runpy\n"
+            f"sys.argv = ['infragen'] + {command!r}\n"
+            "try:\n    runpy.run_module('infragen', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    line = [l for l in result.stderr.splitlines() if l.startswith("MODULES ")][-1]
+    return set(line.split()[1:])
+
+
+@pytest.mark.parametrize("command", [["schema"], ["list"], ["validate"], ["--help"]])
+def test_commands_that_render_nothing_do_not_import_jinja(shipped_project, command) -> None:
+    modules = _modules_after(command, shipped_project)
+    assert "jinja2" not in modules
+    assert "pydantic_settings" not in modules
+
+
+def test_check_imports_no_settings_framework(shipped_project) -> None:
+    modules = _modules_after(["check"], shipped_project)
+    assert "jinja2" in modules  # sanity: the probe sees imports
+    assert "pydantic_settings" not in modules and "multiprocessing" not in modules
+
+
+# --- compiled-template cache --------------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_templates(monkeypatch, tmp_path):
+    from infragen import render
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    render.jinja_env.cache_clear()
+    render._templates.cache_clear()
+    yield tmp_path / "cache" / "infragen" / "templates"
+    render.jinja_env.cache_clear()
+    render._templates.cache_clear()
+
+
+def _render_shipped() -> dict[str, str]:
+    from conftest import SHIPPED_ENVIRONMENTS
+
+    return render_all(Loader(SHIPPED_ENVIRONMENTS).load_many())
+
+
+def test_template_cache_is_written_reused_and_survives_damage(fresh_templates, monkeypatch) -> None:
+    from infragen import render
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    first = _render_shipped()
+    entries = sorted(fresh_templates.glob("*.jinja"))
+    assert len(entries) == len(render.ARTIFACTS)
+    for entry in entries:
+        entry.write_bytes(b"not a jinja bytecode file")
+    render.jinja_env.cache_clear()
+    render._templates.cache_clear()
+    assert _render_shipped() == first
+
+
+def test_template_cache_is_not_written_when_python_writes_no_bytecode(fresh_templates, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    _render_shipped()
+    assert not fresh_templates.exists()
+
+
+# --- tool settings without pydantic-settings ----------------------------------------------------------
+
+def test_settings_precedence_and_types(project, monkeypatch) -> None:
+    from infragen.config import load_settings
+
+    (project / "pyproject.toml").write_text('[tool.infragen]\noutput = "gen"\nstrict = true\n')
+    settings = load_settings()
+    assert settings.output == Path("gen") and settings.strict is True and settings.environments == Path("environments")
+    monkeypatch.setenv("infragen_output", "from-env")  # variable names are case-insensitive
+    monkeypatch.setenv("INFRAGEN_STRICT", "false")
+    monkeypatch.setenv("INFRAGEN_UNRELATED", "ignored")
+    settings = load_settings()
+    assert settings.output == Path("from-env") and settings.strict is False
+    assert load_settings(output=Path("flag")).output == Path("flag")
+
+
+@pytest.mark.parametrize("text", ['[tool.infragen\n', '[tool]\ninfragen = 3\n', '[tool.infragen]\nstrict = "maybe"\n'])
+def test_bad_settings_are_reported_not_raised(project, write_env, runner, text) -> None:
+    write_env("production", MINIMAL)
+    (project / "pyproject.toml").write_text(text)
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "pyproject.toml" in result.stderr
