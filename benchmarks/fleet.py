@@ -2,7 +2,7 @@
 
 Deterministic (seeded): the same N always gives the same files. The mix follows what a platform repo
 holds: services in several regions and tiers, shared partials (a base per service family, a region
-partial with its receivers, an nginx partial for sticky cookies), affinity on and off, 1-6 upstream
+partial with its receivers, an nginx partial for sticky cookies), affinity on and off, 2-6 upstream
 servers, per-environment alert overrides and extra receivers. Every environment is valid and sized so
 its fleet fits its database, so the benchmark measures the success path that CI runs every time.
 """
@@ -113,7 +113,7 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append(f"  method: {rng.choice(('least_conn', 'round_robin', 'random'))}")
     lines.append("  servers:")
     octet = i % 250 + 1
-    for s in range(rng.randint(1, 6)):
+    for s in range(rng.randint(2, 6)):
         if rng.random() < 0.2:
             lines.append(f'    - {{address: "10.{octet}.{s}.11:30080", weight: {rng.randint(2, 5)}}}')
         else:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infragen import pipeline
+from infragen import pipeline, policy
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader
@@ -48,12 +48,33 @@ def tree_state(root: Path) -> dict[str, tuple]:
 @needs_fork
 def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> None:
     env_dir = project / "environments"
-    serial_names, serial = pipeline.process(env_dir, None, workers=1)
-    parallel_names, parallel = pipeline.process(env_dir, None, workers=3, parallel_min=2)
+    serial_names, serial, serial_findings = pipeline.process(env_dir, None, workers=1)
+    parallel_names, parallel, parallel_findings = pipeline.process(env_dir, None, workers=3, parallel_min=2)
     assert parallel_names == serial_names == sorted(fleet_project)
     assert list(parallel.items()) == list(serial.items())  # same files, same bytes, same order
-    assert serial == render_all(Loader(env_dir).load_many())
+    assert parallel_findings == serial_findings
+    environments = Loader(env_dir).load_many()
+    assert serial == render_all(environments)
+    assert serial_findings == policy.check(environments, serial)
     assert len(serial) == 7 * len(fleet_project)
+
+
+@needs_fork
+def test_parallel_policy_findings_match_serial(fleet_project, project) -> None:
+    env_dir = project / "environments"
+    edited = [fleet_project[i] for i in (5, 20, 40, 55)]
+    for name in edited:  # one server only: a policy warning, in each worker's chunk
+        path = env_dir / f"{name}.yaml"
+        text = path.read_text()
+        start = text.index("  servers:\n") + len("  servers:\n")
+        lines = text[start:].splitlines(keepends=True)
+        rest = [line for line in lines if not line.startswith("    - ")]
+        path.write_text(text[:start] + lines[0] + "".join(rest))
+    _, _, serial = pipeline.process(env_dir, None, workers=1)
+    _, _, parallel = pipeline.process(env_dir, None, workers=2, parallel_min=2)
+    assert parallel == serial
+    flagged = {f.location.file for f in serial}
+    assert any(edited[0] in f or edited[1] in f for f in flagged) and any(edited[2] in f or edited[3] in f for f in flagged)
 
 
 @needs_fork
@@ -164,7 +185,7 @@ def _modules_after(command: list[str], cwd: Path) -> set[str]:
     return set(line.split()[1:])
 
 
-@pytest.mark.parametrize("command", [["schema"], ["list"], ["validate"], ["--help"]])
+@pytest.mark.parametrize("command", [["schema"], ["list"], ["explain", "production"], ["--help"]])
 def test_commands_that_render_nothing_do_not_import_jinja(shipped_project, command) -> None:
     modules = _modules_after(command, shipped_project)
     assert "jinja2" not in modules
