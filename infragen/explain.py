@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel
@@ -42,7 +41,8 @@ class Setting:
 
 def own_file(env: Environment, location: Location) -> bool:
     """Is `location` in the environment's own file (not a partial)? Partials start with `_`, environments never do."""
-    return location.file is not None and PurePosixPath(location.file.replace("\\", "/")).name == f"{env.name}.yaml"
+    # String operations, not PurePosixPath: the policy check asks this of every located value of every environment.
+    return location.file is not None and location.file.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] == f"{env.name}.yaml"
 
 
 def origin_of(env: Environment, path: PathKey) -> Location:

@@ -184,6 +184,8 @@ class Loader:
         doc = self._documents.get(path)
         if doc is None:
             doc = self._documents[path] = read_file(path, display_path(path))
+            # Every file read, scanned whole, once: a secret is a leak even where a later layer overrides it.
+            self._secrets[doc.display] = find_inline_secrets(doc)
         return doc
 
     def _layers(self, stem: str, chain: tuple[str, ...], referrer: Location | None) -> tuple[Layer, tuple[str, ...]]:
@@ -230,10 +232,6 @@ class Loader:
         path = self.dir / f"{name}{SUFFIX}"
         layer, partials = self._layers(name, (), None)
         display = display_path(path)
-        # Every file read, scanned whole: a secret is a leak even where a later layer overrides it.
-        for doc in self._documents.values():
-            if doc.display not in self._secrets:
-                self._secrets[doc.display] = find_inline_secrets(doc)
         secrets = [p for file in sorted({display, *partials}) for p in self._secrets.get(file, [])]
         tier = layer.data.get("tier")
         if tier not in TIERS:

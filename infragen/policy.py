@@ -30,6 +30,38 @@ from .models.types import format_duration, percent_value
 
 PathKey = tuple[Any, ...]
 
+# libyaml when PyYAML has it: the same safe loading, but reading back two artifacts per environment with the
+# pure-Python parser cost ten times more than loading, rendering and everything else together.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
+def _rule_expr(text: str, alert: str) -> str:
+    """`expr` of one alert in a rendered rules file, read off the YAML node graph: building the whole file
+    (hundreds of values) into Python objects for one string was most of the policy check's time."""
+    loader = _YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+    finally:
+        loader.dispose()
+
+    def child(parent: Any, key: str | int) -> Any:
+        if isinstance(key, int):
+            return parent.value[key] if isinstance(parent, yaml.SequenceNode) and len(parent.value) > key else None
+        if isinstance(parent, yaml.MappingNode):
+            return next((v for k, v in parent.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        return None
+
+    rules = child(child(child(node, "groups"), 0), "rules")
+    for rule in rules.value if isinstance(rules, yaml.SequenceNode) else []:
+        name, expr = child(rule, "alert"), child(rule, "expr")
+        if isinstance(name, yaml.ScalarNode) and name.value == alert and isinstance(expr, yaml.ScalarNode):
+            return expr.value
+    return ""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -135,8 +167,7 @@ class _Checker:
         self.spec = env.spec
         self.files = files
         self.findings: list[Finding] = []
-        own = [loc.file for loc in env.locations.values() if loc.file and own_file(env, loc)]
-        self.env_file = own[0] if own else env.source
+        self.env_file = next((loc.file for loc in env.locations.values() if loc.file and own_file(env, loc)), env.source)
         self.allow_used: set[str] = set()
 
     # values and where they came from
@@ -343,15 +374,14 @@ class _Checker:
             text = app.get(key, "")
             return int(text) if text.isdigit() else None
 
-        hpa = yaml.safe_load(self.files[f"{name}/kubernetes/hpa.yaml"])["spec"]
+        hpa = _read_yaml(self.files[f"{name}/kubernetes/hpa.yaml"])["spec"]
         cpu = next((m["resource"]["target"]["averageUtilization"] for m in hpa.get("metrics", [])
                     if m.get("resource", {}).get("name") == "cpu"), None)
         zone = re.search(r"^limit_req_zone\s.*\brate=([0-9]+)r/([sm]);", self.files[f"{name}/nginx/upstream.conf"], re.MULTILINE)
         nginx_rate = Fraction(int(zone.group(1)), 1 if zone.group(2) == "s" else 60) if zone else None
         requests, window = number("RATE_LIMIT_REQUESTS"), number("RATE_LIMIT_WINDOW_SECONDS")
         app_rate = Fraction(requests, window) if requests is not None and window else None
-        rules = yaml.safe_load(self.files[f"{name}/prometheus/alerts.yaml"])["groups"][0]["rules"]
-        pool_expr = next((r["expr"] for r in rules if r.get("alert") == "DatabasePoolNearExhaustion"), "")
+        pool_expr = _rule_expr(self.files[f"{name}/prometheus/alerts.yaml"], "DatabasePoolNearExhaustion")
         capacity = re.search(r"/ ([0-9]+) >", pool_expr)
         alert_capacity = int(capacity.group(1)) if capacity else None
 

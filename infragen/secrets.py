@@ -34,7 +34,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a bearer token", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{16,}", re.IGNORECASE)),
     ("an API key", re.compile(r"\b([sr]k_(live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35})")),
 )
+# One pass over the text instead of one per pattern: nearly every value matches none of them.
+_ANY_PATTERN = re.compile("|".join(f"(?i:{p.pattern})" if p.flags & re.IGNORECASE else f"(?:{p.pattern})"
+                                   for _, p in _PATTERNS))
 _RUN = re.compile(r"[A-Za-z0-9]+")
+_LONG_RUN = re.compile(r"[A-Za-z0-9]{20,}")  # shorter runs are never reported below
 # A commit id in a link (a runbook pinned to a revision) is public, not a secret.
 _GIT_REVISION = re.compile(r"/(blob|tree|commit|commits|raw|src)/[0-9a-f]{40}(?=[/#?]|$)")
 
@@ -47,9 +51,12 @@ def _entropy(text: str) -> float:
 def _token_like(text: str) -> str | None:
     """Name the kind of secret `text` looks like, or None. Runs are split at every non-alphanumeric character, so
     ordinary names (`simple378-production`, `pagerduty-routing-key`) are short runs and never match."""
-    for kind, pattern in _PATTERNS:
-        if pattern.search(text):
-            return kind
+    if _ANY_PATTERN.search(text):
+        for kind, pattern in _PATTERNS:
+            if pattern.search(text):
+                return kind
+    if not _LONG_RUN.search(text):
+        return None
     for run in _RUN.findall(_GIT_REVISION.sub(r"/\1/revision", text)):
         has_digit = any(c.isdigit() for c in run)
         has_letter = any(c.isalpha() for c in run)
