@@ -79,12 +79,12 @@ def _context(environments: Path | None, output: Path | None, strict: bool | None
     return load_settings(environments=environments, output=output, strict=strict)
 
 
-def _checked(settings, names: tuple[str, ...], fmt: str):
+def _checked(settings, names: tuple[str, ...], fmt: str, meanwhile=None):
     """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict)."""
     from .pipeline import process
     from .policy import failing
 
-    selected, files, findings = process(settings.environments, names or None)
+    selected, files, findings = process(settings.environments, names or None, meanwhile=meanwhile)
     stop = failing(findings, settings.strict)
     _print_problems(findings, fmt)
     if stop:
@@ -103,10 +103,15 @@ def _load(settings, names: tuple[str, ...]):
 
 
 def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
-    from .plan import make_plan
+    from .plan import make_plan, scan_output
 
-    selected, files = _checked(settings, names, fmt)
-    return make_plan(files, settings.output, selected if names else None)
+    scanned = []  # the output directory, read while workers render
+
+    def scan(selected: list[str]) -> None:
+        scanned.append(scan_output(settings.output, selected if names else None))
+
+    selected, files = _checked(settings, names, fmt, meanwhile=scan)
+    return make_plan(files, settings.output, selected if names else None, scanned[0])
 
 
 def _displayer(output_dir: Path) -> Callable[[str], str]:

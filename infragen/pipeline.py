@@ -15,7 +15,7 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .errors import InputError, Problem
 from .load import Loader
@@ -23,6 +23,8 @@ from .load import Loader
 # A worker costs ~30 ms of CPU (fork, copy-on-write faults, pickling its files back) and an environment
 # ~1 ms, so below this many environments one process is as fast: the work is too small to share.
 PARALLEL_MIN = 64
+# Reading the existing output (7 files per environment) costs about a tenth of making it.
+PARENT_SHARE = 0.9
 
 Result = tuple[list[Problem], dict[str, str], list[Problem]]  # input problems, files, policy findings
 
@@ -57,6 +59,8 @@ def _load_and_render(environments_dir: Path, names: list[str]) -> Result:
     from .policy import check
     from .render import render_all
 
+    if not names:
+        return [], {}, []  # load_many(empty) would mean "all of them"
     try:
         environments = Loader(environments_dir).load_many(names)
     except InputError as exc:
@@ -98,35 +102,46 @@ def _collect(pid: int, read_fd: int) -> Result | None:
         return None
 
 
-def _chunks(names: list[str], count: int) -> list[list[str]]:
-    size, extra = divmod(len(names), count)
-    chunks, start = [], 0
-    for i in range(count):
-        end = start + size + (1 if i < extra else 0)
+def _chunks(names: list[str], count: int, first_share: float = 1.0) -> list[list[str]]:
+    """`count` contiguous chunks in name order; the first (this process's) weighted by `first_share`."""
+    weights = [first_share] + [1.0] * (count - 1)
+    total = sum(weights)
+    chunks, start, acc = [], 0, 0.0
+    for i, weight in enumerate(weights):
+        acc += weight
+        end = len(names) if i == count - 1 else round(len(names) * acc / total)
         chunks.append(names[start:end])
         start = end
     return chunks
 
 
 def process(environments_dir: Path, requested: Iterable[str] | None, *, workers: int | None = None,
-            parallel_min: int = PARALLEL_MIN) -> tuple[list[str], dict[str, str], list[Problem]]:
+            parallel_min: int = PARALLEL_MIN,
+            meanwhile: Callable[[list[str]], object] | None = None) -> tuple[list[str], dict[str, str], list[Problem]]:
     """The names of the environments selected, their artifacts as {path: text}, and their policy findings.
 
-    Raises InputError listing the problems of every environment (in name order), as Loader.load_many does.
+    `meanwhile(names)` is called once in this process, while any workers run: reading the output directory
+    there overlaps their work instead of following it. Raises InputError listing the problems of every
+    environment (in name order), as Loader.load_many does.
     """
     names = Loader(environments_dir).select(requested)
     workers = default_workers() if workers is None else max(1, workers)
     can_fork = hasattr(os, "fork") and sys.platform != "darwin"  # macOS frameworks are not fork-safe
     if workers == 1 or len(names) < max(parallel_min, 2) or not can_fork:
+        if meanwhile is not None:
+            meanwhile(names)
         problems, files, findings = _work(environments_dir, names)
     else:
         from .render import _templates
 
         _templates()  # compiled once here, inherited by every worker
-        chunks = _chunks(names, min(workers, len(names)))
+        # This process also runs `meanwhile` and merges the results: it takes a smaller share.
+        chunks = _chunks(names, min(workers, len(names)), PARENT_SHARE if meanwhile is not None else 1.0)
         sys.stdout.flush()
         sys.stderr.flush()
         children = [_fork_worker(environments_dir, chunk) for chunk in chunks[1:]]
+        if meanwhile is not None:
+            meanwhile(names)
         results = [_work(environments_dir, chunks[0])]
         for chunk, (pid, read_fd) in zip(chunks[1:], children):
             result = _collect(pid, read_fd)

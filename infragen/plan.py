@@ -122,11 +122,18 @@ def _generatable(rel: str) -> bool:
     return bool(ENV_NAME_RE.fullmatch(env)) and artifact in _ARTIFACT_PATHS
 
 
-def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] | None) -> Plan:
+def scan_output(output_dir: Path, environments: list[str] | None) -> tuple[dict[str, bytes], list[str]]:
+    """What make_plan reads from the output directory, for callers that read it ahead (see `scanned`)."""
+    return _scan(Path(output_dir), environments)
+
+
+def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] | None,
+              scanned: tuple[dict[str, bytes], list[str]] | None = None) -> Plan:
     """What build would do. `environments` limits orphan detection to those environments' directories;
-    None means the whole output directory belongs to the environments rendered."""
+    None means the whole output directory belongs to the environments rendered. `scanned`: the result of
+    scan_output(output_dir, environments) when the caller read it already."""
     output_dir = Path(output_dir)
-    existing, unowned = _scan(output_dir, environments)
+    existing, unowned = scanned if scanned is not None else _scan(output_dir, environments)
     plan = Plan(output_dir=output_dir, unowned=[])
     unowned_set = set(unowned)
     for rel, text in sorted(files.items()):

@@ -107,6 +107,15 @@ def test_a_failed_worker_is_redone_in_the_parent(fleet_project, project, monkeyp
     assert pipeline.process(env_dir, None, workers=2, parallel_min=2) == expected
 
 
+@pytest.mark.parametrize("count,share", [(2, 1.0), (2, 0.9), (3, 0.9), (2, 0.1), (8, 1.0)])
+@pytest.mark.parametrize("size", [2, 3, 64, 1000])
+def test_chunks_cover_every_name_once_in_order(size, count, share) -> None:
+    names = [f"env-{i:04d}" for i in range(size)]
+    chunks = pipeline._chunks(names, min(count, size), share)
+    assert [n for chunk in chunks for n in chunk] == names
+    assert pipeline._work(Path("does-not-matter"), []) == ([], {}, [])  # an empty chunk is no work, not "all"
+
+
 def test_named_environments_render_the_same_through_the_cli_as_alone(fleet_project, project, runner) -> None:
     assert runner.invoke(cli, ["build"]).exit_code == 0
     one = fleet_project[7]
