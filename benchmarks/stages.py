@@ -1,0 +1,115 @@
+"""Where one process's time goes, stage by stage (the profile behind docs/benchmarks.md).
+
+    python benchmarks/stages.py 1000          # CPU ms per stage for 1000 synthetic environments, serial
+    python benchmarks/stages.py 1000 --cprofile   # and the top functions by own time
+
+Start-up stages are measured once, in order, in a fresh process; per-environment stages are the best of
+three passes with the cyclic GC paused as the pipeline pauses it. CPU time (not wall time), so other load
+on the machine changes the figures less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+T = time.process_time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("count", type=int, nargs="?", default=1000)
+    parser.add_argument("--cprofile", action="store_true")
+    args = parser.parse_args()
+
+    rows: list[tuple[str, float]] = []
+    t = T()
+    import click  # noqa: F401
+    import jinja2  # noqa: F401
+    import pydantic  # noqa: F401
+    import yaml  # noqa: F401
+    rows.append(("import floor (pydantic, jinja2, click, yaml)", T() - t))
+    t = T()
+    from infragen import cli  # noqa: F401
+    from infragen.config import load_settings
+
+    load_settings()
+    rows.append(("cli + tool settings (pydantic's model machinery, first use)", T() - t))
+    t = T()
+    from infragen import pipeline, policy  # noqa: F401
+    from infragen.load import Loader
+    rows.append(("import models, loader, policy (schema building of ~30 models)", T() - t))
+    t = T()
+    from infragen.render import _templates, render_all
+    _templates()
+    rows.append(("import render, load compiled templates", T() - t))
+
+    from fleet import write_fleet
+    from infragen.plan import scan_output
+    from infragen.yamlsource import read_file
+    from infragen.secrets import find_inline_secrets
+    from infragen.load import merge, _tier_layer
+    from infragen.models.settings import EnvironmentSpec
+
+    root = Path(tempfile.mkdtemp(prefix="infragen-stages-"))
+    write_fleet(root, args.count)
+    env_dir = root / "environments"
+    os.chdir(root)
+    names = Loader(env_dir).names()
+    paths = sorted(env_dir.glob("*.yaml"))
+    best: dict[str, float] = {}
+
+    def stage(name: str, fn):
+        start = T()
+        result = fn()
+        best[name] = min(best.get(name, 1e9), T() - start)
+        return result
+
+    gc.disable()
+    for _ in range(3):
+        docs = stage("parse YAML (C composer) into values + locations", lambda: [read_file(p, p.name) for p in paths])
+        stage("scan every file for inline secrets", lambda: [find_inline_secrets(d) for d in docs])
+        loader = Loader(env_dir)
+        layers = stage("read + layer partials (extends), incl. parse", lambda: [loader._layers(n, (), None)[0] for n in names])
+        merged = stage("merge tier defaults", lambda: [merge(_tier_layer(l.data["tier"]), l) for l in layers])
+        stage("pydantic validation", lambda: [EnvironmentSpec.model_validate(l.data) for l in merged])
+        envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))
+        files = stage("render 7 templates each", lambda: render_all(envs))
+        stage("policy check (reads back hpa.yaml, alerts.yaml)", lambda: policy.check(envs, files))
+        (root / "output").mkdir(exist_ok=True)
+    gc.enable()
+    from infragen.plan import apply, make_plan
+    apply(make_plan(files, Path("output"), None))
+    for _ in range(3):
+        stage("read existing output (7 files each)", lambda: scan_output(Path("output"), None))
+
+    print(f"start-up, CPU ms (Python {sys.version.split()[0]}, pid {os.getpid()}):")
+    for name, seconds in rows:
+        print(f"  {seconds * 1000:7.1f}  {name}")
+    print(f"per environment, CPU ms (N={args.count}, best of 3, one process):")
+    for name, seconds in best.items():
+        print(f"  {seconds * 1000 / args.count:7.3f}  {name}  ({seconds * 1000:.0f} ms in all)")
+
+    if args.cprofile:
+        import cProfile
+        import pstats
+
+        gc.disable()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        pipeline._load_and_render(env_dir, names)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
