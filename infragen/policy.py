@@ -40,27 +40,40 @@ def _read_yaml(text: str) -> Any:
 
 
 def _rule_expr(text: str, alert: str) -> str:
-    """`expr` of one alert in a rendered rules file, read off the YAML node graph: building the whole file
-    (hundreds of values) into Python objects for one string was most of the policy check's time."""
+    """`expr` of one alert in a rendered rules file (groups[0].rules[*]), read from libyaml's events and
+    stopping after that rule: building the whole file (hundreds of values) into Python objects for one
+    string was most of the policy check's time."""
     loader = _YAML_LOADER(text)
     try:
-        node = loader.get_single_node()
+        stack: list[list[Any]] = []  # per open container: [is_mapping, awaiting_key, key or index, scalars]
+        while loader.check_event():
+            event = loader.get_event()
+            top = stack[-1] if stack else None
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                stack.append([isinstance(event, yaml.MappingStartEvent), True, -1, {}])
+                if top is not None and not top[0]:
+                    top[2] += 1
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                closed = stack.pop()
+                path = [entry[2] for entry in stack]
+                if closed[0] and path[:3] == ["groups", 0, "rules"] and len(path) == 4 and closed[3].get("alert") == alert:
+                    return closed[3].get("expr", "")
+                if stack and stack[-1][0]:
+                    stack[-1][1] = True  # that container was a value: the parent mapping awaits a key again
+                continue
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)) and top is not None:
+                if not top[0]:
+                    top[2] += 1
+                elif top[1]:
+                    top[2], top[1] = getattr(event, "value", None), False
+                else:
+                    if isinstance(event, yaml.ScalarEvent):
+                        top[3][top[2]] = event.value
+                    top[1] = True
+        return ""
     finally:
         loader.dispose()
-
-    def child(parent: Any, key: str | int) -> Any:
-        if isinstance(key, int):
-            return parent.value[key] if isinstance(parent, yaml.SequenceNode) and len(parent.value) > key else None
-        if isinstance(parent, yaml.MappingNode):
-            return next((v for k, v in parent.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
-        return None
-
-    rules = child(child(child(node, "groups"), 0), "rules")
-    for rule in rules.value if isinstance(rules, yaml.SequenceNode) else []:
-        name, expr = child(rule, "alert"), child(rule, "expr")
-        if isinstance(name, yaml.ScalarNode) and name.value == alert and isinstance(expr, yaml.ScalarNode):
-            return expr.value
-    return ""
 
 
 @dataclass(frozen=True)
