@@ -270,3 +270,30 @@ def test_bad_settings_are_reported_not_raised(project, write_env, runner, text) 
     result = runner.invoke(cli, ["check"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "pyproject.toml" in result.stderr
+
+
+# --- the policy's fast read of a rendered rules file ---------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "groups:\n- name: x\n  rules:\n  - {expr: 'a / 3 > 1', alert: DatabasePoolNearExhaustion, labels: {x: [1, 2]}}\n"
+    "  - alert: Other\n    expr: b\n",
+    "groups: [{name: g, rules: [{alert: A, expr: e1, annotations: {k: v}}, {alert: DatabasePoolNearExhaustion, "
+    "labels: {a: b}, expr: \"x / 30 > 0.9\"}]}, {rules: [{alert: DatabasePoolNearExhaustion, expr: wrong}]}]\n",
+    "other: 1\ngroups:\n  - rules: []\n",
+])
+def test_rule_expr_reads_what_a_full_yaml_load_reads(text) -> None:
+    import yaml
+
+    rules = yaml.safe_load(text)["groups"][0]["rules"]
+    for alert in ("DatabasePoolNearExhaustion", "A", "Other", "Missing"):
+        expected = next((r["expr"] for r in rules if r.get("alert") == alert), "")
+        assert policy._rule_expr(text, alert) == expected
+
+
+def test_rule_expr_on_every_shipped_rules_file() -> None:
+    import yaml
+
+    for path in (REPO / "output").glob("*/prometheus/alerts.yaml"):
+        text = path.read_text()
+        for rule in yaml.safe_load(text)["groups"][0]["rules"]:
+            assert policy._rule_expr(text, rule["alert"]) == rule["expr"]
