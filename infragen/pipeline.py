@@ -3,8 +3,8 @@
 Orchestration only: each worker runs the same load -> render -> policy code on a chunk of environment
 names and sends back its input problems, {path: text} and policy findings (policy rules are per
 environment). Results are merged in name order, so output and findings are identical whether one
-process did the work or several. Workers are forked after the imports, so
-they start in a few milliseconds and share the parent's compiled models and templates.
+process did the work or several. Workers are forked after the imports, so they start in a few
+milliseconds and share the parent's compiled models and templates.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import gc
 import os
 import pickle
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -102,6 +103,17 @@ def _collect(pid: int, read_fd: int) -> Result | None:
         return None
 
 
+def _stop(children: list[tuple[int, int | None]]) -> None:
+    for pid, read_fd in children:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        if read_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
 def _chunks(names: list[str], count: int, first_share: float = 1.0) -> list[list[str]]:
     """`count` contiguous chunks in name order; the first (this process's) weighted by `first_share`."""
     weights = [first_share] + [1.0] * (count - 1)
@@ -139,13 +151,21 @@ def process(environments_dir: Path, requested: Iterable[str] | None, *, workers:
         chunks = _chunks(names, min(workers, len(names)), PARENT_SHARE if meanwhile is not None else 1.0)
         sys.stdout.flush()
         sys.stderr.flush()
-        children = [_fork_worker(environments_dir, chunk) for chunk in chunks[1:]]
-        if meanwhile is not None:
-            meanwhile(names)
-        results = [_work(environments_dir, chunks[0])]
-        for chunk, (pid, read_fd) in zip(chunks[1:], children):
-            result = _collect(pid, read_fd)
-            results.append(result if result is not None else _work(environments_dir, chunk))
+        children: list[tuple[int, int | None]] = [_fork_worker(environments_dir, chunk) for chunk in chunks[1:]]
+        try:
+            if meanwhile is not None:
+                meanwhile(names)
+            results = [_work(environments_dir, chunks[0])]
+            while children:
+                pid, read_fd = children.pop(0)
+                try:
+                    result = _collect(pid, read_fd)  # closes read_fd whatever happens
+                except BaseException:
+                    _stop([(pid, None)])
+                    raise
+                results.append(result if result is not None else _work(environments_dir, chunks[len(results)]))
+        finally:
+            _stop(children)  # only when this process failed (Ctrl-C, a bug): leave no worker behind
         problems, files, findings = [], {}, []
         for chunk_problems, chunk_files, chunk_findings in results:
             problems.extend(p for p in chunk_problems if p not in problems)

@@ -116,6 +116,17 @@ def test_chunks_cover_every_name_once_in_order(size, count, share) -> None:
     assert pipeline._work(Path("does-not-matter"), []) == ([], {}, [])  # an empty chunk is no work, not "all"
 
 
+@needs_fork
+def test_a_failure_in_the_parent_leaves_no_worker_behind(fleet_project, project) -> None:
+    def boom(names: list[str]) -> None:
+        raise RuntimeError("simulated")
+
+    with pytest.raises(RuntimeError):
+        pipeline.process(project / "environments", None, workers=3, parallel_min=2, meanwhile=boom)
+    with pytest.raises(ChildProcessError):  # every worker was stopped and reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
 def test_named_environments_render_the_same_through_the_cli_as_alone(fleet_project, project, runner) -> None:
     assert runner.invoke(cli, ["build"]).exit_code == 0
     one = fleet_project[7]
