@@ -16,7 +16,7 @@ from infragen import pipeline, policy
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader
-from infragen.render import render_all
+from infragen.render import ARTIFACTS, render_all
 
 from conftest import MINIMAL, REPO
 
@@ -56,7 +56,7 @@ def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> 
     environments = Loader(env_dir).load_many()
     assert serial == render_all(environments)
     assert serial_findings == policy.check(environments, serial)
-    assert len(serial) == 7 * len(fleet_project)
+    assert len(serial) == len(ARTIFACTS) * len(fleet_project)
 
 
 @needs_fork
@@ -131,7 +131,7 @@ def test_named_environments_render_the_same_through_the_cli_as_alone(fleet_proje
     assert runner.invoke(cli, ["build"]).exit_code == 0
     one = fleet_project[7]
     result = runner.invoke(cli, ["check", one])
-    assert result.exit_code == 0 and "up to date: 7 files" in result.stdout
+    assert result.exit_code == 0 and f"up to date: {len(ARTIFACTS)} files" in result.stdout
 
 
 # --- build with nothing changed, check never writes ---------------------------------------------------
@@ -141,7 +141,7 @@ def test_build_with_nothing_changed_rewrites_no_file(fleet_project, project, run
     before = tree_state(project / "output")
     result = runner.invoke(cli, ["build"])
     assert result.exit_code == 0, result.output
-    assert f"0 changed, {7 * len(fleet_project)} unchanged" in result.stdout
+    assert f"0 changed, {len(ARTIFACTS) * len(fleet_project)} unchanged" in result.stdout
     assert tree_state(project / "output") == before  # same mtimes and inodes: nothing replaced
 
 
