@@ -49,7 +49,7 @@ def main() -> None:
     from infragen.load import Loader
     rows.append(("import models, loader, policy (schema building of ~30 models)", T() - t))
     t = T()
-    from infragen.render import _templates, render_all
+    from infragen.render import ARTIFACTS, _templates, render_all
     _templates()
     rows.append(("import render, load compiled templates", T() - t))
 
@@ -83,14 +83,15 @@ def main() -> None:
         merged = stage("merge tier defaults", lambda: [merge(_tier_layer(l.data["tier"]), l) for l in layers])
         stage("pydantic validation", lambda: [EnvironmentSpec.model_validate(l.data) for l in merged])
         envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))
-        files = stage("render 7 templates each", lambda: render_all(envs))
+        stage("alert rules and promtool alert tests (models)", lambda: [(e.alert_rules, e.alert_tests) for e in envs])
+        files = stage(f"render {len(ARTIFACTS)} templates each (after the models above)", lambda: render_all(envs))
         stage("policy check (reads back hpa.yaml, alerts.yaml)", lambda: policy.check(envs, files))
         (root / "output").mkdir(exist_ok=True)
     gc.enable()
     from infragen.plan import apply, make_plan
     apply(make_plan(files, Path("output"), None))
     for _ in range(3):
-        stage("read existing output (7 files each)", lambda: scan_output(Path("output"), None))
+        stage(f"read existing output ({len(ARTIFACTS)} files each)", lambda: scan_output(Path("output"), None))
 
     print(f"start-up, CPU ms (Python {sys.version.split()[0]}, pid {os.getpid()}):")
     for name, seconds in rows:

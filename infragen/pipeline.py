@@ -24,7 +24,7 @@ from .load import Loader
 # A worker costs ~30 ms of CPU (fork, copy-on-write faults, pickling its files back) and an environment
 # ~1 ms, so below this many environments one process is as fast: the work is too small to share.
 PARALLEL_MIN = 64
-# Reading the existing output (7 files per environment) costs about a tenth of making it.
+# Reading the existing output (a file per artifact) costs about a tenth of making it.
 PARENT_SHARE = 0.9
 
 Result = tuple[list[Problem], dict[str, str], list[Problem]]  # input problems, files, policy findings
