@@ -111,7 +111,7 @@ def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
         scanned.append(scan_output(settings.output, selected if names else None))
 
     selected, files = _checked(settings, names, fmt, meanwhile=scan)
-    return make_plan(files, settings.output, selected if names else None, scanned[0])
+    return make_plan(files, settings.output, selected if names else None, scanned[0], consume=True)
 
 
 def _displayer(output_dir: Path) -> Callable[[str], str]:

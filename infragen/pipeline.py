@@ -22,7 +22,7 @@ from .errors import InputError, Problem
 from .load import Loader
 
 # A worker costs ~30 ms of CPU (fork, copy-on-write faults, pickling its files back) and an environment
-# ~1 ms, so below this many environments one process is as fast: the work is too small to share.
+# 1.5-3 ms, so below this many environments one process is about as fast: too little work to share.
 PARALLEL_MIN = 64
 # Reading the existing output (a file per artifact) costs about a tenth of making it.
 PARENT_SHARE = 0.9
@@ -57,17 +57,27 @@ def _work(environments_dir: Path, names: list[str]) -> Result:
 
 
 def _load_and_render(environments_dir: Path, names: list[str]) -> Result:
-    from .policy import check
-    from .render import render_all
+    """Load_many's loop, rendering and checking each environment as soon as it loads: only its files stay
+    in memory, not a thousand environments with their cached alert rules and tests."""
+    from .policy import check_environment
+    from .render import render_environment
 
-    if not names:
-        return [], {}, []  # load_many(empty) would mean "all of them"
-    try:
-        environments = Loader(environments_dir).load_many(names)
-    except InputError as exc:
-        return exc.problems, {}, []
-    files = render_all(environments)
-    return [], files, check(environments, files)
+    loader = Loader(environments_dir)
+    problems: list[Problem] = []
+    files: dict[str, str] = {}
+    findings: list[Problem] = []
+    for name in names:
+        try:
+            environment = loader.load(name)
+        except InputError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+            continue
+        if problems:
+            continue  # nothing will be written: keep loading only to report every problem
+        rendered = render_environment(environment)
+        files.update(rendered)
+        findings.extend(check_environment(environment, rendered))
+    return (problems, {}, []) if problems else ([], files, findings)
 
 
 def _fork_worker(environments_dir: Path, names: list[str]) -> tuple[int, int]:
@@ -81,9 +91,9 @@ def _fork_worker(environments_dir: Path, names: list[str]) -> tuple[int, int]:
     code = 0
     try:
         os.close(read_fd)
-        data = pickle.dumps(_work(environments_dir, names), protocol=pickle.HIGHEST_PROTOCOL)
+        result = _work(environments_dir, names)
         with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(data)
+            pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException:  # noqa: BLE001 - the parent redoes this chunk itself and reports any error
         code = 1
     finally:
@@ -93,14 +103,12 @@ def _fork_worker(environments_dir: Path, names: list[str]) -> tuple[int, int]:
 def _collect(pid: int, read_fd: int) -> Result | None:
     """The child's result, or None when it failed (the caller then does the chunk itself)."""
     with os.fdopen(read_fd, "rb") as pipe:
-        data = pipe.read()
+        try:
+            result = pickle.load(pipe)  # frame by frame: never the whole pickle and its result at once
+        except Exception:  # noqa: BLE001 - cut short by a failed child
+            result = None
     _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return None
-    try:
-        return pickle.loads(data)
-    except Exception:  # noqa: BLE001 - truncated by a killed child
-        return None
+    return result if os.waitstatus_to_exitcode(status) == 0 else None
 
 
 def _stop(children: list[tuple[int, int | None]]) -> None:
