@@ -122,7 +122,10 @@ class Loader:
     def __init__(self, environments_dir: Path) -> None:
         self.dir = Path(environments_dir)
         self._documents: dict[Path, Document] = {}
-        self._resolved: dict[str, tuple[Layer, tuple[str, ...]]] = {}
+        self._resolved: dict[str, tuple[Layer, list[tuple[str, Location]]]] = {}
+        # How generated headers name the directory: its real name, so `--environments .` run from inside
+        # it writes the same bytes as `--environments environments` from the repository root.
+        self.label = self.dir.resolve().name or self.dir.name
         self._secrets: dict[str, list[Problem]] = {}  # per file, scanned once however many environments extend it
         self._display_names: dict[str, str] = {}
 
@@ -134,6 +137,11 @@ class Loader:
                                     Location(display_path(self.dir)))
         names, problems = [], []
         for entry in sorted(os.listdir(self.dir)):
+            if entry.endswith(".yml") and not entry.startswith("."):
+                # Silently skipping it would let CI pass while the environment is never generated.
+                problems.append(Problem(Location(display_path(self.dir / entry)), None,
+                                        f"settings files end in .yaml: rename it to {entry[:-4]}.yaml"))
+                continue
             if not entry.endswith(SUFFIX) or entry.startswith("."):
                 continue
             stem = entry[: -len(SUFFIX)]
@@ -188,11 +196,8 @@ class Loader:
             self._secrets[doc.display] = find_inline_secrets(doc)
         return doc
 
-    def _layers(self, stem: str, chain: tuple[str, ...], referrer: Location | None) -> tuple[Layer, tuple[str, ...]]:
-        """The file `stem` merged over everything it extends, and the partials involved (in merge order)."""
-        if stem in chain:
-            cycle = " -> ".join(chain[chain.index(stem):] + (stem,))
-            raise InputError.single(f"extends cycle: {cycle}", referrer, "extends")
+    def _own_layer(self, stem: str, chain: tuple[str, ...], referrer: Location | None) -> tuple[Layer, list[tuple[str, Location]]]:
+        """One file's own settings (without what it extends) and the partials it names, with where it names them."""
         if stem in self._resolved:
             return self._resolved[stem]
         path = self.dir / f"{stem}{SUFFIX}"
@@ -204,33 +209,52 @@ class Loader:
         extends = data.pop("extends", None)
         where = doc.locations.get(("extends",), Location(doc.display, 1, 1))
         if extends is None:
-            parents: list[str] = []
+            names: list[str] = []
         elif isinstance(extends, str):
-            parents = [extends]
+            names = [extends]
         elif isinstance(extends, list) and all(isinstance(p, str) for p in extends):
-            parents = extends
+            names = extends
         else:
             raise InputError.single("extends: expected a partial name or a list of them, e.g. `extends: _base`", where, "extends")
-        merged: Layer | None = None
-        partials: list[str] = []
-        for i, parent in enumerate(parents):
+        parents = []
+        for i, parent in enumerate(names):
             loc = doc.locations.get(("extends", i), where) if isinstance(extends, list) else where
             if not PARTIAL_RE.fullmatch(parent):
                 raise InputError.single(
-                    f"{parent!r} is not a partial name: partials are `_<name>` (file {self.dir.name}/_<name>.yaml)", loc, "extends")
-            layer, inherited = self._layers(parent, chain + (stem,), loc)
-            merged = layer if merged is None else merge(merged, layer)
-            for name in inherited + (self._display(parent),):
-                if name not in partials:
-                    partials.append(name)
+                    f"{parent!r} is not a partial name: partials are `_<name>` (file {self.label}/_<name>.yaml)", loc, "extends")
+            parents.append((parent, loc))
         own = Layer(data, {p: l for p, l in doc.locations.items() if p[:1] != ("extends",)}, doc.number_text)
-        result = (own if merged is None else merge(merged, own), tuple(partials))
-        self._resolved[stem] = result
-        return result
+        self._resolved[stem] = (own, parents)
+        return own, parents
+
+    def _merge_order(self, stem: str, chain: tuple[str, ...], referrer: Location | None,
+                     order: list[str]) -> None:
+        """Depth first, parents before the file, each partial once: in `extends: [_a, _b]` where both extend
+        `_base`, the order is _base, _a, _b, so _b re-extending _base cannot bury _a's overrides."""
+        if stem in chain:
+            cycle = " -> ".join(chain[chain.index(stem):] + (stem,))
+            raise InputError.single(f"extends cycle: {cycle}", referrer, "extends")
+        if stem in order:
+            return
+        _own, parents = self._own_layer(stem, chain, referrer)
+        for parent, loc in parents:
+            self._merge_order(parent, chain + (stem,), loc, order)
+        order.append(stem)
+
+    def _layers(self, stem: str) -> tuple[Layer, tuple[str, ...]]:
+        """The file `stem` merged over everything it extends, and the partials involved (in merge order)."""
+        order: list[str] = []
+        self._merge_order(stem, (), None, order)
+        merged: Layer | None = None
+        for name in order:
+            own = self._resolved[name][0]
+            merged = own if merged is None else merge(merged, own)
+        assert merged is not None
+        return merged, tuple(self._display(name) for name in order[:-1])
 
     def load(self, name: str) -> Environment:
         path = self.dir / f"{name}{SUFFIX}"
-        layer, partials = self._layers(name, (), None)
+        layer, partials = self._layers(name)
         display = display_path(path)
         secrets = [p for file in sorted({display, *partials}) for p in self._secrets.get(file, [])]
         tier = layer.data.get("tier")
@@ -247,8 +271,8 @@ class Loader:
             raise InputError(secrets + problems_from_validation(exc, layer, display)) from None
         if secrets:
             raise InputError(secrets)
-        source = f"{self.dir.name}/{name}{SUFFIX}"
-        header_partials = tuple(f"{self.dir.name}/{Path(p).name}" for p in partials)
+        source = f"{self.label}/{name}{SUFFIX}"
+        header_partials = tuple(f"{self.label}/{Path(p).name}" for p in partials)
         return Environment(name=name, source=source, partials=header_partials, spec=spec, locations=layer.locations)
 
     def load_many(self, requested: Iterable[str] | None = None) -> list[Environment]:

@@ -175,7 +175,8 @@ def _read_again(output_dir: Path, rel: str) -> bytes:
 
 def unified_diff(plan: Plan, label: str | None = None) -> str:
     """The diff build would apply, `git diff` style, with paths as the user sees them."""
-    prefix = (label if label is not None else display_path(plan.output_dir)).rstrip("/")
+    # Relative-looking labels even for an absolute --output: `a//tmp/x` would confuse `git apply`.
+    prefix = (label if label is not None else display_path(plan.output_dir)).strip("/")
     chunks = []
     for change in plan.changes:
         old = (change.old or b"").decode("utf-8", "replace").splitlines(keepends=True)

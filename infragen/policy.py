@@ -116,6 +116,10 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in (
          "Session affinity or least_conn over a single upstream server balances nothing.",
          "list at least two upstream servers (pod or node addresses, not one Service name), or turn session affinity "
          "off and set load_balancing.method: round_robin"),
+    Rule("rate-limit-key-spoofable", "warning", "policy",
+         "The rate-limit key is not a request header the client chooses.",
+         "keep rate_limit.key: $binary_remote_addr and configure nginx's real_ip module (set_real_ip_from, "
+         "real_ip_header) so it holds the client address behind a load balancer"),
     Rule("prometheus-rate-window", "error", "policy",
          "Every rate()/increase() window is at least 4 x the scrape interval.",
          "raise alerts.rate_window to at least 4 x alerts.scrape_interval"),
@@ -280,9 +284,18 @@ class _Checker:
                     f"({pool} + {overflow}) connections per pod; a scale-up during a rollout would exhaust the database")
 
         needed = -(-peak * 100 // (100 - db.reserved_connections_percent))
-        # The surge follows max_replicas when it is a percentage, so search rather than divide.
-        fitting = next((n for n in range(a.max_replicas - 1, a.min_replicas - 1, -1)
-                        if (n + percent_value(self.spec.rollout.max_surge, n, round_up=True)) * env.pool_capacity <= usable), None)
+        # The surge follows max_replicas when it is a percentage, so search rather than divide. Peak connections
+        # grow with n, so bisect: a linear walk down from max_replicas 2147483647 would never finish.
+        def fits(n: int) -> bool:
+            return (n + percent_value(self.spec.rollout.max_surge, n, round_up=True)) * env.pool_capacity <= usable
+
+        low, high, fitting = a.min_replicas, a.max_replicas - 1, None
+        while low <= high:
+            mid = (low + high) // 2
+            if fits(mid):
+                fitting, low = mid, mid + 1
+            else:
+                high = mid - 1
         hint = (f"raise database.max_connections to at least {needed}"
                 + (f", or lower autoscaling.max_replicas to {fitting}" if fitting is not None else "")
                 + ", or shrink the pool (database.pool_size / max_overflow) or rollout.max_surge")
@@ -312,6 +325,15 @@ class _Checker:
         self.report("nginx-single-server", [server, cause], lambda t: (
             f"{t(server, lb.servers[primaries[0]].address)} is the only server, so {what} ({t(cause, shown)}) balances "
             "nothing; behind one Kubernetes Service name kube-proxy picks the pod, not nginx"))
+
+    def rate_limit_key_spoofable(self) -> None:
+        key = self.spec.rate_limit.key
+        if not (key.startswith("$http_") or key.startswith("$cookie_") or key.startswith("$arg_")):
+            return
+        path = ("rate_limit", "key")
+        self.report("rate-limit-key-spoofable", [path], lambda t: (
+            f"{t(path, key)} is sent by the client: a client that changes it gets a fresh limit on every request, "
+            "and nginx does not count requests where it is empty"))
 
     def prometheus_rate_window(self) -> None:
         alerts = self.spec.alerts
@@ -430,6 +452,7 @@ class _Checker:
         self.fleet_exceeds_database()
         self.receiver_unused()
         self.nginx_single_server()
+        self.rate_limit_key_spoofable()
         self.prometheus_rate_window()
         self.production()
         self.allow_unused()

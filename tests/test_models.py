@@ -279,3 +279,29 @@ def test_unknown_and_partial_environment_names_are_refused(project, write_env) -
         loader.select(["prodution"])
     with pytest.raises(InputError, match="'_base' is a partial"):
         loader.select(["_base"])
+
+
+def test_diamond_extends_keeps_each_partials_overrides(project, write_env) -> None:
+    """_a and _b both extend _base: _b must not re-merge _base on top of _a's overrides."""
+    write_env("_base", "rate_limit: {requests: 100, window_seconds: 60}\nalerts: {labels: {team: base}}\n")
+    write_env("_a", "extends: _base\nrate_limit: {requests: 120}\n")
+    write_env("_b", "extends: _base\nalerts: {labels: {team: b}}\n")
+    write_env("production", "extends: [_minimal, _a, _b]\n")
+    env = load(project)
+    assert env.spec.rate_limit.requests == 120 and env.spec.alerts.labels == {"team": "b"}
+    assert str(env.locations[("rate_limit", "requests")]).startswith("environments/_a.yaml:2:")
+    assert env.partials == ("environments/_minimal.yaml", "environments/_base.yaml", "environments/_a.yaml",
+                            "environments/_b.yaml")
+
+
+def test_yml_files_are_refused_not_skipped(project, write_env) -> None:
+    write_env("production", MINIMAL)
+    (project / "environments" / "staging.yml").write_text(MINIMAL)
+    with pytest.raises(InputError, match="settings files end in .yaml: rename it to staging.yaml"):
+        Loader(project / "environments").names()
+
+
+def test_headers_name_the_directory_however_it_was_given(project, write_env, monkeypatch) -> None:
+    write_env("production", MINIMAL)
+    monkeypatch.chdir(project / "environments")
+    assert Loader(Path(".")).load("production").source == "environments/production.yaml"

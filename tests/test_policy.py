@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from infragen.cli import cli
 from infragen.errors import InputError, Problem
 from infragen.load import Loader
-from infragen.policy import RULES, check, check_environment
+from infragen.policy import RULES, check, check_environment, hint_for
 from infragen.render import render_environment
 
 from conftest import MINIMAL, REPO
@@ -140,6 +140,13 @@ def test_fleet_must_fit_the_database_less_its_reserve(project, write_env, max_co
     assert "at least 434" in finding.hint
 
 
+def test_fleet_hint_is_instant_even_for_absurd_replica_counts(project, write_env) -> None:
+    """The largest fitting max_replicas is bisected, not searched one by one from 2147483647."""
+    write_env("production", with_minimal("autoscaling: {max_replicas: 2147483647}\n"))
+    finding = only(findings(project), "fleet-exceeds-database")
+    assert "lower autoscaling.max_replicas to 12" in hint_for(finding)  # (12 + 3) x 30 = 450 <= 450 usable
+
+
 def test_fleet_surge_is_the_environments_own_when_set(project, write_env) -> None:
     # (10 + 1 surge) x 30 = 330: 366 x 90% = 329 is too few, 367 x 90% = 330 fits.
     write_env("production", with_minimal("database: {max_connections: 366}\nrollout: {max_surge: 1}\n"))
@@ -252,6 +259,22 @@ def test_single_server_under_affinity_or_least_conn_is_a_warning(project, write_
     finding = only(found, "nginx-single-server")
     assert finding.level == "warning" and finding.field == "load_balancing.servers.0"
     assert finding.location.line == 2
+
+
+# --- rate-limit-key-spoofable ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key, warns", [
+    ("$binary_remote_addr", False), ("$remote_addr", False), ("$http_x_forwarded_for", True),
+    ("$http_x_real_ip", True), ("$cookie_session_id", True), ("$arg_user", True),
+])
+def test_rate_limit_keyed_on_client_chosen_values_is_a_warning(project, write_env, key, warns) -> None:
+    write_env("production", with_minimal(f"rate_limit: {{key: {key}}}\n"))
+    found = findings(project)
+    if not warns:
+        assert found == []
+        return
+    finding = only(found, "rate-limit-key-spoofable")
+    assert finding.level == "warning" and finding.field == "rate_limit.key" and finding.location.line == 2
 
 
 # --- prometheus-rate-window ------------------------------------------------------------------------------
