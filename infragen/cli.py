@@ -65,11 +65,13 @@ def _print_problems(problems: list, fmt: str) -> None:
         click.echo(problem.format() + (f"; fix: {hint}" if hint else ""), err=True)
 
 
-def _fail(error: InputError, fmt: str = "text") -> None:
+def _fail(error: InputError, fmt: str = "text", while_writing: bool = False) -> None:
     _print_problems(error.problems, fmt)
     _print_json(fmt, failed=True)
     count = len(_reported())  # one line each above, warnings printed before the failure included
-    click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
+    outcome = ("the build stopped part-way: every file is either its old or its new version; fix it and build again"
+               if while_writing else "nothing was written")
+    click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; {outcome}", err=True)
     sys.exit(EXIT_INVALID)
 
 
@@ -153,12 +155,15 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
     did not generate are never touched.
     """
     from .load import display_path
-    from .plan import apply
+    from .plan import WriteInterrupted, apply
 
     try:
         settings = _context(environments, output, strict)
         plan = _plan(settings, names, fmt)
         apply(plan)
+    except WriteInterrupted as exc:
+        _fail(exc, fmt, while_writing=True)
+        return
     except InputError as exc:
         _fail(exc, fmt)
         return
@@ -203,18 +208,20 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
 
 @cli.command()
 @_common
+@_policy_options
 @_envs_arg
-def diff(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> None:
+def diff(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Print the unified diff build would apply. Writes nothing; exit 0 either way (2 when build would refuse)."""
     from .plan import unified_diff
 
     try:
-        settings = _context(environments, output)
-        plan = _plan(settings, names)
+        settings = _context(environments, output, strict)
+        plan = _plan(settings, names, fmt)
     except InputError as exc:
-        _fail(exc)
+        _fail(exc, fmt)
         return
-    click.echo(unified_diff(plan), nl=False)
+    click.echo(unified_diff(plan), nl=False, err=fmt == "json")
+    _print_json(fmt, failed=False, strict=settings.strict)
 
 
 @cli.command()

@@ -57,6 +57,10 @@ class OutputError(InputError):
     """The output directory cannot be written safely (symlink escape, a directory where a file goes...)."""
 
 
+class WriteInterrupted(OutputError):
+    """Writing failed after some files were replaced (disk full, permissions): each file is old or new."""
+
+
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=20).digest()
 
@@ -296,8 +300,7 @@ def apply(plan: Plan) -> None:
             try:
                 _apply_one(output_dir, target, change, made)
             except OSError as exc:  # disk full, read-only, permissions: an error line, not a traceback
-                raise OutputError.single(f"cannot write: {exc.strerror or exc}; every file is either old or new",
-                                         Location(display_path(target))) from None
+                raise WriteInterrupted.single(f"cannot write: {exc.strerror or exc}", Location(display_path(target))) from None
 
 
 def _apply_one(output_dir: Path, target: str, change: Change, made: set[str]) -> None:

@@ -161,6 +161,15 @@ def test_diff_prints_what_build_would_do_and_writes_nothing(project, write_env, 
     assert runner.invoke(cli, ["diff"]).stdout == ""
 
 
+def test_diff_takes_the_policy_options(project, write_env, runner) -> None:
+    write_env("production", MINIMAL.replace('servers: ["10.0.0.1:8080", "10.0.0.2:8080"]', 'servers: ["10.0.0.1:8080"]'))
+    result = runner.invoke(cli, ["diff"])
+    assert result.exit_code == 0 and "[nginx-single-server]" in result.stderr and "+++ b/output/production/app.env" in result.stdout
+    assert runner.invoke(cli, ["diff", "--strict"]).exit_code == 2
+    result = runner.invoke(cli, ["diff", "--format", "json"])
+    assert json.loads(result.stdout)["findings"][0]["rule"] == "nginx-single-server"
+
+
 def test_validate(project, write_env, runner) -> None:
     write_env("production", MINIMAL)
     write_env("staging", MINIMAL.replace("production", "staging"))

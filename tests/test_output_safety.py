@@ -179,7 +179,9 @@ def test_failed_write_mid_build_reports_one_line_and_leaves_old_or_new(project: 
     monkeypatch.undo()
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().split("\n")
-    assert lines[0].endswith("cannot write: No space left on device; every file is either old or new") and len(lines) == 2
+    assert lines[0].endswith("cannot write: No space left on device") and len(lines) == 2
+    assert lines[1] == ("infragen: 1 problem; the build stopped part-way: every file is either its old or its new version; "
+                        "fix it and build again")
     monkeypatch.chdir(project)
     now = snapshot(project / "output")
     assert not [p for p in now if TMP_TAG in p]
