@@ -1,16 +1,15 @@
 """The tool's own options: command line > INFRAGEN_* variables > [tool.infragen] in pyproject.toml > defaults.
 
-The three sources are read here by hand into one plain pydantic model: pydantic-settings would do the
-same, but importing it costs more than loading and rendering the shipped environments, and every command
-(including a pre-commit `check`) pays it.
+pydantic-settings reads the two sources. Importing it costs about as much as loading and rendering the
+shipped environments, so it is imported only when there is something for it to read: an INFRAGEN_*
+variable, or a [tool.infragen] table in ./pyproject.toml. Without either, the defaults need no framework.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import typing
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,44 +29,47 @@ class ToolSettings(BaseModel):
     strict: bool = False  # warnings fail like errors
 
 
-def _from_pyproject() -> dict[str, Any]:
+def _has_sources() -> bool:
+    if any(key.upper().startswith(ENV_PREFIX) for key in os.environ):
+        return True
     if not os.path.isfile(PYPROJECT):
-        return {}
+        return False
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     with open(PYPROJECT, "rb") as fh:
-        table = tomllib.load(fh).get("tool", {}).get("infragen", {})
-    if not isinstance(table, dict):
-        raise InputError.single("[tool.infragen] must be a table of settings", Location(PYPROJECT))
-    return table
+        tool = tomllib.load(fh).get("tool", {})
+    return isinstance(tool, dict) and "infragen" in tool
 
 
-def _from_environment() -> dict[str, Any]:
-    """INFRAGEN_<FIELD> variables (any case); list and dict fields are written as JSON."""
-    fields = {name.upper(): name for name in ToolSettings.model_fields}
-    found: dict[str, Any] = {}
-    for key, value in os.environ.items():
-        upper = key.upper()
-        if not upper.startswith(ENV_PREFIX) or upper[len(ENV_PREFIX):] not in fields:
-            continue
-        name = fields[upper[len(ENV_PREFIX):]]
-        annotation = ToolSettings.model_fields[name].annotation
-        if typing.get_origin(annotation) in (list, dict, set, tuple):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise InputError.single(f"{key}: expected JSON, got {value!r}", Location("environment")) from None
-        found[name] = value
-    return found
+@lru_cache(maxsize=1)
+def _sourced_settings() -> type:
+    """ToolSettings as a pydantic-settings class reading INFRAGEN_* and [tool.infragen]."""
+    from pydantic import create_model
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, PyprojectTomlConfigSettingsSource, SettingsConfigDict
+
+    class Sources(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, pyproject_toml_table_header=("tool", "infragen"),
+                                          extra="forbid", case_sensitive=False)
+
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                       env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                       file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls))
+
+    fields: dict[str, Any] = {name: (info.annotation, info.default) for name, info in ToolSettings.model_fields.items()}
+    return create_model("ToolSettingsSources", __base__=Sources, **fields)
 
 
 def load_settings(**overrides: Any) -> ToolSettings:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        data = {**_from_pyproject(), **_from_environment(), **given}
-        settings = ToolSettings.model_validate(data)
+        if _has_sources():
+            settings = ToolSettings.model_validate(_sourced_settings()(**given).model_dump())
+        else:
+            settings = ToolSettings.model_validate(given)
     except ValidationError as exc:
         problems = [Problem(Location("pyproject.toml [tool.infragen] / INFRAGEN_*"), ".".join(str(p) for p in e["loc"]),
                             e["msg"]) for e in exc.errors(include_url=False)]

@@ -212,10 +212,16 @@ def test_commands_that_render_nothing_do_not_import_jinja(shipped_project, comma
     assert "pydantic_settings" not in modules
 
 
-def test_check_imports_no_settings_framework(shipped_project) -> None:
+def test_check_imports_the_settings_framework_only_when_there_are_settings(shipped_project, monkeypatch) -> None:
+    for key in [k for k in os.environ if k.upper().startswith("INFRAGEN_")]:
+        monkeypatch.delenv(key)
     modules = _modules_after(["check"], shipped_project)
     assert "jinja2" in modules  # sanity: the probe sees imports
     assert "pydantic_settings" not in modules and "multiprocessing" not in modules
+    (shipped_project / "pyproject.toml").write_text('[project]\nname = "x"\n')  # no [tool.infragen]
+    assert "pydantic_settings" not in _modules_after(["check"], shipped_project)
+    (shipped_project / "pyproject.toml").write_text('[tool.infragen]\noutput = "output"\n')
+    assert "pydantic_settings" in _modules_after(["check"], shipped_project)
 
 
 # --- compiled-template cache --------------------------------------------------------------------------
@@ -258,7 +264,7 @@ def test_template_cache_is_not_written_when_python_writes_no_bytecode(fresh_temp
     assert not fresh_templates.exists()
 
 
-# --- tool settings without pydantic-settings ----------------------------------------------------------
+# --- tool settings (pydantic-settings) ----------------------------------------------------------------
 
 def test_settings_precedence_and_types(project, monkeypatch) -> None:
     from infragen.config import load_settings
