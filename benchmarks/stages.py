@@ -79,7 +79,7 @@ def main() -> None:
         docs = stage("parse YAML (C composer) into values + locations", lambda: [read_file(p, p.name) for p in paths])
         stage("scan every file for inline secrets", lambda: [find_inline_secrets(d) for d in docs])
         loader = Loader(env_dir)
-        layers = stage("read + layer partials (extends), incl. parse", lambda: [loader._layers(n, (), None)[0] for n in names])
+        layers = stage("read + layer partials (extends), incl. parse", lambda: [loader._layers(n)[0] for n in names])
         merged = stage("merge tier defaults", lambda: [merge(_tier_layer(l.data["tier"]), l) for l in layers])
         stage("pydantic validation", lambda: [EnvironmentSpec.model_validate(l.data) for l in merged])
         envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))

@@ -16,6 +16,8 @@ Timing model (all series start at t=0 from zero, constant rates, so every value 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import math
 import re
 from dataclasses import dataclass
@@ -327,12 +329,21 @@ def _pick(rule: AlertRule, scenario: _Scenario, who: _Who, threshold: Decimal, p
         if scenario.bounded:
             low, high = max(low, Decimal(0)), min(high, Decimal(1))
     far = threshold + margin if high > threshold else threshold - margin
-    labels = dict(scenario.result_labels(who) + rule.labels)
+    return _stable_value(_value_functions(rule), low, high, far)
+
+
+def _value_functions(rule: AlertRule) -> tuple[str, ...]:
+    """The functions the annotations apply to $value: the only part of their text that depends on it."""
+    names = {m.group(1) for t in (rule.summary, rule.description) for body in _ACTION.findall(t)
+             if (m := _VALUE.match(body)) and m.group(1) in _FUNCTIONS}
+    return tuple(sorted(names))
+
+
+@lru_cache(maxsize=4096)  # the same thresholds and functions recur across environments: search once
+def _stable_value(functions: tuple[str, ...], low: Decimal, high: Decimal, far: Decimal) -> Decimal:
     fallback = None
     for value in _candidates(low, high, far):
-        texts = {tuple(expand_annotation(t, float(value) * (1 + eps), labels) for t in (rule.summary, rule.description))
-                 for eps in (-1e-9, 0.0, 1e-9)}
-        if len(texts) == 1:
+        if all(len({_FUNCTIONS[f](float(value) * (1 + eps)) for eps in (-1e-9, 0.0, 1e-9)}) == 1 for f in functions):
             return value
         fallback = fallback or value
     # Only for thresholds finer than a float can tell apart: build anyway, promtool will say what differs.
@@ -362,17 +373,21 @@ def _earliest_active(scenario: _Scenario, value: Decimal, threshold: Decimal, wi
 # --- building the file -------------------------------------------------------------------------------------
 
 def _series(lines: list[_Line], samples: int) -> list[Series]:
-    out = []
-    for line in lines:
-        selector = line.metric + "{" + ",".join(f"{k}={promql_string(v)}" for k, v in line.labels) + "}"
-        if line.shape == "counter":
-            # 12 significant digits: far inside the 1e-9 the annotation check tolerates, at any magnitude.
-            step = Decimal(format(line.amount * SAMPLE_SECONDS / 60, ".12g"))
-            values = f"0+{_dec(step)}x{samples}"
-        else:  # a gauge, or a counter standing still
-            values = f"{_dec(line.amount)}+0x{samples}"
-        out.append(Series(selector, values))
-    return out
+    return [Series(_selector(line.metric, line.labels), _values(line.shape, line.amount, samples)) for line in lines]
+
+
+@lru_cache(maxsize=8192)  # series repeat across the test groups of an environment and across environments
+def _selector(metric: str, labels: LabelSet) -> str:
+    return metric + "{" + ",".join(f"{k}={promql_string(v)}" for k, v in labels) + "}"
+
+
+@lru_cache(maxsize=8192)
+def _values(shape: str, amount: Decimal, samples: int) -> str:
+    if shape == "counter":
+        # 12 significant digits: far inside the 1e-9 the annotation check tolerates, at any magnitude.
+        step = Decimal(format(amount * SAMPLE_SECONDS / 60, ".12g"))
+        return f"0+{_dec(step)}x{samples}"
+    return f"{_dec(amount)}+0x{samples}"  # a gauge, or a counter standing still
 
 
 def _flat(lines: list[_Line]) -> list[_Line]:

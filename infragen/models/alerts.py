@@ -9,6 +9,7 @@ compares false, so it never fires.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ class AlertRule:
     runbook_url: str | None
 
 
+@lru_cache(maxsize=4096)  # label values repeat in every series of every generated alert test
 def promql_string(value: str) -> str:
     """A PromQL double-quoted string literal (Go escaping)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

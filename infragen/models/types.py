@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
@@ -39,6 +40,7 @@ def parse_duration(value: Any) -> Any:
     return seconds
 
 
+@lru_cache(maxsize=1024)
 def format_duration(seconds: int) -> str:
     """Canonical spelling used in every artifact: largest units first, no zero parts; 0 -> '0s'."""
     if seconds == 0:
