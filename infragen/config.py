@@ -30,7 +30,8 @@ class ToolSettings(BaseModel):
 
 
 def _has_sources() -> bool:
-    if any(key.upper().startswith(ENV_PREFIX) for key in os.environ):
+    ours = {ENV_PREFIX + name.upper() for name in ToolSettings.model_fields}  # not e.g. INFRAGEN_REQUIRE_TOOLS
+    if any(key.upper() in ours for key in os.environ):
         return True
     if not os.path.isfile(PYPROJECT):
         return False

@@ -199,7 +199,9 @@ def _modules_after(command: list[str], cwd: Path) -> set[str]:
             "try:\n    runpy.run_module('infragen', run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
             "sys.stderr.write('MODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # No INFRAGEN_* settings from the caller's shell: with one, pydantic-settings is rightly imported.
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("INFRAGEN_")}
+    env["PYTHONPATH"] = str(REPO)
     result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     line = [l for l in result.stderr.splitlines() if l.startswith("MODULES ")][-1]
     return set(line.split()[1:])
