@@ -21,7 +21,6 @@ from typing import Callable, Literal, Mapping, Sequence
 import yaml
 
 from .models.environment import Environment
-from .models.settings import nginx_version_tuple
 
 Status = Literal["ok", "failed", "skipped"]
 

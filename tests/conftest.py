@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import textwrap
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -21,6 +24,22 @@ load_balancing:
   servers: ["10.0.0.1:8080", "10.0.0.2:8080"]
 database: {max_connections: 500}
 """
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every regular file below root (relative '/' path -> bytes): compare before and after a command."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@contextlib.contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    """contextlib.chdir, which Python 3.10 lacks."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 @pytest.fixture

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import jsonschema
-import pytest
 import yaml
 
 from infragen.cli import cli
 from infragen.render import ARTIFACTS
 
-from conftest import MINIMAL, SHIPPED_ENVIRONMENTS
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from conftest import MINIMAL, SHIPPED_ENVIRONMENTS, files_under
 
 
 # --- build --------------------------------------------------------------------------------------------

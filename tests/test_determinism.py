@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT
+from conftest import REPO, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT, files_under as tree
 from infragen.cli import cli
 
 PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
 DEPS = "import click, jinja2, pydantic, pydantic_settings, yaml, jsonschema"
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _locales() -> set[str]:

@@ -5,7 +5,6 @@ was. docs/bad-input.md is generated from these runs; regenerate it with INFRAGEN
 
 from __future__ import annotations
 
-import contextlib
 import html
 import os
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import MINIMAL, REPO
+from conftest import MINIMAL, REPO, chdir
 from hostile_cases import CASES, LAUGHS, Case
 from infragen.cli import cli
 
@@ -46,16 +45,6 @@ def tree(root: Path) -> dict[str, object]:
             else:
                 out[rel] = "dir" if path.is_dir() else "special"
     return out
-
-
-@contextlib.contextmanager
-def chdir(path: Path):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
 
 
 def run_case(case: Case, root: Path) -> tuple[int, str, str]:

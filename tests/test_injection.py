@@ -9,7 +9,6 @@ consumers (nginx -t, promtool, amtool, kubernetes-validate) accept them.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import MINIMAL, REPO
+from conftest import MINIMAL, REPO, files_under as snapshot
 from infragen.cli import cli
 from infragen.plan import TMP_TAG
 
@@ -39,10 +39,6 @@ def setup_project(root: Path, version: int) -> None:
     (root / "environments").mkdir(exist_ok=True)
     for i in range(ENVS):
         (root / "environments" / f"env{i}.yaml").write_text(env_text(f"env{i}", version), encoding="utf-8")
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def build(root: Path, *extra: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from artifact_checks import check_all, nginx_installed_version
-from conftest import SHIPPED_ENVIRONMENTS
+from conftest import SHIPPED_ENVIRONMENTS, chdir, files_under
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader
@@ -184,23 +184,9 @@ def mutated(draw) -> tuple[str, bytes]:
 def built_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("template")
     shutil.copytree(SHIPPED_ENVIRONMENTS, root / "environments")
-    with contextlib.chdir(root) if hasattr(contextlib, "chdir") else _chdir(root):
+    with chdir(root):
         assert CliRunner().invoke(cli, ["build"]).exit_code == 0
     return root
-
-
-@contextlib.contextmanager
-def _chdir(path: Path):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @settings(settings.get_profile(PROFILE), max_examples=(EXAMPLES or 100) if PROFILE == "infragen" else None,
@@ -212,8 +198,8 @@ def test_mutated_files_end_in_exit_0_or_2_and_failures_change_nothing(built_temp
         shutil.copytree(built_template / "environments", root / "environments")
         shutil.copytree(built_template / "output", root / "output")
         (root / "environments" / name).write_bytes(content)
-        before = _tree(root / "output")
-        with _chdir(root):
+        before = files_under(root / "output")
+        with chdir(root):
             result = CliRunner().invoke(cli, ["build"])
         assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
         assert result.exit_code in (0, 2), result.output
@@ -224,4 +210,4 @@ def test_mutated_files_end_in_exit_0_or_2_and_failures_change_nothing(built_temp
             assert summary and int(summary.group(1)) == len(lines) - 1, result.stderr
             for line in lines[:-1]:
                 assert PROBLEM.match(line), f"problem without a file: {line!r}"
-            assert _tree(root / "output") == before
+            assert files_under(root / "output") == before
