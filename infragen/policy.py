@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Literal, Mapping, get_args
 
-import yaml
 
 from .errors import Level, Location, Problem
 from .explain import format_value, origin_of, own_file
@@ -30,50 +29,34 @@ from .models.types import format_duration, percent_value
 
 PathKey = tuple[Any, ...]
 
-# libyaml when PyYAML has it: the same safe loading, but reading back two artifacts per environment with the
-# pure-Python parser cost ten times more than loading, rendering and everything else together.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The artifacts are read back from their text, not through a YAML parser: they are infragen's own block-style
+# output, and building hpa.yaml and alerts.yaml into Python objects for four numbers cost more per environment
+# than rendering every file. A value not found where the template puts it reads as None: a mismatch, reported.
+_HPA_MIN = re.compile(r"^  minReplicas: ([0-9]+)$", re.MULTILINE)
+_HPA_MAX = re.compile(r"^  maxReplicas: ([0-9]+)$", re.MULTILINE)
+_HPA_CPU = re.compile(r"^ +name: cpu\n +target:\n +type: Utilization\n +averageUtilization: ([0-9]+)$", re.MULTILINE)
+_NGINX_RATE = re.compile(r"^limit_req_zone\s.*\brate=([0-9]+)r/([sm]);", re.MULTILINE)
 
 
-def _read_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+def _number(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    return int(match.group(1)) if match else None
 
 
 def _rule_expr(text: str, alert: str) -> str:
-    """`expr` of one alert in a rendered rules file (groups[0].rules[*]), read from libyaml's events and
-    stopping after that rule: building the whole file (hundreds of values) into Python objects for one
-    string was most of the policy check's time."""
-    loader = _YAML_LOADER(text)
-    try:
-        stack: list[list[Any]] = []  # per open container: [is_mapping, awaiting_key, key or index, scalars]
-        while loader.check_event():
-            event = loader.get_event()
-            top = stack[-1] if stack else None
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                stack.append([isinstance(event, yaml.MappingStartEvent), True, -1, {}])
-                if top is not None and not top[0]:
-                    top[2] += 1
-                continue
-            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                closed = stack.pop()
-                path = [entry[2] for entry in stack]
-                if closed[0] and path[:3] == ["groups", 0, "rules"] and len(path) == 4 and closed[3].get("alert") == alert:
-                    return closed[3].get("expr", "")
-                if stack and stack[-1][0]:
-                    stack[-1][1] = True  # that container was a value: the parent mapping awaits a key again
-                continue
-            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)) and top is not None:
-                if not top[0]:
-                    top[2] += 1
-                elif top[1]:
-                    top[2], top[1] = getattr(event, "value", None), False
-                else:
-                    if isinstance(event, yaml.ScalarEvent):
-                        top[3][top[2]] = event.value
-                    top[1] = True
+    """`expr` of one alert in a rendered rules file: the line after its `- alert:` line ("" if none)."""
+    match = re.search(rf"^ +- alert: {re.escape(alert)}\n +expr: (.*)$", text, re.MULTILINE)
+    if match is None:
         return ""
-    finally:
-        loader.dispose()
+    scalar = match.group(1)
+    if scalar.startswith("'") and scalar.endswith("'") and len(scalar) > 1:
+        return scalar[1:-1].replace("''", "'")
+    if scalar.startswith('"'):  # non-ASCII label values: let a YAML parser undo the escapes
+        import yaml
+
+        value = yaml.safe_load(scalar)
+        return value if isinstance(value, str) else ""
+    return scalar
 
 
 @dataclass(frozen=True)
@@ -409,10 +392,9 @@ class _Checker:
             text = app.get(key, "")
             return int(text) if text.isdigit() else None
 
-        hpa = _read_yaml(self.files[f"{name}/kubernetes/hpa.yaml"])["spec"]
-        cpu = next((m["resource"]["target"]["averageUtilization"] for m in hpa.get("metrics", [])
-                    if m.get("resource", {}).get("name") == "cpu"), None)
-        zone = re.search(r"^limit_req_zone\s.*\brate=([0-9]+)r/([sm]);", self.files[f"{name}/nginx/upstream.conf"], re.MULTILINE)
+        hpa_text = self.files[f"{name}/kubernetes/hpa.yaml"]
+        min_replicas, max_replicas, cpu = (_number(p, hpa_text) for p in (_HPA_MIN, _HPA_MAX, _HPA_CPU))
+        zone = _NGINX_RATE.search(self.files[f"{name}/nginx/upstream.conf"])
         nginx_rate = Fraction(int(zone.group(1)), 1 if zone.group(2) == "s" else 60) if zone else None
         requests, window = number("RATE_LIMIT_REQUESTS"), number("RATE_LIMIT_WINDOW_SECONDS")
         app_rate = Fraction(requests, window) if requests is not None and window else None
@@ -423,9 +405,9 @@ class _Checker:
         # (setting it comes from, app.env keys, the other side, its value, whether they agree)
         checks: list[tuple[PathKey, tuple[str, ...], str, Any, bool]] = [
             (("autoscaling", "min_replicas"), ("K8S_MIN_REPLICAS",), "kubernetes/hpa.yaml minReplicas",
-             hpa.get("minReplicas"), number("K8S_MIN_REPLICAS") == hpa.get("minReplicas")),
+             min_replicas, number("K8S_MIN_REPLICAS") == min_replicas),
             (("autoscaling", "max_replicas"), ("K8S_MAX_REPLICAS",), "kubernetes/hpa.yaml maxReplicas",
-             hpa.get("maxReplicas"), number("K8S_MAX_REPLICAS") == hpa.get("maxReplicas")),
+             max_replicas, number("K8S_MAX_REPLICAS") == max_replicas),
             (("autoscaling", "target_cpu_percent"), ("K8S_TARGET_CPU_PERCENT",),
              "kubernetes/hpa.yaml cpu averageUtilization", cpu, number("K8S_TARGET_CPU_PERCENT") == cpu),
             (("database", "pool_size"), ("DATABASE_POOL_SIZE",), "the pool size", env.pool_size,

@@ -291,20 +291,21 @@ def test_bad_settings_are_reported_not_raised(project, write_env, runner, text) 
     assert "Traceback" not in result.output and "pyproject.toml" in result.stderr
 
 
-# --- the policy's fast read of a rendered rules file ---------------------------------------------------
+# --- the policy's fast read of rendered files ----------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "groups:\n- name: x\n  rules:\n  - {expr: 'a / 3 > 1', alert: DatabasePoolNearExhaustion, labels: {x: [1, 2]}}\n"
-    "  - alert: Other\n    expr: b\n",
-    "groups: [{name: g, rules: [{alert: A, expr: e1, annotations: {k: v}}, {alert: DatabasePoolNearExhaustion, "
-    "labels: {a: b}, expr: \"x / 30 > 0.9\"}]}, {rules: [{alert: DatabasePoolNearExhaustion, expr: wrong}]}]\n",
-    "other: 1\ngroups:\n  - rules: []\n",
-])
-def test_rule_expr_reads_what_a_full_yaml_load_reads(text) -> None:
+@pytest.mark.parametrize("expr", ['x{job="fraud-api"} / 30 > 0.9', "x{job=\"it's\"} / 3 > 1",
+                                  'x{job="\u00e9t\u00e9 \U0001f600"} / 3 > 1', 'plain_metric > 1'])
+def test_rule_expr_reads_what_a_full_yaml_load_reads(expr) -> None:
+    """Rules written the way the template writes them (block style, scalars through the yaml filter)."""
     import yaml
 
+    from infragen.render import yaml_scalar
+
+    text = "groups:\n  - name: g\n    rules:\n"
+    for alert in ("A", "DatabasePoolNearExhaustion", "B"):
+        text += f"      - alert: {alert}\n        expr: {yaml_scalar(expr if alert != 'A' else 'a > 1')}\n        for: 1m\n"
     rules = yaml.safe_load(text)["groups"][0]["rules"]
-    for alert in ("DatabasePoolNearExhaustion", "A", "Other", "Missing"):
+    for alert in ("DatabasePoolNearExhaustion", "A", "B", "Missing"):
         expected = next((r["expr"] for r in rules if r.get("alert") == alert), "")
         assert policy._rule_expr(text, alert) == expected
 
