@@ -106,7 +106,7 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
     if rng.random() < 0.2:
         lines.append("rate_limit:")
         lines.append(f"  requests: {rng.choice((60, 120, 300, 600))}")
-        lines.append('  key: "$http_x_forwarded_for"')
+        lines.append('  key: "$remote_addr"')  # a non-default key, and not one a client can spoof
     lines.append("load_balancing:")
     if affinity_mode == "off":
         lines.append("  session_affinity: {enabled: false}")

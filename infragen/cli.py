@@ -81,12 +81,13 @@ def _context(environments: Path | None, output: Path | None, strict: bool | None
     return load_settings(environments=environments, output=output, strict=strict)
 
 
-def _checked(settings, names: tuple[str, ...], fmt: str, meanwhile=None):
-    """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict)."""
+def _checked(settings, names: tuple[str, ...], fmt: str, each=None):
+    """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict).
+    Returns the environments selected and each(name, files) of every one (see pipeline.process)."""
     from .pipeline import process
     from .policy import failing
 
-    selected, files, findings = process(settings.environments, names or None, meanwhile=meanwhile)
+    selected, kept, findings = process(settings.environments, names or None, each=each or _nothing)
     stop = failing(findings, settings.strict)
     _print_problems(findings, fmt)
     if stop:
@@ -95,7 +96,11 @@ def _checked(settings, names: tuple[str, ...], fmt: str, meanwhile=None):
         count = len(findings)
         click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
         sys.exit(EXIT_INVALID)
-    return selected, files
+    return selected, kept
+
+
+def _nothing(name: str, files: dict[str, str]) -> None:
+    return None  # validate: the findings are the result; no file text travels back from the workers
 
 
 def _load(settings, names: tuple[str, ...]):
@@ -105,15 +110,16 @@ def _load(settings, names: tuple[str, ...]):
 
 
 def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
-    from .plan import make_plan, scan_output
+    from .plan import make_plan, merge_plans
 
-    scanned = []  # the output directory, read while workers render
+    def plan_environment(name: str, files: dict[str, str]):
+        # In the worker that rendered it: only the files that differ travel back.
+        return make_plan(files, settings.output, [name], consume=True, defer_conflicts=True)
 
-    def scan(selected: list[str]) -> None:
-        scanned.append(scan_output(settings.output, selected if names else None))
-
-    selected, files = _checked(settings, names, fmt, meanwhile=scan)
-    return make_plan(files, settings.output, selected if names else None, scanned[0], consume=True)
+    selected, plans = _checked(settings, names, fmt, each=plan_environment)
+    if not names:  # the rest of the output directory: environments that are gone, files at the top
+        plans.append(make_plan({}, settings.output, None, exclude=frozenset(selected), defer_conflicts=True))
+    return merge_plans(settings.output, plans)
 
 
 def _displayer(output_dir: Path) -> Callable[[str], str]:

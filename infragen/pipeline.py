@@ -1,10 +1,13 @@
 """Load, render and policy-check many environments, on every core when there are enough of them to pay.
 
 Orchestration only: each worker runs the same load -> render -> policy code on a chunk of environment
-names and sends back its input problems, {path: text} and policy findings (policy rules are per
-environment). Results are merged in name order, so output and findings are identical whether one
-process did the work or several. Workers are forked after the imports, so they start in a few
-milliseconds and share the parent's compiled models and templates.
+names, hands each environment's {path: text} to the caller's `each` (which, for build and check, plans
+that environment's directory against the output: see cli) and sends back its input problems, what `each`
+returned and the policy findings (policy rules are per environment). Results are merged in name order,
+so output and findings are identical whether one process did the work or several. Workers are forked
+after the imports, so they start in a few milliseconds and share the parent's compiled models and
+templates. Comparing with the output in the workers, not after them, spreads the reading of every
+existing file over the cores, and sends back only what differs instead of every file's text.
 """
 
 from __future__ import annotations
@@ -16,18 +19,25 @@ import pickle
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import InputError, Problem
 from .load import Loader
 
-# A worker costs ~30 ms of CPU (fork, copy-on-write faults, pickling its files back) and an environment
-# 1.5-3 ms, so below this many environments one process is about as fast: too little work to share.
+# A worker costs ~30 ms of CPU (fork, copy-on-write faults, pickling its results back) and an environment
+# 1-2 ms, so below this many environments one process is about as fast: too little work to share.
 PARALLEL_MIN = 64
-# Reading the existing output (a file per artifact) costs about a tenth of making it.
+# This process also merges what the workers send back: it takes a slightly smaller share.
 PARENT_SHARE = 0.9
 
-Result = tuple[list[Problem], dict[str, str], list[Problem]]  # input problems, files, policy findings
+# What to keep of one environment's files: called as each(name, {path: text}), in whichever process
+# rendered them; its result must pickle.
+Each = Callable[[str, dict[str, str]], Any]
+Result = tuple[list[Problem], list[Any], list[Problem]]  # input problems, each() per environment, policy findings
+
+
+def _files(name: str, files: dict[str, str]) -> dict[str, str]:
+    return files
 
 
 def default_workers() -> int:
@@ -51,20 +61,20 @@ def _no_cycle_collection():
             gc.enable()
 
 
-def _work(environments_dir: Path, names: list[str]) -> Result:
+def _work(environments_dir: Path, names: list[str], each: Each) -> Result:
     with _no_cycle_collection():
-        return _load_and_render(environments_dir, names)
+        return _load_and_render(environments_dir, names, each)
 
 
-def _load_and_render(environments_dir: Path, names: list[str]) -> Result:
-    """Load_many's loop, rendering and checking each environment as soon as it loads: only its files stay
-    in memory, not a thousand environments with their cached alert rules and tests."""
+def _load_and_render(environments_dir: Path, names: list[str], each: Each) -> Result:
+    """Load_many's loop, rendering, checking and handing over each environment as soon as it loads: only
+    what `each` keeps stays in memory, not a thousand environments with their alert rules and tests."""
     from .policy import check_environment
     from .render import render_environment
 
     loader = Loader(environments_dir)
     problems: list[Problem] = []
-    files: dict[str, str] = {}
+    kept: list[Any] = []
     findings: list[Problem] = []
     for name in names:
         try:
@@ -75,12 +85,12 @@ def _load_and_render(environments_dir: Path, names: list[str]) -> Result:
         if problems:
             continue  # nothing will be written: keep loading only to report every problem
         rendered = render_environment(environment)
-        files.update(rendered)
         findings.extend(check_environment(environment, rendered))
-    return (problems, {}, []) if problems else ([], files, findings)
+        kept.append(each(name, rendered))
+    return (problems, [], []) if problems else ([], kept, findings)
 
 
-def _fork_worker(environments_dir: Path, names: list[str]) -> tuple[int, int]:
+def _fork_worker(environments_dir: Path, names: list[str], each: Each) -> tuple[int, int]:
     """Start a child that does `_work` and pickles its result into a pipe. Returns (pid, read end)."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -91,7 +101,7 @@ def _fork_worker(environments_dir: Path, names: list[str]) -> tuple[int, int]:
     code = 0
     try:
         os.close(read_fd)
-        result = _work(environments_dir, names)
+        result = _work(environments_dir, names, each)
         with os.fdopen(write_fd, "wb") as pipe:
             pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException:  # noqa: BLE001 - the parent redoes this chunk itself and reports any error
@@ -136,34 +146,26 @@ def _chunks(names: list[str], count: int, first_share: float = 1.0) -> list[list
 
 
 def process(environments_dir: Path, requested: Iterable[str] | None, *, workers: int | None = None,
-            parallel_min: int = PARALLEL_MIN,
-            meanwhile: Callable[[list[str]], object] | None = None) -> tuple[list[str], dict[str, str], list[Problem]]:
-    """The names of the environments selected, their artifacts as {path: text}, and their policy findings.
-
-    `meanwhile(names)` is called once in this process, while any workers run: reading the output directory
-    there overlaps their work instead of following it. Raises InputError listing the problems of every
-    environment (in name order), as Loader.load_many does.
+            parallel_min: int = PARALLEL_MIN, each: Each = _files) -> tuple[list[str], list[Any], list[Problem]]:
+    """The names of the environments selected, each(name, {path: text}) for every one of them (by default
+    the files themselves), in name order, and their policy findings. Raises InputError listing the
+    problems of every environment (in name order), as Loader.load_many does.
     """
     names = Loader(environments_dir).select(requested)
     workers = default_workers() if workers is None else max(1, workers)
     can_fork = hasattr(os, "fork") and sys.platform != "darwin"  # macOS frameworks are not fork-safe
     if workers == 1 or len(names) < max(parallel_min, 2) or not can_fork:
-        if meanwhile is not None:
-            meanwhile(names)
-        problems, files, findings = _work(environments_dir, names)
+        problems, kept, findings = _work(environments_dir, names, each)
     else:
         from .render import _templates
 
         _templates()  # compiled once here, inherited by every worker
-        # This process also runs `meanwhile` and merges the results: it takes a smaller share.
-        chunks = _chunks(names, min(workers, len(names)), PARENT_SHARE if meanwhile is not None else 1.0)
+        chunks = _chunks(names, min(workers, len(names)), PARENT_SHARE)
         sys.stdout.flush()
         sys.stderr.flush()
-        children: list[tuple[int, int | None]] = [_fork_worker(environments_dir, chunk) for chunk in chunks[1:]]
+        children: list[tuple[int, int | None]] = [_fork_worker(environments_dir, chunk, each) for chunk in chunks[1:]]
         try:
-            if meanwhile is not None:
-                meanwhile(names)
-            results = [_work(environments_dir, chunks[0])]
+            results = [_work(environments_dir, chunks[0], each)]
             while children:
                 pid, read_fd = children.pop(0)
                 try:
@@ -171,14 +173,14 @@ def process(environments_dir: Path, requested: Iterable[str] | None, *, workers:
                 except BaseException:
                     _stop([(pid, None)])
                     raise
-                results.append(result if result is not None else _work(environments_dir, chunks[len(results)]))
+                results.append(result if result is not None else _work(environments_dir, chunks[len(results)], each))
         finally:
             _stop(children)  # only when this process failed (Ctrl-C, a bug): leave no worker behind
-        problems, files, findings = [], {}, []
-        for chunk_problems, chunk_files, chunk_findings in results:
+        problems, kept, findings = [], [], []
+        for chunk_problems, chunk_kept, chunk_findings in results:
             problems.extend(p for p in chunk_problems if p not in problems)
-            files.update(chunk_files)
+            kept.extend(chunk_kept)
             findings.extend(chunk_findings)
     if problems:
         raise InputError(problems)
-    return names, dict(sorted(files.items())), findings
+    return names, kept, findings

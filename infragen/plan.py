@@ -16,7 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Collection, Iterable, Iterator, Literal
 
 from .errors import InputError, Location
 from .load import ENV_NAME_RE, display_path
@@ -44,6 +44,7 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     unowned: list[str] = field(default_factory=list)  # files in our directories that we did not generate
+    conflicts: list[str] = field(default_factory=list)  # hand-written files where a build would write one
 
     @property
     def up_to_date(self) -> bool:
@@ -65,10 +66,12 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=20).digest()
 
 
-def _scan(output_dir: Path, subdirs: list[str] | None) -> tuple[dict[str, bytes], list[str]]:
+def _scan(output_dir: Path, subdirs: list[str] | None,
+          exclude: Collection[str] = ()) -> tuple[dict[str, bytes], list[str]]:
     """Generated files (path -> digest of their bytes) and other files below output_dir (or only below
-    `subdirs`). Digests, not contents: at 1000 environments the contents are ~50 MB that would sit beside
-    the ~50 MB just rendered; make_plan reads the few files that changed again for their diff."""
+    `subdirs`; or all but the directories named in `exclude`, which others scan). Digests, not contents: at
+    1000 environments the contents are ~50 MB that would sit beside the ~50 MB just rendered; make_plan
+    reads the few files that changed again for their diff."""
     owned: dict[str, bytes] = {}
     unowned: list[str] = []
     if not output_dir.is_dir():
@@ -80,11 +83,12 @@ def _scan(output_dir: Path, subdirs: list[str] | None) -> tuple[dict[str, bytes]
                 unowned.append(root.relative_to(output_dir).as_posix())
             continue
         rel = "" if root == output_dir else root.relative_to(output_dir).as_posix() + "/"
-        _scan_dir(str(root), rel, owned, unowned)
+        _scan_dir(str(root), rel, owned, unowned, exclude if root == output_dir else ())
     return owned, sorted(unowned)
 
 
-def _scan_dir(directory: str, rel: str, owned: dict[str, bytes], unowned: list[str]) -> None:
+def _scan_dir(directory: str, rel: str, owned: dict[str, bytes], unowned: list[str],
+              exclude: Collection[str] = ()) -> None:
     # os.scandir with plain strings: its entries know file types without a stat() each, and this runs
     # over every file of every environment on each build and check.
     try:
@@ -95,6 +99,8 @@ def _scan_dir(directory: str, rel: str, owned: dict[str, bytes], unowned: list[s
     subdirs = []
     for entry in entries:
         name = entry.name
+        if name in exclude and (entry.is_dir() or entry.is_symlink()):
+            continue  # an environment's directory (or a link in its place), scanned with that environment
         if entry.is_dir():
             if entry.is_symlink():  # never followed: not ours, whatever it points at
                 unowned.append(rel + name)
@@ -139,13 +145,16 @@ def scan_output(output_dir: Path, environments: list[str] | None) -> tuple[dict[
 
 
 def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] | None,
-              scanned: tuple[dict[str, bytes], list[str]] | None = None, *, consume: bool = False) -> Plan:
+              scanned: tuple[dict[str, bytes], list[str]] | None = None, *, consume: bool = False,
+              exclude: Collection[str] = (), defer_conflicts: bool = False) -> Plan:
     """What build would do. `environments` limits orphan detection to those environments' directories;
-    None means the whole output directory belongs to the environments rendered. `scanned`: the result of
-    scan_output(output_dir, environments) when the caller read it already. `consume`: empty `files` as
-    each text is encoded, so a first build never holds every file twice (text and bytes)."""
+    None means the whole output directory belongs to the environments rendered (but the directories named
+    in `exclude`, planned separately: see merge_plans). `scanned`: the result of scan_output(output_dir,
+    environments) when the caller read it already. `consume`: empty `files` as each text is encoded, so a
+    first build never holds every file twice (text and bytes). A hand-written file where a build writes one
+    is an OutputError, or with `defer_conflicts` a line in plan.conflicts (raised by merge_plans)."""
     output_dir = Path(output_dir)
-    existing, unowned = scanned if scanned is not None else _scan(output_dir, environments)
+    existing, unowned = scanned if scanned is not None else _scan(output_dir, environments, exclude)
     plan = Plan(output_dir=output_dir, unowned=[])
     unowned_set = set(unowned)
     rendered = set(files)
@@ -153,11 +162,9 @@ def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] |
         new = (files.pop(rel) if consume else files[rel]).encode("utf-8")
         old = existing.get(rel)  # a digest
         if old is None:
-            if rel in unowned_set:
-                # A hand-written file sits where we generate one: never overwrite it.
-                raise OutputError.single(
-                    "exists and was not generated by infragen; move it away or delete it, then build again",
-                    Location(display_path(output_dir / rel)))
+            if rel in unowned_set:  # a hand-written file sits where we generate one: never overwrite it
+                plan.conflicts.append(rel)
+                continue
             plan.changes.append(Change(rel, "create", None, new))
         elif old != _digest(new):
             plan.changes.append(Change(rel, "update", _read_again(output_dir, rel), new))
@@ -169,7 +176,31 @@ def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] |
         else:  # marked, but not where a build writes (`--output output/production`): never ours to delete
             unowned.append(rel)
     plan.unowned = sorted(unowned)
+    if not defer_conflicts:
+        _raise_conflicts(plan)
     return plan
+
+
+def merge_plans(output_dir: Path, plans: Iterable[Plan]) -> Plan:
+    """One plan of several made over disjoint parts of output_dir (an environment each, and the rest), in
+    make_plan's order: writes by path, then deletions by path."""
+    merged = Plan(output_dir=Path(output_dir))
+    for plan in plans:
+        merged.changes.extend(plan.changes)
+        merged.unchanged.extend(plan.unchanged)
+        merged.unowned.extend(plan.unowned)
+        merged.conflicts.extend(plan.conflicts)
+    merged.changes.sort(key=lambda c: (c.kind == "delete", c.path))
+    for paths in (merged.unchanged, merged.unowned, merged.conflicts):
+        paths.sort()
+    _raise_conflicts(merged)
+    return merged
+
+
+def _raise_conflicts(plan: Plan) -> None:
+    if plan.conflicts:
+        raise OutputError.single("exists and was not generated by infragen; move it away or delete it, then build again",
+                                 Location(display_path(plan.output_dir / plan.conflicts[0])))
 
 
 def _read_again(output_dir: Path, rel: str) -> bytes:

@@ -45,11 +45,17 @@ def tree_state(root: Path) -> dict[str, tuple]:
 
 # --- parallel = serial --------------------------------------------------------------------------------
 
+def processed(env_dir: Path, **options) -> tuple[list[str], dict[str, str], list]:
+    """pipeline.process with its per-environment files merged into one {path: text}."""
+    names, per_env, findings = pipeline.process(env_dir, None, **options)
+    return names, {path: text for files in per_env for path, text in files.items()}, findings
+
+
 @needs_fork
 def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> None:
     env_dir = project / "environments"
-    serial_names, serial, serial_findings = pipeline.process(env_dir, None, workers=1)
-    parallel_names, parallel, parallel_findings = pipeline.process(env_dir, None, workers=3, parallel_min=2)
+    serial_names, serial, serial_findings = processed(env_dir, workers=1)
+    parallel_names, parallel, parallel_findings = processed(env_dir, workers=3, parallel_min=2)
     assert parallel_names == serial_names == sorted(fleet_project)
     assert list(parallel.items()) == list(serial.items())  # same files, same bytes, same order
     assert parallel_findings == serial_findings
@@ -107,22 +113,55 @@ def test_a_failed_worker_is_redone_in_the_parent(fleet_project, project, monkeyp
     assert pipeline.process(env_dir, None, workers=2, parallel_min=2) == expected
 
 
+@needs_fork
+def test_plans_made_per_environment_in_workers_merge_into_the_whole_directory_plan(fleet_project, project, runner) -> None:
+    from infragen.plan import make_plan, merge_plans
+
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    out = project / "output"
+    first, middle, last = fleet_project[0], fleet_project[30], fleet_project[-1]
+    (out / first / "app.env").unlink()  # missing
+    stale = out / middle / "kubernetes" / "hpa.yaml"
+    stale.write_text(stale.read_text().replace("minReplicas", "minReplicas: 99\n  x"))  # stale
+    (out / last / "NOTES.md").write_text("hand-written\n")  # unowned, inside an environment's directory
+    (out / "README.md").write_text("hand-written\n")  # unowned, at the top
+    gone = out / "env-that-was-removed"
+    gone.mkdir()
+    (gone / "app.env").write_bytes((out / middle / "app.env").read_bytes())  # orphaned
+    names, files, _ = processed(project / "environments", workers=1)
+    whole = make_plan(dict(files), out, None)
+
+    def per_env(name: str, files: dict[str, str]):
+        return make_plan(files, out, [name], defer_conflicts=True)
+
+    _, plans, _ = pipeline.process(project / "environments", None, workers=2, parallel_min=2, each=per_env)
+    plans.append(make_plan({}, out, None, exclude=frozenset(names), defer_conflicts=True))
+    merged = merge_plans(out, plans)
+    assert merged == whole
+    assert [(c.kind, c.path) for c in merged.changes] == [
+        ("create", f"{first}/app.env"), ("update", f"{middle}/kubernetes/hpa.yaml"), ("delete", "env-that-was-removed/app.env")]
+    assert merged.unowned == ["README.md", f"{last}/NOTES.md"]
+
+
 @pytest.mark.parametrize("count,share", [(2, 1.0), (2, 0.9), (3, 0.9), (2, 0.1), (8, 1.0)])
 @pytest.mark.parametrize("size", [2, 3, 64, 1000])
 def test_chunks_cover_every_name_once_in_order(size, count, share) -> None:
     names = [f"env-{i:04d}" for i in range(size)]
     chunks = pipeline._chunks(names, min(count, size), share)
     assert [n for chunk in chunks for n in chunk] == names
-    assert pipeline._work(Path("does-not-matter"), []) == ([], {}, [])  # an empty chunk is no work, not "all"
+    assert pipeline._work(Path("does-not-matter"), [], pipeline._files) == ([], [], [])  # no work, not "all"
 
 
 @needs_fork
 def test_a_failure_in_the_parent_leaves_no_worker_behind(fleet_project, project) -> None:
-    def boom(names: list[str]) -> None:
-        raise RuntimeError("simulated")
+    parent = os.getpid()
+
+    def boom(name: str, files: dict[str, str]) -> None:
+        if os.getpid() == parent:
+            raise RuntimeError("simulated")
 
     with pytest.raises(RuntimeError):
-        pipeline.process(project / "environments", None, workers=3, parallel_min=2, meanwhile=boom)
+        pipeline.process(project / "environments", None, workers=3, parallel_min=2, each=boom)
     with pytest.raises(ChildProcessError):  # every worker was stopped and reaped
         os.waitpid(-1, os.WNOHANG)
 
