@@ -202,6 +202,13 @@ def main() -> None:
             names = sorted(p.stem for p in (root / "environments").glob("[!_]*.yaml"))
             projects.append(Project(root, "shipped", names, env))
             scenarios["shipped"] = ("check, up to date",)
+            # The same with the options in [tool.infragen], which brings in pydantic-settings to read them.
+            configured = tmp / "shipped-configured"
+            shutil.copytree(root, configured)
+            with open(configured / "pyproject.toml", "a") as fh:
+                fh.write('\n[tool.infragen]\nenvironments = "environments"\noutput = "output"\n')
+            projects.append(Project(configured, "shipped + [tool.infragen]", names, env))
+            scenarios["shipped + [tool.infragen]"] = ("check, up to date",)
         for n in sizes:
             root = tmp / f"n{n}"
             names = write_fleet(root, n)
