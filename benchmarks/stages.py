@@ -85,7 +85,7 @@ def main() -> None:
         envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))
         stage("alert rules and promtool alert tests (models)", lambda: [(e.alert_rules, e.alert_tests) for e in envs])
         files = stage(f"render {len(ARTIFACTS)} templates each (after the models above)", lambda: render_all(envs))
-        stage("policy check (reads back hpa.yaml, alerts.yaml)", lambda: policy.check(envs, files))
+        stage("policy check (app-env-mismatch reads rendered numbers back by pattern)", lambda: policy.check(envs, files))
         (root / "output").mkdir(exist_ok=True)
     gc.enable()
     from infragen.plan import apply, make_plan
