@@ -33,8 +33,15 @@ def _format_option(func: Callable[..., Any]) -> Callable[..., Any]:
                              "everything else goes to stderr.")(func)
 
 
+def _remember_cache(ctx: click.Context, _param: click.Parameter, value: bool | None) -> None:
+    ctx.meta["infragen.cache"] = value
+
+
 def _policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = _format_option(func)
+    func = click.option("--cache/--no-cache", default=None, expose_value=False, callback=_remember_cache,
+                        help="Reuse results of earlier runs for environments whose files are unchanged (docs/cache.md) "
+                             "[default: on; [tool.infragen] cache, or $INFRAGEN_CACHE].")(func)
     return click.option("--strict/--no-strict", "strict", default=None,
                         help="Fail on policy warnings too [default: [tool.infragen] strict, or $INFRAGEN_STRICT].")(func)
 
@@ -45,9 +52,9 @@ def _reported() -> list:
 
 
 def _print_json(fmt: str, failed: bool, strict: bool = False) -> None:
-    from .policy import as_dict
-
     if fmt == "json":
+        from .policy import as_dict
+
         click.echo(json.dumps({"ok": not failed, "strict": strict, "findings": [as_dict(p) for p in _reported()]},
                               indent=2, sort_keys=True))
 
@@ -55,11 +62,11 @@ def _print_json(fmt: str, failed: bool, strict: bool = False) -> None:
 def _print_problems(problems: list, fmt: str) -> None:
     """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: kept for the one document
     printed at the end."""
-    from .policy import hint_for
-
     _reported().extend(problems)
-    if fmt == "json":
+    if fmt == "json" or not problems:
         return
+    from .policy import hint_for  # the models with it: not needed when every result came from the cache
+
     for problem in problems:
         hint = hint_for(problem) if problem.rule else None
         click.echo(problem.format() + (f"; fix: {hint}" if hint else ""), err=True)
@@ -78,16 +85,20 @@ def _fail(error: InputError, fmt: str = "text", while_writing: bool = False) -> 
 def _context(environments: Path | None, output: Path | None, strict: bool | None = None):
     from .config import load_settings
 
-    return load_settings(environments=environments, output=output, strict=strict)
+    cache = click.get_current_context().meta.get("infragen.cache")
+    return load_settings(environments=environments, output=output, strict=strict, cache=cache)
 
 
-def _checked(settings, names: tuple[str, ...], fmt: str, each=None):
+def _checked(settings, names: tuple[str, ...], fmt: str, each=None, reuse=None):
     """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict).
     Returns the environments selected and each(name, files) of every one (see pipeline.process)."""
+    from .cache import ResultCache
+    from .errors import failing
     from .pipeline import process
-    from .policy import failing
 
-    selected, kept, findings = process(settings.environments, names or None, each=each or _nothing)
+    cache = ResultCache.open(settings.environments, enabled=settings.cache)
+    selected, kept, findings = process(settings.environments, names or None, each=each or _nothing,
+                                       reuse=reuse or _nothing, cache=cache)
     stop = failing(findings, settings.strict)
     _print_problems(findings, fmt)
     if stop:
@@ -99,8 +110,8 @@ def _checked(settings, names: tuple[str, ...], fmt: str, each=None):
     return selected, kept
 
 
-def _nothing(name: str, files: dict[str, str]) -> None:
-    return None  # validate: the findings are the result; no file text travels back from the workers
+def _nothing(name: str, files: dict) -> None:
+    return None  # validate: the findings are the result; no file text (or cached digest) is needed
 
 
 def _load(settings, names: tuple[str, ...]):
@@ -110,13 +121,19 @@ def _load(settings, names: tuple[str, ...]):
 
 
 def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
-    from .plan import make_plan, merge_plans
+    from .pipeline import MISS
+    from .plan import make_plan, merge_plans, unchanged_plan
 
     def plan_environment(name: str, files: dict[str, str]):
         # In the worker that rendered it: only the files that differ travel back.
         return make_plan(files, settings.output, [name], consume=True, defer_conflicts=True)
 
-    selected, plans = _checked(settings, names, fmt, each=plan_environment)
+    def reuse(name: str, digests: dict[str, bytes]):
+        # A cached result counts only if output/<name> is exactly what it says; else render (for the diff).
+        plan = unchanged_plan(settings.output, name, digests)
+        return MISS if plan is None else plan
+
+    selected, plans = _checked(settings, names, fmt, each=plan_environment, reuse=reuse)
     if not names:  # the rest of the output directory: environments that are gone, files at the top
         plans.append(make_plan({}, settings.output, None, exclude=frozenset(selected), defer_conflicts=True))
     return merge_plans(settings.output, plans)
@@ -124,7 +141,7 @@ def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
 
 def _displayer(output_dir: Path) -> Callable[[str], str]:
     """display_path for many files below output_dir, without a getcwd() and relpath() per file."""
-    from .load import display_path
+    from .discover import display_path
 
     prefix = display_path(output_dir)
     if Path(prefix).is_absolute():
@@ -160,7 +177,7 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
     Only files that change are written; generated files no longer produced are removed; files infragen
     did not generate are never touched.
     """
-    from .load import display_path
+    from .discover import display_path
     from .plan import WriteInterrupted, apply
 
     try:
@@ -187,7 +204,7 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
 @_envs_arg
 def check(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Exit 1 if the output directory differs from what build would write (for CI). Writes nothing."""
-    from .load import display_path
+    from .discover import display_path
     from .plan import unified_diff
 
     try:
@@ -304,7 +321,7 @@ def verify(environments: Path | None, output: Path | None, require_all: bool, na
     One line per artifact: ok, failed (with the tool's message) or skipped (tool not installed).
     Exit 0 when every check that ran passed, 1 when one failed (or, with --require-all, was skipped).
     """
-    from .load import display_path
+    from .discover import display_path
     from .render import ARTIFACTS
     from .verify import INSTALL_HINT, available_tools, verify_environment
 

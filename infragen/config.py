@@ -13,7 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from dataclasses import dataclass, fields
+from typing import get_type_hints
 
 from .errors import InputError, Location, Problem
 
@@ -21,16 +22,23 @@ ENV_PREFIX = "INFRAGEN_"
 PYPROJECT = "pyproject.toml"  # in the working directory, like every other default path
 
 
-class ToolSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a typo in [tool.infragen] is an error, not a silent default
+@dataclass(frozen=True)
+class ToolSettings:
+    """The options. A dataclass, not a pydantic model: command-line values arrive typed by click, and a run
+    that finds every environment in the result cache never needs pydantic at all. Values from INFRAGEN_*
+    and [tool.infragen] are validated by the pydantic-settings class made from these fields."""
 
     environments: Path = Path("environments")
     output: Path = Path("output")
     strict: bool = False  # warnings fail like errors
+    cache: bool = True  # reuse results of earlier runs for unchanged environments (infragen.cache)
+
+
+FIELDS = tuple(f.name for f in fields(ToolSettings))
 
 
 def _has_sources() -> bool:
-    ours = {ENV_PREFIX + name.upper() for name in ToolSettings.model_fields}  # not e.g. INFRAGEN_REQUIRE_TOOLS
+    ours = {ENV_PREFIX + name.upper() for name in FIELDS}  # not e.g. INFRAGEN_REQUIRE_TOOLS
     if any(key.upper() in ours for key in os.environ):
         return True
     if not os.path.isfile(PYPROJECT):
@@ -60,25 +68,31 @@ def _sourced_settings() -> type:
                                        file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls))
 
-    fields: dict[str, Any] = {name: (info.annotation, info.default) for name, info in ToolSettings.model_fields.items()}
-    return create_model("ToolSettingsSources", __base__=Sources, **fields)
+    hints = get_type_hints(ToolSettings)
+    defaults = ToolSettings()
+    spec: dict[str, Any] = {name: (hints[name], getattr(defaults, name)) for name in FIELDS}
+    return create_model("ToolSettingsSources", __base__=Sources, **spec)
 
 
 def load_settings(**overrides: Any) -> ToolSettings:
     given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(given) - set(FIELDS))
+    if unknown:
+        raise TypeError(f"unknown tool settings: {', '.join(unknown)}")
     try:
         if _has_sources():
-            settings = ToolSettings.model_validate(_sourced_settings()(**given).model_dump())
-        else:
-            settings = ToolSettings.model_validate(given)
-    except ValidationError as exc:
+            given = _sourced_settings()(**given).model_dump()
+        settings = ToolSettings(**{k: Path(v) if k in ("environments", "output") else bool(v) for k, v in given.items()})
+    except InputError:
+        raise
+    except Exception as exc:
+        from pydantic import ValidationError  # only the pydantic-settings path can raise it
+
+        if not isinstance(exc, ValidationError):  # malformed or unreadable pyproject.toml
+            raise InputError.single(f"cannot read settings: {exc}", Location("pyproject.toml")) from None
         problems = [Problem(Location("pyproject.toml [tool.infragen] / INFRAGEN_*"), ".".join(str(p) for p in e["loc"]),
                             e["msg"]) for e in exc.errors(include_url=False)]
         raise InputError(problems) from None
-    except InputError:
-        raise
-    except Exception as exc:  # malformed or unreadable pyproject.toml
-        raise InputError.single(f"cannot read settings: {exc}", Location("pyproject.toml")) from None
     # Everything generated below the output directory that a build no longer produces is deleted: an output
     # directory holding the environments (`--output .`) would put a whole repository in that scope.
     out, envs = settings.output.resolve(), settings.environments.resolve()

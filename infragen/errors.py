@@ -95,3 +95,8 @@ class InputError(Exception):
     @classmethod
     def merge(cls, errors: Iterable["InputError"]) -> "InputError":
         return cls([p for e in errors for p in e.problems])
+
+
+def failing(problems: Iterable[Problem], strict: bool) -> list[Problem]:
+    """The problems that stop a command: errors, and warnings too under --strict."""
+    return [p for p in problems if p.level == "error" or strict]

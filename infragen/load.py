@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
+from .discover import ENV_NAME_RE, PARTIAL_RE, SUFFIX, Discovery, did_you_mean, display_path  # noqa: F401 - re-exported
 from .errors import InputError, Location, Problem
 from .models.environment import Environment
 from .models.settings import TIERS, EnvironmentSpec
@@ -21,9 +22,6 @@ from .models.tiers import TIER_DEFAULTS
 from .secrets import find_inline_secrets
 from .yamlsource import Document, read_file
 
-ENV_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-PARTIAL_RE = re.compile(r"^_[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-SUFFIX = ".yaml"
 
 PathKey = tuple[Any, ...]
 
@@ -99,24 +97,7 @@ def _origin_layer(data: dict[str, Any], origin: str) -> Layer:
     return Layer(data, locations)
 
 
-def display_path(path: Path) -> str:
-    """How a file is named in messages: relative to the working directory when it is below it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if rel.startswith("..") else rel.replace(os.sep, "/")
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    options = list(options)
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
-    if not close and len(str(word)) >= 3:  # abbreviations: "prod" -> "production"
-        close = [o for o in options if o.startswith(str(word))][:1]
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-class Loader:
+class Loader(Discovery):
     """Loads environments from one directory, reading each partial once however many files extend it."""
 
     def __init__(self, environments_dir: Path) -> None:
@@ -128,57 +109,7 @@ class Loader:
         self.label = self.dir.resolve().name or self.dir.name
         self._secrets: dict[str, list[Problem]] = {}  # per file, scanned once however many environments extend it
         self._display_names: dict[str, str] = {}
-
-    # --- discovery -------------------------------------------------------------------------------
-    def names(self) -> list[str]:
-        """Environment names (files not starting with `_`), sorted so output never depends on listing order."""
-        if not self.dir.is_dir():
-            raise InputError.single("environments directory not found (set --environments or [tool.infragen] environments)",
-                                    Location(display_path(self.dir)))
-        names, problems = [], []
-        for entry in sorted(os.listdir(self.dir)):
-            if entry.endswith(".yml") and not entry.startswith("."):
-                # Silently skipping it would let CI pass while the environment is never generated.
-                problems.append(Problem(Location(display_path(self.dir / entry)), None,
-                                        f"settings files end in .yaml: rename it to {entry[:-4]}.yaml"))
-                continue
-            if not entry.endswith(SUFFIX) or entry.startswith("."):
-                continue
-            stem = entry[: -len(SUFFIX)]
-            if stem.startswith("_"):
-                if not PARTIAL_RE.fullmatch(stem):
-                    problems.append(Problem(Location(display_path(self.dir / entry)), None,
-                                            "a partial's name must be _ followed by a DNS label (lower-case letters, digits, '-')"))
-                continue
-            if not ENV_NAME_RE.fullmatch(stem):
-                problems.append(Problem(Location(display_path(self.dir / entry)), None,
-                                        "an environment's file name must be a DNS label: lower-case letters, digits and '-'"))
-                continue
-            names.append(stem)
-        if problems:
-            raise InputError(problems)
-        return names
-
-    def select(self, requested: Iterable[str] | None) -> list[str]:
-        known = self.names()
-        if not requested:
-            return known
-        problems, chosen = [], []
-        for name in requested:
-            if name in known:
-                if name not in chosen:
-                    chosen.append(name)
-            elif PARTIAL_RE.fullmatch(name):
-                problems.append(Problem(None, None, f"{name!r} is a partial, not an environment"))
-            elif not ENV_NAME_RE.fullmatch(name):  # `../x`, `/etc`, `.`: never a path, only a name
-                problems.append(Problem(None, None, f"{name!r} is not an environment name: names are DNS labels "
-                                        "(lower-case letters, digits, '-'), never paths"))
-            else:
-                hint = did_you_mean(name, known) or f" (known: {', '.join(known) or 'none'})"
-                problems.append(Problem(None, None, f"unknown environment {name!r}{hint}"))
-        if problems:
-            raise InputError(problems)
-        return sorted(chosen)
+        self._orders: dict[str, list[str]] = {}  # an environment's files in merge order (partials, then its own)
 
     # --- loading ---------------------------------------------------------------------------------
     def _display(self, stem: str) -> str:
@@ -245,6 +176,7 @@ class Loader:
         """The file `stem` merged over everything it extends, and the partials involved (in merge order)."""
         order: list[str] = []
         self._merge_order(stem, (), None, order)
+        self._orders[stem] = order
         merged: Layer | None = None
         for name in order:
             own = self._resolved[name][0]
@@ -274,6 +206,11 @@ class Loader:
         source = f"{self.label}/{name}{SUFFIX}"
         header_partials = tuple(f"{self.label}/{Path(p).name}" for p in partials)
         return Environment(name=name, source=source, partials=header_partials, spec=spec, locations=layer.locations)
+
+    def inputs(self, name: str) -> tuple[tuple[str, bytes], ...]:
+        """The files environment `name` was loaded from (after load), with the digests of the bytes read."""
+        return tuple((f"{stem}{SUFFIX}", self._documents[self.dir / f"{stem}{SUFFIX}"].digest)
+                     for stem in self._orders[name])
 
     def load_many(self, requested: Iterable[str] | None = None) -> list[Environment]:
         """Every requested environment, or an InputError listing the problems of all of them."""

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Collection, Iterable, Iterator, Literal
 
 from .errors import InputError, Location
-from .load import ENV_NAME_RE, display_path
-from .render import ARTIFACTS, MARKER
+from .artifacts import ARTIFACTS, MARKER
+from .discover import ENV_NAME_RE, display_path
 
 _MARKER = MARKER.encode()
 _ARTIFACT_PATHS = frozenset(path for path, _template in ARTIFACTS)
@@ -173,6 +173,20 @@ def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] |
     if not defer_conflicts:
         _raise_conflicts(plan)
     return plan
+
+
+def unchanged_plan(output_dir: Path, name: str, expected: dict[str, bytes]) -> Plan | None:
+    """Environment `name`'s plan when its directory holds exactly the generated files whose digests are
+    `expected` (hand-written files beside them aside): everything unchanged. None if anything differs."""
+    from .cache import digest
+
+    output_dir = Path(output_dir)
+    existing, unowned = _scan(output_dir, [name])
+    if existing.keys() != expected.keys() or any(rel in expected for rel in unowned):
+        return None
+    if any(digest(data) != expected[rel] for rel, data in existing.items()):
+        return None
+    return Plan(output_dir=output_dir, unchanged=sorted(expected), unowned=unowned)
 
 
 def merge_plans(output_dir: Path, plans: Iterable[Plan]) -> Plan:

@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, Callable, Iterable, Literal, Mapping, get_args
 
 
-from .errors import Level, Location, Problem
+from .errors import Level, Location, Problem, failing  # noqa: F401 - failing re-exported
 from .explain import format_value, origin_of, own_file
 from .models.environment import Environment
 from .models.settings import AllowableRule
@@ -456,6 +456,3 @@ def check(environments: Iterable[Environment], files: Mapping[str, str] | None =
     return [finding for env in environments for finding in check_environment(env, files)]
 
 
-def failing(problems: Iterable[Problem], strict: bool) -> list[Problem]:
-    """The problems that stop a command: errors, and warnings too under --strict."""
-    return [p for p in problems if p.level == "error" or strict]

@@ -47,6 +47,7 @@ class Document:
     # The source text of numbers, so "1.30 was read as 1.3" can be reported in the user's own words.
     number_text: dict[Path_, str]
     display: str
+    digest: bytes = b""  # of the file's bytes as read (read_file): what the result cache keys on
 
 
 def _loc(display: str, mark: Any) -> Location:
@@ -268,4 +269,8 @@ def read_file(path: Path, display: str) -> Document:
         raise InputError.single("is a directory, not a settings file", Location(display)) from None
     except OSError as exc:
         raise InputError.single(f"cannot read: {exc.strerror}", Location(display)) from None
-    return parse_text(raw, display)
+    doc = parse_text(raw, display)
+    from .cache import digest
+
+    doc.digest = digest(raw)
+    return doc

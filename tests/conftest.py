@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 from typing import Iterator
@@ -40,6 +41,16 @@ def chdir(path: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(old)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's ~/.cache, and none writes a cache at all unless it says so
+    (tests/test_cache.py): a result cached by one command must not answer for a later one in the same test
+    that monkeypatched the code (the cache keys on the code's files, not on what a test patched in)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_chunks_cover_every_name_once_in_order(size, count, share) -> None:
     names = [f"env-{i:04d}" for i in range(size)]
     chunks = pipeline._chunks(names, min(count, size), share)
     assert [n for chunk in chunks for n in chunk] == names
-    assert pipeline._work(Path("does-not-matter"), [], pipeline._files) == ([], [], [])  # no work, not "all"
+    assert pipeline._work(Path("does-not-matter"), [], pipeline._files) == ([], [], [], {})  # no work, not "all"
 
 
 @needs_fork
