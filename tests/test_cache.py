@@ -111,6 +111,18 @@ def test_no_cache_reads_and_writes_nothing(caching, runner) -> None:
     assert cache_files(caching) == []
 
 
+@pytest.mark.parametrize("how", ["env", "pyproject"])
+def test_the_cache_can_be_turned_off_like_any_option(caching, runner, monkeypatch, how) -> None:
+    if how == "env":
+        monkeypatch.setenv("INFRAGEN_CACHE", "0")
+    else:
+        (caching / "pyproject.toml").write_text("[tool.infragen]\ncache = false\n")
+    assert run(runner, "check")[0] == 0
+    assert cache_files(caching) == []
+    assert run(runner, "check", "--cache")[0] == 0  # the flag wins
+    assert len(cache_files(caching)) == 1
+
+
 def test_nothing_is_written_when_python_writes_no_bytecode(shipped_project, runner) -> None:
     assert run(runner, "check")[0] == 0  # the suite's default: PYTHONDONTWRITEBYTECODE
     assert cache_files(shipped_project) == []
