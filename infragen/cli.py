@@ -203,7 +203,7 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
 @_policy_options
 @_envs_arg
 def check(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
-    """Exit 1 if the output directory differs from what build would write (for CI). Writes nothing."""
+    """Exit 1 if the output directory differs from what build would write (for CI). Never writes to it."""
     from .discover import display_path
     from .plan import unified_diff
 
@@ -234,7 +234,8 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
 @_policy_options
 @_envs_arg
 def diff(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
-    """Print the unified diff build would apply. Writes nothing; exit 0 either way (2 when build would refuse)."""
+    """Print the unified diff build would apply. Never writes to the output directory; exit 0 either way (2 when build
+    would refuse)."""
     from .plan import unified_diff
 
     try:
@@ -252,7 +253,7 @@ def diff(environments: Path | None, output: Path | None, strict: bool | None, fm
 @_policy_options
 @_envs_arg
 def validate(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
-    """Load and validate environment files and check every policy rule (docs/policy.md); write nothing."""
+    """Load and validate environment files and check every policy rule (docs/policy.md); write no artifact."""
     try:
         settings = _context(environments, output, strict)
         selected, _files = _checked(settings, names, fmt)
