@@ -18,17 +18,24 @@ cannot be read is ignored; one that cannot be written is not an error.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
+import stat
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
-FORMAT = 1  # bump when what an entry holds, or how it is keyed, changes
+from .discover import MAX_FILE_BYTES
+from .errors import Finding, Location, Problem
+
+FORMAT = 2  # bump when what an entry holds, or how it is keyed, changes
 PACKAGE = Path(__file__).resolve().parent
-DEPENDENCIES = ("pydantic", "pydantic_core", "jinja2", "markupsafe", "yaml", "_yaml")
+# What shapes the output or the findings besides infragen itself (validation included).
+DEPENDENCIES = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection",
+                "jinja2", "markupsafe", "yaml", "_yaml")
 
 
 def cache_home() -> Path | None:
@@ -41,14 +48,24 @@ def digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=20).digest()
 
 
+def code_fingerprint(*, again: bool = False) -> str | None:
+    """Everything besides the input files that decides what a build writes and finds: infragen's own files,
+    the interpreter, and where and when each library that shapes the output was installed (an upgrade
+    rewrites its files). Found without importing those libraries. None when infragen's source cannot be
+    read (a zipped or bytecode-only install): then nothing is cached."""
+    if again:
+        _fingerprint.cache_clear()
+    return _fingerprint()
+
+
 @lru_cache(maxsize=1)
-def code_fingerprint() -> bytes:
-    """Everything besides the input files that decides what a build writes: infragen's own files, the
-    interpreter, and where and when each library that shapes the output was installed (an upgrade rewrites
-    its files). Found without importing those libraries."""
+def _fingerprint() -> str | None:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{FORMAT}|{sys.implementation.name}|{sys.version}|{sys.maxunicode}".encode())
-    for path in sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".j2") and p.is_file()):
+    sources = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".j2") and p.is_file())
+    if not any(p.suffix == ".j2" for p in sources) or not any(p.name == "render.py" for p in sources):
+        return None
+    for path in sources:
         h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for name in DEPENDENCIES:
         spec = find_spec(name)
@@ -58,14 +75,65 @@ def code_fingerprint() -> bytes:
             h.update(f"{name}|{origin}|{st.st_size}|{st.st_mtime_ns}".encode())
         else:
             h.update(f"{name}|missing".encode())
-    return h.digest()
+    return h.hexdigest()
 
 
 @dataclass
 class Entry:
     inputs: tuple[tuple[str, bytes], ...]  # (file name in the environments directory, digest of its bytes)
     artifacts: dict[str, bytes]  # path below output/ -> digest of the bytes a build writes
-    findings: list  # policy findings (errors.Problem), as the checker returned them
+    findings: list[Problem]  # policy findings, as the checker returned them
+
+
+# --- the file: JSON, so a damaged or planted file is data that fails validation, never code -------------
+
+def _location(data: Any) -> Location | None:
+    if data is None:
+        return None
+    file, line, column, origin = data
+    for value, kind in ((file, str), (origin, str), (line, int), (column, int)):
+        if value is not None and type(value) is not kind:
+            raise ValueError("bad location")
+    return Location(file, line, column, origin)
+
+
+def _location_json(loc: Location | None) -> list | None:
+    return None if loc is None else [loc.file, loc.line, loc.column, loc.origin]
+
+
+def _text(value: Any, optional: bool = True) -> str | None:
+    if (value is None and optional) or type(value) is str:
+        return value
+    raise ValueError("bad text")
+
+
+def _finding(data: dict) -> Problem:
+    level = data["level"]
+    if level not in ("error", "warning"):
+        raise ValueError("bad level")
+    return Finding(_location(data["location"]), _text(data["field"]), _text(data["message"], optional=False), level,
+                   _text(data["rule"]), _text(data["environment"]), tuple(_location(r) for r in data["related"]),
+                   _text(data["hint"]))
+
+
+def _finding_json(p: Problem) -> dict:
+    return {"location": _location_json(p.location), "field": p.field, "message": p.message, "level": p.level,
+            "rule": p.rule, "environment": p.environment, "related": [_location_json(r) for r in p.related],
+            "hint": getattr(p, "hint", None)}
+
+
+def _entry(data: dict) -> Entry:
+    inputs = tuple((_text(name, optional=False), bytes.fromhex(d)) for name, d in data["inputs"])
+    if not inputs or any(os.sep in name or "/" in name or not name.endswith(".yaml") for name, _ in inputs):
+        raise ValueError("bad inputs")
+    artifacts = {_text(path, optional=False): bytes.fromhex(d) for path, d in data["artifacts"].items()}
+    return Entry(inputs, artifacts, [_finding(f) for f in data["findings"]])
+
+
+def _entry_json(entry: Entry) -> dict:
+    return {"inputs": [[name, d.hex()] for name, d in entry.inputs],
+            "artifacts": {path: d.hex() for path, d in sorted(entry.artifacts.items())},
+            "findings": [_finding_json(p) for p in entry.findings]}
 
 
 @dataclass
@@ -73,6 +141,7 @@ class ResultCache:
     path: Path | None  # None: read nothing, write nothing
     environments_dir: Path
     writable: bool
+    fingerprint: str | None = None
     entries: dict[str, Entry] = field(default_factory=dict)
     added: dict[str, Entry] = field(default_factory=dict)
     looked_up: dict[str, Entry | None] = field(default_factory=dict)  # per run: inputs are read once
@@ -81,19 +150,33 @@ class ResultCache:
     @classmethod
     def open(cls, environments_dir: Path, enabled: bool = True) -> "ResultCache":
         home = cache_home() if enabled else None
-        if home is None:
+        fingerprint = code_fingerprint() if home is not None else None
+        if home is None or fingerprint is None:
             return cls(None, environments_dir, False)
-        where = f"{os.path.abspath(environments_dir)}\0{os.getcwd()}".encode()
-        path = home / "results" / f"{hashlib.blake2b(where, digest_size=12).hexdigest()}.pickle"
-        cache = cls(path, environments_dir, not sys.dont_write_bytecode)
+        # Messages and generated headers name files by the directory as given (relative to the working
+        # directory) and by its real name (after links): all of that picks the file.
+        where = "\0".join([str(environments_dir), os.path.abspath(environments_dir), os.path.realpath(environments_dir),
+                            os.getcwd()])
+        path = home / "results" / f"{hashlib.blake2b(where.encode(), digest_size=12).hexdigest()}.json"
+        cache = cls(path, environments_dir, not sys.dont_write_bytecode, fingerprint)
         try:
-            with open(path, "rb") as fh:
-                fingerprint, entries = pickle.load(fh)
-            if fingerprint == code_fingerprint() and isinstance(entries, dict):
-                cache.entries = entries
-        except Exception:  # noqa: BLE001 - missing, damaged or from another version: start empty
-            pass
+            cache.entries = cls._read(path, fingerprint)
+        except Exception:  # noqa: BLE001 - missing, damaged, foreign or from another version: start empty
+            cache.entries = {}
         return cache
+
+    @staticmethod
+    def _read(path: Path, fingerprint: str) -> dict[str, Entry]:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            # Only a regular file of ours that no one else can write: it decides what counts as up to date.
+            if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o022 or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+                return {}
+            data = json.loads(fh.read())
+        if data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
+            return {}
+        return {_text(name, optional=False): _entry(entry) for name, entry in data["entries"].items()}
 
     def lookup(self, name: str) -> Entry | None:
         """The entry for `name` if every input file it was built from is unchanged."""
@@ -105,11 +188,8 @@ class ResultCache:
         if entry is None:
             return None
         for file_name, expected in entry.inputs:
-            try:
-                with open(self.environments_dir / file_name, "rb") as fh:
-                    if digest(fh.read()) != expected:
-                        return None
-            except OSError:
+            data = _read_input(self.environments_dir / file_name)
+            if data is None or digest(data) != expected:
                 return None
         return entry
 
@@ -129,16 +209,35 @@ class ResultCache:
         """Write the entries added (the parent calls this once, with every worker's entries merged in)."""
         if self.path is None or not self.writable or not (self.added or self.forgotten):
             return
+        if code_fingerprint(again=True) != self.fingerprint:
+            return  # infragen changed on disk during this run: these results may come from either version
         self.entries.update(self.added)
         self.added, self.forgotten = {}, False
+        document = {"format": FORMAT, "fingerprint": self.fingerprint,
+                    "entries": {name: _entry_json(e) for name, e in sorted(self.entries.items())}}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                pickle.dump((code_fingerprint(), self.entries), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(document, fh, separators=(",", ":"))
             os.replace(tmp, self.path)
         except OSError:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _read_input(path: Path) -> bytes | None:
+    """An input file's bytes, with the loader's guards: never blocks on a FIFO or device, never reads a
+    huge file whole. None (a miss: the loader will say what is wrong) when it is not a readable file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        data = fh.read(MAX_FILE_BYTES + 1)
+    return None if len(data) > MAX_FILE_BYTES else data

@@ -14,6 +14,7 @@ from .errors import InputError, Location, Problem
 ENV_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PARTIAL_RE = re.compile(r"^_[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 SUFFIX = ".yaml"
+MAX_FILE_BYTES = 256 * 1024  # a settings file is a few KB; this bounds memory and parse time on anything else
 
 
 def display_path(path: Path) -> str:

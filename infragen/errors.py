@@ -76,6 +76,13 @@ class Problem:
         }
 
 
+@dataclass(frozen=True)
+class Finding(Problem):
+    """A policy finding (infragen.policy): a Problem with a hint specific to the values involved."""
+
+    hint: str | None = None
+
+
 @dataclass
 class InputError(Exception):
     """Raised when input cannot be turned into valid models. Carries every problem found, not just the first."""

@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any, Callable, Iterable, Literal, Mapping, get_args
 
 
-from .errors import Level, Location, Problem, failing  # noqa: F401 - failing re-exported
+from .errors import Finding, Level, Location, Problem, failing  # noqa: F401 - Finding, failing re-exported
 from .explain import format_value, origin_of, own_file
 from .models.environment import Environment
 from .models.settings import AllowableRule
@@ -132,11 +132,6 @@ ALLOWABLE = tuple(rule.id for rule in RULES.values() if rule.production_only)
 assert set(ALLOWABLE) == set(get_args(AllowableRule)), "settings.AllowableRule must list the production-only rules"
 
 
-@dataclass(frozen=True)
-class Finding(Problem):
-    """A policy finding: a Problem with a hint specific to the values involved."""
-
-    hint: str | None = None
 
 
 def hint_for(problem: Problem) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .discover import MAX_FILE_BYTES
 from .errors import InputError, Location
 
 try:  # the C composer is ~10x faster; same node graph, same marks
@@ -22,7 +23,6 @@ try:  # the C composer is ~10x faster; same node graph, same marks
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
-MAX_FILE_BYTES = 256 * 1024
 # Real environment files have a few hundred nodes. Counting every node visit (aliases included) bounds
 # the work an anchor bomb ("billion laughs") can cause before we reject it.
 MAX_NODES = 20_000

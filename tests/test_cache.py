@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import pickle
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +25,7 @@ def caching(shipped_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def cache_files(project: Path) -> list[Path]:
-    return sorted((project / "xdg-cache" / "infragen" / "results").glob("*.pickle"))
+    return sorted((project / "xdg-cache" / "infragen" / "results").glob("*.json"))
 
 
 def run(runner, *args: str):
@@ -93,16 +93,16 @@ def test_findings_come_back_from_the_cache_word_for_word(caching, runner, write_
 def test_other_code_or_a_damaged_file_means_an_empty_cache(caching, runner, monkeypatch) -> None:
     assert run(runner, "check")[0] == 0
     [entry_file] = cache_files(caching)
-    fingerprint, entries = pickle.loads(entry_file.read_bytes())
+    entries = json.loads(entry_file.read_text())["entries"]
     assert set(entries) == {"development", "production", "staging"}
-    assert cache_module.ResultCache.open(caching / "environments").entries.keys() == entries.keys()
-    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: b"another version of infragen")
-    assert cache_module.ResultCache.open(caching / "environments").entries == {}
-    monkeypatch.undo()
-    monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    for damage in (b"", b"not a pickle", pickle.dumps(("x", "y"))):
+    assert cache_module.ResultCache.open(Path("environments")).entries.keys() == entries.keys()
+    real = cache_module.code_fingerprint
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda **_: "another version of infragen")
+    assert cache_module.ResultCache.open(Path("environments")).entries == {}
+    monkeypatch.setattr(cache_module, "code_fingerprint", real)
+    for damage in (b"", b"not json", b"[1, 2]", b'{"format": 2}'):
         entry_file.write_bytes(damage)
-        assert cache_module.ResultCache.open(caching / "environments").entries == {}
+        assert cache_module.ResultCache.open(Path("environments")).entries == {}
         assert run(runner, "check")[0] == 0  # and the run rewrites it
 
 
@@ -133,7 +133,7 @@ def test_a_gone_environment_leaves_the_cache(caching, runner) -> None:
     (caching / "environments" / "development.yaml").unlink()
     assert run(runner, "build")[0] == 0
     [entry_file] = cache_files(caching)
-    assert set(pickle.loads(entry_file.read_bytes())[1]) == {"production", "staging"}
+    assert set(json.loads(entry_file.read_text())["entries"]) == {"production", "staging"}
 
 
 def test_a_warm_check_imports_neither_the_models_nor_jinja(caching, runner) -> None:
@@ -186,3 +186,71 @@ def test_workers_reuse_and_fall_back_like_one_process(project, runner, monkeypat
     assert warm == cold and cold[0] == 1 and f"stale     output/{names[-1]}/app.env" in cold[2]
     assert run(runner, "build")[0] == 0
     assert run(runner, "check") == (0, f"up to date: {80 * 8} files in output\n", "")
+
+
+# --- found in review: each of these gave a different answer with the cache than without ---------------
+
+def test_a_retargeted_environments_link_is_not_a_hit(caching, runner) -> None:
+    """Generated headers name the environments directory by its real name: another target, another cache."""
+    import shutil
+
+    (caching / "environments").rename(caching / "r1")
+    shutil.copytree(caching / "r1", caching / "r2")
+    (caching / "current").symlink_to("r1")
+    assert run(runner, "build", "--environments", "current")[0] == 0
+    assert run(runner, "check", "--environments", "current")[0] == 0
+    (caching / "current").unlink()
+    (caching / "current").symlink_to("r2")
+    cold = run(runner, "check", "--environments", "current", "--no-cache")
+    assert cold[0] == 1
+    assert run(runner, "check", "--environments", "current") == cold
+
+
+def test_findings_name_files_as_this_run_spells_the_directory(caching, runner, monkeypatch) -> None:
+    staging = caching / "environments" / "staging.yaml"
+    staging.write_text(staging.read_text() + "rate_limit: {key: $http_x_forwarded_for}\n")
+    (caching / "sub").mkdir()
+    monkeypatch.chdir(caching / "sub")
+    spellings = ["../environments", str(caching / "environments")]
+    for spelling in spellings + spellings:
+        args = ["check", "--environments", spelling, "--output", "../output"]
+        assert run(runner, *args) == run(runner, *args, "--no-cache")
+    assert str(caching / "environments" / "staging.yaml") in run(runner, *args)[2]
+
+
+def test_an_input_that_became_a_fifo_is_reported_not_waited_for(caching, runner) -> None:
+    assert run(runner, "check")[0] == 0
+    base = caching / "environments" / "_base.yaml"
+    base.unlink()
+    os.mkfifo(base)
+    cold = run(runner, "check", "--no-cache")
+    assert cold[0] == 2
+    assert run(runner, "check") == cold  # would block forever in open().read() without the loader's guards
+
+
+def test_any_damage_to_the_cache_file_is_an_empty_cache(caching, runner) -> None:
+    """One flipped bit anywhere: never a traceback, never another answer (JSON: data that fails validation)."""
+    staging = caching / "environments" / "staging.yaml"
+    staging.write_text(staging.read_text() + "rate_limit: {key: $http_x_forwarded_for}\n")
+    expected = run(runner, "check", "--no-cache")
+    assert run(runner, "check") == expected
+    [entry_file] = cache_files(caching)
+    good = entry_file.read_bytes()
+    for position in range(0, len(good), max(1, len(good) // 150)):
+        damaged = bytearray(good)
+        damaged[position] ^= 1 << (position % 7)
+        entry_file.write_bytes(bytes(damaged))
+        assert run(runner, "check") == expected, f"bit flipped at byte {position}"
+
+
+def test_a_cache_file_others_can_write_is_not_trusted(caching, runner) -> None:
+    staging = caching / "environments" / "staging.yaml"
+    assert run(runner, "check")[0] == 0
+    [entry_file] = cache_files(caching)
+    assert entry_file.stat().st_mode & 0o777 == 0o600
+    data = json.loads(entry_file.read_text())
+    data["entries"]["staging"]["artifacts"] = {}  # planted: "staging renders to nothing"
+    entry_file.write_text(json.dumps(data))
+    entry_file.chmod(0o666)
+    assert cache_module.ResultCache.open(Path("environments")).entries == {}
+    assert staging.exists()
