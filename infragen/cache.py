@@ -33,9 +33,10 @@ from .errors import Finding, Location, Problem
 
 FORMAT = 2  # bump when what an entry holds, or how it is keyed, changes
 PACKAGE = Path(__file__).resolve().parent
-# What shapes the output or the findings besides infragen itself (validation included).
+# What shapes the output or the findings besides infragen itself (validation included): distribution
+# names as in their .dist-info directories, normalised.
 DEPENDENCIES = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection",
-                "jinja2", "markupsafe", "yaml", "_yaml")
+                "jinja2", "markupsafe", "pyyaml")
 
 
 def cache_home() -> Path | None:
@@ -50,9 +51,10 @@ def digest(data: bytes) -> bytes:
 
 def code_fingerprint(*, again: bool = False) -> str | None:
     """Everything besides the input files that decides what a build writes and finds: infragen's own files,
-    the interpreter, and where and when each library that shapes the output was installed (an upgrade
-    rewrites its files). Found without importing those libraries. None when infragen's source cannot be
-    read (a zipped or bytecode-only install): then nothing is cached."""
+    the interpreter, and the installed version of each library that shapes the output (from its .dist-info
+    directory, so a CI job that reinstalls the same versions keeps its cache). Found without importing
+    those libraries. None when infragen's source cannot be read (a zipped or bytecode-only install): then
+    nothing is cached."""
     if again:
         _fingerprint.cache_clear()
     return _fingerprint()
@@ -67,15 +69,36 @@ def _fingerprint() -> str | None:
         return None
     for path in sources:
         h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    for name in DEPENDENCIES:
-        spec = find_spec(name)
-        origin = getattr(spec, "origin", None) if spec is not None else None
-        if origin and os.path.exists(origin):
-            st = os.stat(origin)
-            h.update(f"{name}|{origin}|{st.st_size}|{st.st_mtime_ns}".encode())
-        else:
-            h.update(f"{name}|missing".encode())
+    for line in _installed(DEPENDENCIES):
+        h.update(line.encode() + b"\0")
     return h.hexdigest()
+
+
+def _installed(distributions: tuple[str, ...]) -> list[str]:
+    """`name-version` of each distribution as the import system would find it (the first sys.path entry that
+    has its .dist-info), without importlib.metadata (tens of milliseconds to import)."""
+    wanted = {name: "" for name in distributions}
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for dirname in names:
+            if dirname.endswith(".dist-info"):
+                dist, _, version = dirname[: -len(".dist-info")].partition("-")
+                key = dist.lower().replace("-", "_").replace(".", "_")
+                if key in wanted and not wanted[key]:
+                    wanted[key] = f"{key}-{version}"
+    lines = []
+    for name, found in wanted.items():
+        if not found:  # no metadata (a source checkout on the path): where its code is, and when it was written
+            module = {"pyyaml": "yaml"}.get(name, name)
+            spec = find_spec(module)
+            origin = getattr(spec, "origin", None) if spec is not None else None
+            st = os.stat(origin) if origin and os.path.exists(origin) else None
+            found = f"{name}|{origin}|{st.st_size}|{st.st_mtime_ns}" if st else f"{name}|missing"
+        lines.append(found)
+    return lines
 
 
 @dataclass
