@@ -254,3 +254,15 @@ def test_a_cache_file_others_can_write_is_not_trusted(caching, runner) -> None:
     entry_file.chmod(0o666)
     assert cache_module.ResultCache.open(Path("environments")).entries == {}
     assert staging.exists()
+
+
+def test_another_library_version_is_another_fingerprint(tmp_path, monkeypatch) -> None:
+    before = cache_module.code_fingerprint(again=True)
+    assert any(line.startswith("pydantic-") for line in cache_module._installed(cache_module.DEPENDENCIES))
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "Jinja2-9.9.9.dist-info").mkdir()  # an upgrade found first on the path
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "site"), *sys.path])
+    assert "jinja2-9.9.9" in cache_module._installed(cache_module.DEPENDENCIES)
+    assert cache_module.code_fingerprint(again=True) != before
+    monkeypatch.undo()
+    assert cache_module.code_fingerprint(again=True) == before
