@@ -3,8 +3,8 @@
 An entry says: environment E, built from these input files with these digests (its file and every partial
 it extends), rendered to artifacts with these digests and produced these policy findings. It is used only
 when every one of those input files still has its digest, under the same infragen code (every module and
-template of the package), the same Python and the same installed pydantic, pydantic-core, Jinja2,
-MarkupSafe and PyYAML; and even then only to say "output/E is exactly what a build would write": if
+template of the package), the same Python and the same versions of the libraries in DEPENDENCIES; and even
+then only to say "output/E is exactly what a build would write": if
 anything in output/E differs, E is loaded and rendered as without a cache, so diffs and writes always come
 from a real render. Environments with input problems are never stored.
 
@@ -28,7 +28,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from .discover import MAX_FILE_BYTES
+from .discover import MAX_FILE_BYTES, read_settings_bytes
 from .errors import Finding, Location, Problem
 
 FORMAT = 2  # bump when what an entry holds, or how it is keyed, changes
@@ -253,14 +253,10 @@ class ResultCache:
 
 
 def _read_input(path: Path) -> bytes | None:
-    """An input file's bytes, with the loader's guards: never blocks on a FIFO or device, never reads a
-    huge file whole. None (a miss: the loader will say what is wrong) when it is not a readable file."""
+    """An input file's bytes, read as the loader reads it (never blocking on a FIFO or device, never a huge
+    file whole). None, a miss, when that fails: the loader will then say what is wrong."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_settings_bytes(path)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return None
-        data = fh.read(MAX_FILE_BYTES + 1)
     return None if len(data) > MAX_FILE_BYTES else data

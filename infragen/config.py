@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from dataclasses import dataclass, fields
-from typing import get_type_hints
+from typing import Any, get_type_hints
 
 from .errors import InputError, Location, Problem
 

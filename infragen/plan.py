@@ -134,21 +134,19 @@ def _generatable(rel: str) -> bool:
 
 
 def scan_output(output_dir: Path, environments: list[str] | None) -> tuple[dict[str, bytes], list[str]]:
-    """What make_plan reads from the output directory, for callers that read it ahead (see `scanned`)."""
+    """What make_plan reads from the output directory (benchmarks/stages.py times it on its own)."""
     return _scan(Path(output_dir), environments)
 
 
-def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] | None,
-              scanned: tuple[dict[str, bytes], list[str]] | None = None, *, consume: bool = False,
+def make_plan(files: dict[str, str], output_dir: Path, environments: list[str] | None, *, consume: bool = False,
               exclude: Collection[str] = (), defer_conflicts: bool = False) -> Plan:
     """What build would do. `environments` limits orphan detection to those environments' directories;
     None means the whole output directory belongs to the environments rendered (but the directories named
-    in `exclude`, planned separately: see merge_plans). `scanned`: the result of scan_output(output_dir,
-    environments) when the caller read it already. `consume`: empty `files` as each text is encoded, so a
+    in `exclude`, planned separately: see merge_plans). `consume`: empty `files` as each text is encoded, so a
     first build never holds every file twice (text and bytes). A hand-written file where a build writes one
     is an OutputError, or with `defer_conflicts` a line in plan.conflicts (raised by merge_plans)."""
     output_dir = Path(output_dir)
-    existing, unowned = scanned if scanned is not None else _scan(output_dir, environments, exclude)
+    existing, unowned = _scan(output_dir, environments, exclude)
     plan = Plan(output_dir=output_dir, unowned=[])
     unowned_set = set(unowned)
     rendered = set(files)
