@@ -16,7 +16,7 @@ from pathlib import Path
 TIERS = ("development", "staging", "production")
 REGIONS = ("eu", "us", "ap")
 FAMILIES = ("fraud", "payments", "ledger", "risk")
-TIER_DEFAULTS = {  # (min, max, base pool) as in DOMAIN.md; used to size max_connections
+TIER_DEFAULTS = {  # (min, max, base pool) as the tier defaults in infragen/models/tiers.py; used to size max_connections
     "development": (1, 2, 5),
     "staging": (2, 5, 10),
     "production": (3, 10, 20),
