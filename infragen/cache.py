@@ -10,9 +10,9 @@ from a real render. Environments with input problems are never stored.
 
 One file per environments directory (and working directory, which the paths in messages depend on),
 rewritten atomically by the parent process when entries change: a cold run of 1000 environments makes one
-file, not 1000. Like the compiled templates, it lives in $XDG_CACHE_HOME/infragen (default ~/.cache), is
-not written when PYTHONDONTWRITEBYTECODE is set, and is skipped entirely with --no-cache. A cache that
-cannot be read is ignored; one that cannot be written is not an error.
+file, not 1000. Like the compiled templates, it lives in $XDG_CACHE_HOME/infragen (default ~/.cache), and is
+skipped entirely with --no-cache (INFRAGEN_CACHE=0, `cache = false`). A cache that cannot be read is
+ignored; one that cannot be written is not an error.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,6 +29,7 @@ from typing import Any
 
 from .discover import MAX_FILE_BYTES, read_settings_bytes
 from .errors import Finding, Location, Problem
+from .fsutil import atomic_write, cache_home, open_regular
 
 FORMAT = 2  # bump when what an entry holds, or how it is keyed, changes
 PACKAGE = Path(__file__).resolve().parent
@@ -37,12 +37,6 @@ PACKAGE = Path(__file__).resolve().parent
 # names as in their .dist-info directories, normalised.
 DEPENDENCIES = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection",
                 "jinja2", "markupsafe", "pyyaml")
-
-
-def cache_home() -> Path | None:
-    """$XDG_CACHE_HOME/infragen (default ~/.cache/infragen), or None without a usable home directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "infragen") if os.path.isabs(base) else None
 
 
 def digest(data: bytes) -> bytes:
@@ -64,9 +58,9 @@ def code_fingerprint(*, again: bool = False) -> str | None:
 def _fingerprint() -> str | None:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{FORMAT}|{sys.implementation.name}|{sys.version}|{sys.maxunicode}".encode())
-    sources = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".j2") and p.is_file())
-    if not any(p.suffix == ".j2" for p in sources) or not any(p.name == "render.py" for p in sources):
+    if not Path(__file__).is_file():  # a zipped or bytecode-only install: the code cannot be fingerprinted
         return None
+    sources = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".j2") and p.is_file())
     for path in sources:
         h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for line in _installed(DEPENDENCIES):
@@ -106,6 +100,10 @@ class Entry:
     inputs: tuple[tuple[str, bytes], ...]  # (file name in the environments directory, digest of its bytes)
     artifacts: dict[str, bytes]  # path below output/ -> digest of the bytes a build writes
     findings: list[Problem]  # policy findings, as the checker returned them
+
+    @classmethod
+    def of(cls, inputs: tuple[tuple[str, bytes], ...], files: dict[str, str], findings: list) -> "Entry":
+        return cls(inputs, {path: digest(text.encode("utf-8")) for path, text in files.items()}, list(findings))
 
 
 # --- the file: JSON, so a damaged or planted file is data that fails validation, never code -------------
@@ -181,7 +179,7 @@ class ResultCache:
         where = "\0".join([str(environments_dir), os.path.abspath(environments_dir), os.path.realpath(environments_dir),
                             os.getcwd()])
         path = home / "results" / f"{hashlib.blake2b(where.encode(), digest_size=12).hexdigest()}.json"
-        cache = cls(path, environments_dir, not sys.dont_write_bytecode, fingerprint)
+        cache = cls(path, environments_dir, True, fingerprint)
         try:
             cache.entries = cls._read(path, fingerprint)
         except Exception:  # noqa: BLE001 - missing, damaged, foreign or from another version: start empty
@@ -190,11 +188,10 @@ class ResultCache:
 
     @staticmethod
     def _read(path: Path, fingerprint: str) -> dict[str, Entry]:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
+        with open_regular(path, follow_links=False) as fh:
             st = os.fstat(fh.fileno())
-            # Only a regular file of ours that no one else can write: it decides what counts as up to date.
-            if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o022 or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+            # Only a file of ours that no one else can write: it decides what counts as up to date.
+            if st.st_mode & 0o022 or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
                 return {}
             data = json.loads(fh.read())
         if data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
@@ -216,11 +213,6 @@ class ResultCache:
                 return None
         return entry
 
-    def add(self, name: str, inputs: tuple[tuple[str, bytes], ...], files: dict[str, str], findings: list) -> None:
-        if self.path is None or not self.writable:
-            return
-        self.added[name] = Entry(inputs, {path: digest(text.encode("utf-8")) for path, text in files.items()}, list(findings))
-
     def keep_only(self, names: list[str]) -> None:
         """Forget environments that no longer exist (all of them are `names`), so renames do not pile up."""
         wanted = set(names)
@@ -238,18 +230,11 @@ class ResultCache:
         self.added, self.forgotten = {}, False
         document = {"format": FORMAT, "fingerprint": self.fingerprint,
                     "entries": {name: _entry_json(e) for name, e in sorted(self.entries.items())}}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(document, fh, separators=(",", ":"))
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(document, separators=(",", ":")).encode("utf-8"), mode=0o600)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass  # an unwritable cache only means no reuse next time
 
 
 def _read_input(path: Path) -> bytes | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import click
 
@@ -46,23 +46,16 @@ def _policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Fail on policy warnings too [default: [tool.infragen] strict, or $INFRAGEN_STRICT].")(func)
 
 
-def _reported() -> list:
-    """Findings already reported in this command: JSON prints them once, with anything that fails later."""
-    return click.get_current_context().meta.setdefault("infragen.reported", [])
-
-
-def _print_json(fmt: str, failed: bool, strict: bool = False) -> None:
+def _print_json(fmt: str, problems: list, failed: bool, strict: bool = False) -> None:
     if fmt == "json":
         from .policy import as_dict
 
-        click.echo(json.dumps({"ok": not failed, "strict": strict, "findings": [as_dict(p) for p in _reported()]},
+        click.echo(json.dumps({"ok": not failed, "strict": strict, "findings": [as_dict(p) for p in problems]},
                               indent=2, sort_keys=True))
 
 
 def _print_problems(problems: list, fmt: str) -> None:
-    """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: kept for the one document
-    printed at the end."""
-    _reported().extend(problems)
+    """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: printed at the end."""
     if fmt == "json" or not problems:
         return
     from .policy import hint_for  # the models with it: not needed when every result came from the cache
@@ -72,71 +65,37 @@ def _print_problems(problems: list, fmt: str) -> None:
         click.echo(problem.format() + (f"; fix: {hint}" if hint else ""), err=True)
 
 
-def _fail(error: InputError, fmt: str = "text", while_writing: bool = False) -> None:
-    _print_problems(error.problems, fmt)
-    _print_json(fmt, failed=True)
-    count = len(_reported())  # one line each above, warnings printed before the failure included
+def _fail(error: InputError, fmt: str = "text") -> NoReturn:
+    """Print what stopped the command (after any warnings found before it) and exit 2."""
+    from .plan import WriteInterrupted
+
+    problems = error.findings + error.problems
+    _print_problems(problems, fmt)
+    _print_json(fmt, problems, failed=True, strict=getattr(error, "strict", False))
+    count = len(problems)  # one line each above, warnings printed before the failure included
     outcome = ("the build stopped part-way: every file is either its old or its new version; fix it and build again"
-               if while_writing else "nothing was written")
+               if isinstance(error, WriteInterrupted) else "nothing was written")
     click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; {outcome}", err=True)
     sys.exit(EXIT_INVALID)
 
 
-def _context(environments: Path | None, output: Path | None, strict: bool | None = None):
+def _settings(environments: Path | None, output: Path | None, strict: bool | None = None):
     from .config import load_settings
 
     cache = click.get_current_context().meta.get("infragen.cache")
     return load_settings(environments=environments, output=output, strict=strict, cache=cache)
 
 
-def _checked(settings, names: tuple[str, ...], fmt: str, each=None, reuse=None):
-    """Load, render and check policy before anything is written: exit 2 on errors (and warnings under strict).
-    Returns the environments selected and each(name, files) of every one (see pipeline.process)."""
-    from .cache import ResultCache
-    from .errors import failing
-    from .pipeline import process
-
-    cache = ResultCache.open(settings.environments, enabled=settings.cache)
-    selected, kept, findings = process(settings.environments, names or None, each=each or _nothing,
-                                       reuse=reuse or _nothing, cache=cache)
-    stop = failing(findings, settings.strict)
-    _print_problems(findings, fmt)
-    if stop:
-        _print_json(fmt, failed=True, strict=settings.strict)
-        # Same summary as input errors (one line per problem above); warnings count when they fail under --strict.
-        count = len(findings)
-        click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
-        sys.exit(EXIT_INVALID)
-    return selected, kept
-
-
-def _nothing(name: str, files: dict) -> None:
-    return None  # validate: the findings are the result; no file text (or cached digest) is needed
-
-
-def _load(settings, names: tuple[str, ...]):
-    from .load import Loader
-
-    return Loader(settings.environments).load_many(names or None)
-
-
-def _plan(settings, names: tuple[str, ...], fmt: str = "text"):
-    from .pipeline import MISS
-    from .plan import make_plan, merge_plans, unchanged_plan
-
-    def plan_environment(name: str, files: dict[str, str]):
-        # In the worker that rendered it: only the files that differ travel back.
-        return make_plan(files, settings.output, [name], consume=True, defer_conflicts=True)
-
-    def reuse(name: str, digests: dict[str, bytes]):
-        # A cached result counts only if output/<name> is exactly what it says; else render (for the diff).
-        plan = unchanged_plan(settings.output, name, digests)
-        return MISS if plan is None else plan
-
-    selected, plans = _checked(settings, names, fmt, each=plan_environment, reuse=reuse)
-    if not names:  # the rest of the output directory: environments that are gone, files at the top
-        plans.append(make_plan({}, settings.output, None, exclude=frozenset(selected), defer_conflicts=True))
-    return merge_plans(settings.output, plans)
+def _run(use_case: Callable[..., Any], environments: Path | None, output: Path | None, strict: bool | None, fmt: str,
+         names: tuple[str, ...]) -> Any:
+    """Settings, then the use case; input and policy failures exit 2. Warnings are printed here."""
+    try:
+        settings = _settings(environments, output, strict)
+        outcome = use_case(settings, names)
+    except InputError as exc:
+        _fail(exc, fmt)
+    _print_problems(outcome.findings, fmt)
+    return outcome
 
 
 def _displayer(output_dir: Path) -> Callable[[str], str]:
@@ -177,25 +136,17 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
     Only files that change are written; generated files no longer produced are removed; files infragen
     did not generate are never touched.
     """
+    from . import api
     from .discover import display_path
-    from .plan import WriteInterrupted, apply
 
-    try:
-        settings = _context(environments, output, strict)
-        plan = _plan(settings, names, fmt)
-        apply(plan)
-    except WriteInterrupted as exc:
-        _fail(exc, fmt, while_writing=True)
-        return
-    except InputError as exc:
-        _fail(exc, fmt)
-        return
+    outcome = _run(api.build, environments, output, strict, fmt, names)
+    plan = outcome.plan
     verbs = {"create": "created", "update": "updated", "delete": "deleted"}
     shown = _displayer(plan.output_dir)
     if plan.changes:  # one write: a first build prints a line per file, 7000 at 1000 environments
         click.echo("\n".join(f"{verbs[change.kind]:8} {shown(change.path)}" for change in plan.changes), err=fmt == "json")
     click.echo(f"{len(plan.changes)} changed, {len(plan.unchanged)} unchanged in {display_path(plan.output_dir)}", err=fmt == "json")
-    _print_json(fmt, failed=False, strict=settings.strict)
+    _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
 
 
 @cli.command()
@@ -204,20 +155,17 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
 @_envs_arg
 def check(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Exit 1 if the output directory differs from what build would write (for CI). Never writes to it."""
+    from . import api
     from .discover import display_path
     from .plan import unified_diff
 
-    try:
-        settings = _context(environments, output, strict)
-        plan = _plan(settings, names, fmt)
-    except InputError as exc:
-        _fail(exc, fmt)
-        return
+    outcome = _run(api.check, environments, output, strict, fmt, names)
+    plan = outcome.plan
     for rel in plan.unowned:
         click.echo(f"note: {display_path(plan.output_dir / rel)} was not generated by infragen; left alone", err=True)
     if plan.up_to_date:
         click.echo(f"up to date: {len(plan.unchanged)} files in {display_path(plan.output_dir)}", err=fmt == "json")
-        _print_json(fmt, failed=False, strict=settings.strict)
+        _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
         return
     click.echo(unified_diff(plan), nl=False, err=fmt == "json")
     labels = {"update": "stale", "create": "missing", "delete": "orphaned"}
@@ -225,7 +173,7 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
     click.echo("\n".join(f"{labels[change.kind]:9} {shown(change.path)}" for change in plan.changes), err=True)
     counts = ", ".join(f"{len(plan.of_kind(kind))} {label}" for kind, label in labels.items())
     click.echo(f"output is out of date ({counts}); run: {_fix_command(environments, output, names)}", err=True)
-    _print_json(fmt, failed=False, strict=settings.strict)  # the findings passed; staleness is the exit code
+    _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)  # the findings passed; staleness is the exit code
     sys.exit(EXIT_STALE)
 
 
@@ -236,16 +184,12 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
 def diff(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Print the unified diff build would apply. Never writes to the output directory; exit 0 either way (2 when build
     would refuse)."""
+    from . import api
     from .plan import unified_diff
 
-    try:
-        settings = _context(environments, output, strict)
-        plan = _plan(settings, names, fmt)
-    except InputError as exc:
-        _fail(exc, fmt)
-        return
-    click.echo(unified_diff(plan), nl=False, err=fmt == "json")
-    _print_json(fmt, failed=False, strict=settings.strict)
+    outcome = _run(api.diff, environments, output, strict, fmt, names)
+    click.echo(unified_diff(outcome.plan), nl=False, err=fmt == "json")
+    _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
 
 
 @cli.command()
@@ -254,26 +198,24 @@ def diff(environments: Path | None, output: Path | None, strict: bool | None, fm
 @_envs_arg
 def validate(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Load and validate environment files and check every policy rule (docs/policy.md); write no artifact."""
-    try:
-        settings = _context(environments, output, strict)
-        selected, _files = _checked(settings, names, fmt)
-    except InputError as exc:
-        _fail(exc, fmt)
-        return
-    click.echo(f"valid: {', '.join(selected)}" if selected else "no environments found", err=fmt == "json")
-    _print_json(fmt, failed=False, strict=settings.strict)
+    from . import api
+
+    outcome = _run(api.validate, environments, output, strict, fmt, names)
+    click.echo(f"valid: {', '.join(outcome.environments)}" if outcome.environments else "no environments found",
+               err=fmt == "json")
+    _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
 
 
 @cli.command("list")
 @_common
 def list_(environments: Path | None, output: Path | None) -> None:
     """List environments with their tier, source file and partials."""
+    from . import api
+
     try:
-        settings = _context(environments, output)
-        envs = _load(settings, ())
+        envs = api.environments(_settings(environments, output))
     except InputError as exc:
         _fail(exc)
-        return
     rows = [(e.name, e.spec.tier, e.namespace, e.source + (f" (extends {', '.join(e.partials)})" if e.partials else ""))
             for e in envs]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("ENVIRONMENT", "TIER", "NAMESPACE"))]
@@ -291,15 +233,13 @@ def list_(environments: Path | None, output: Path | None) -> None:
 def explain_(environments: Path | None, fmt: str, name: str, field: str | None) -> None:
     """Print each effective setting of ENV (or those under FIELD) and where it came from: the environment file,
     a partial, a tier default, a model default, or derived (with the formula)."""
-    from .explain import explain
+    from . import api
 
     try:
-        settings = _context(environments, None)
-        env = _load(settings, (name,))[0]
-        rows = explain(env, field)
+        explanation = api.explain(_settings(environments, None), name, field)
     except InputError as exc:
         _fail(exc, fmt)
-        return
+    env, rows = explanation.environment, explanation.settings
     if fmt == "json":
         click.echo(json.dumps({"environment": env.name, "settings": [r.as_dict() for r in rows]}, indent=2, sort_keys=True))
         return
@@ -317,33 +257,30 @@ def explain_(environments: Path | None, fmt: str, name: str, field: str | None) 
 @click.option("--require-all", is_flag=True, help="Fail when a validator is not installed instead of skipping it.")
 @_envs_arg
 def verify(environments: Path | None, output: Path | None, require_all: bool, names: tuple[str, ...]) -> None:
-    """Check the built artifacts with their real consumers (kubernetes-validate, promtool, amtool, nginx).
+    """Check the built artifacts with their real consumers (kubernetes-validate, promtool, amtool, nginx, sh).
 
     One line per artifact: ok, failed (with the tool's message) or skipped (tool not installed).
     Exit 0 when every check that ran passed, 1 when one failed (or, with --require-all, was skipped).
     """
+    from . import api
+    from .consumers import INSTALL_HINT
     from .discover import display_path
-    from .render import ARTIFACTS
-    from .verify import INSTALL_HINT, available_tools, verify_environment
 
     try:
-        settings = _context(environments, output)
-        envs = _load(settings, names)
+        settings = _settings(environments, output)
+        verification = api.verify(settings, names)
     except InputError as exc:
         _fail(exc)
-        return
-    tools = available_tools()
-    artifacts = [path for path, _template in ARTIFACTS]
-    results = [r for env in envs for r in verify_environment(env, settings.output / env.name, artifacts, tools)]
+    results = verification.results
     width = max((len(display_path(settings.output / r.environment / r.artifact)) for r in results), default=0)
     for r in results:
         click.echo(f"{display_path(settings.output / r.environment / r.artifact):{width}}  {r.status:7}  {r.summary}")
         if r.status == "failed" and r.details:
             for line in r.details.splitlines()[:40]:
                 click.echo(f"    {line}")
-    counts = {status: sum(r.status == status for r in results) for status in ("ok", "failed", "skipped")}
+    counts = {status: verification.count(status) for status in ("ok", "failed", "skipped")}
     click.echo(f"verify: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
-    if counts["skipped"] and any(not path for path in tools.values()):
+    if counts["skipped"] and any(not path for path in verification.tools.values()):
         click.echo(f"install the missing validators with: {INSTALL_HINT}", err=True)
     if counts["failed"] or (require_all and counts["skipped"]):
         sys.exit(EXIT_STALE)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Iterable
 
 from .errors import InputError, Location, Problem
+from .fsutil import open_regular
 
 ENV_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PARTIAL_RE = re.compile(r"^_[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -18,28 +18,12 @@ SUFFIX = ".yaml"
 MAX_FILE_BYTES = 256 * 1024  # a settings file is a few KB; this bounds memory and parse time on anything else
 
 
-class NotRegularFile(OSError):
-    """A FIFO, device or socket where a settings file should be."""
-
-
 def read_settings_bytes(path: Path) -> bytes:
-    """Up to MAX_FILE_BYTES + 1 bytes of a settings file, for the loader and the result cache alike. Opened
-    without blocking and checked on the open descriptor: a FIFO would block a plain open() forever, and
-    checking the path first would leave a moment for it to be swapped. Raises FileNotFoundError,
-    IsADirectoryError, NotRegularFile or another OSError."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(f"{path} is not a regular file")
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1  # closed with fh
-            return fh.read(MAX_FILE_BYTES + 1)
-    finally:
-        if fd != -1:
-            os.close(fd)
+    """Up to MAX_FILE_BYTES + 1 bytes of a settings file, for the loader and the result cache alike, read without
+    blocking on a FIFO or device (fsutil.open_regular). Raises FileNotFoundError, IsADirectoryError,
+    NotRegularFile or another OSError."""
+    with open_regular(path) as fh:
+        return fh.read(MAX_FILE_BYTES + 1)
 
 
 def display_path(path: Path) -> str:

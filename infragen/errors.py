@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 Level = Literal["error", "warning"]
+# A setting's place in the environment file: ("autoscaling", "min_replicas"), ("load_balancing", "servers", 0).
+PathKey = tuple[Any, ...]
 
 
 @dataclass(frozen=True, order=True)
@@ -88,6 +90,7 @@ class InputError(Exception):
     """Raised when input cannot be turned into valid models. Carries every problem found, not just the first."""
 
     problems: list[Problem] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)  # policy warnings reported before it failed
 
     def __post_init__(self) -> None:
         super().__init__(self.__str__())

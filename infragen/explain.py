@@ -1,8 +1,9 @@
 """`infragen explain`: every effective setting of an environment and where it came from.
 
 A value comes from the environment's own file, a partial it extends, its tier's defaults, the model's
-default, or is derived from other values (then the formula is shown with the numbers put in). The same
-`origin_of` tells `infragen.policy` where to point.
+default, or is derived from other values (then the formula is shown with the numbers put in, as the
+environment gives it: the arithmetic lives there, once). The same `origin_of` tells `infragen.policy` where
+to point.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import Any, Iterator, Literal
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from .errors import InputError, Location
-from .load import did_you_mean
+from .errors import InputError, Location, PathKey
+from .discover import did_you_mean
 from .models.environment import Environment
 from .models.types import format_duration, format_number, parse_duration
 
-PathKey = tuple[Any, ...]
 Kind = Literal["environment", "partial", "tier", "default", "derived"]
 
 DEFAULT = Location(origin="default")
@@ -117,80 +117,6 @@ def _models_in(annotation: Any) -> bool:
     return any(_models_in(arg) for arg in typing.get_args(annotation))
 
 
-def _unset_derivation(env: Environment, path: PathKey) -> tuple[Any, str] | None:
-    """The value used for an optional setting left unset, and how it is derived."""
-    db, lb = env.spec.database, env.spec.load_balancing
-    if path == ("service", "namespace"):
-        return env.namespace, "the environment name"
-    if path == ("service", "selector"):
-        return env.selector, "{app.kubernetes.io/name: service.name}"
-    if path == ("database", "pool_size"):
-        return env.pool_size, (f"ceil(database.base_pool_size {db.base_pool_size} x database.load_estimate "
-                               f"{format_number(db.load_estimate)})")
-    if path == ("database", "max_overflow"):
-        return env.pool_overflow, f"database.pool_size {env.pool_size} // 2"
-    if path == ("load_balancing", "method"):
-        directive = " ".join(env.balancing_directive) or "round-robin (no directive)"
-        if lb.affinity_mode == "hash":
-            return directive, f"session affinity on nginx {lb.nginx_version} (< 1.29.6) hashes the session cookie"
-        return directive, "least_conn unless session affinity hashes"
-    if len(path) == 4 and path[:2] == ("load_balancing", "servers") and path[3] in ("max_fails", "fail_timeout"):
-        value = getattr(lb, path[3])
-        shown = format_duration(value) if path[3] == "fail_timeout" else value
-        return shown, f"load_balancing.{path[3]}"
-    return None
-
-
-def _derived(env: Environment) -> list[tuple[str, Any, str]]:
-    """Values infragen computes (setting-like name, value, formula with the numbers in)."""
-    spec, db = env.spec, env.spec.database
-    a = spec.autoscaling
-    surge = spec.rollout.max_surge
-    surge_formula = (f"rollout.max_surge {surge} of autoscaling.max_replicas {a.max_replicas}, rounded up"
-                     if isinstance(surge, str) else f"rollout.max_surge {surge}")
-    kind, value = env.pdb_field
-    rounded = " (a percentage, rounded up)" if isinstance(value, str) else ""
-    evictions = (f"autoscaling.min_replicas {a.min_replicas} - minAvailable {value}{rounded}" if kind == "minAvailable"
-                 else f"maxUnavailable {value}{rounded}, at most autoscaling.min_replicas {a.min_replicas}")
-    return [
-        ("database.connections_per_pod", env.pool_capacity,
-         f"database.pool_size {env.pool_size} + database.max_overflow {env.pool_overflow}"),
-        ("database.usable_connections", db.usable_connections,
-         f"database.max_connections {db.max_connections} x (100 - database.reserved_connections_percent "
-         f"{db.reserved_connections_percent})%, rounded down"),
-        ("rollout.surge_pods", env.surge_pods, surge_formula),
-        ("database.peak_connections", env.peak_connections,
-         f"(autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {env.surge_pods}) x "
-         f"database.connections_per_pod {env.pool_capacity}"),
-        ("disruption_budget.evictions_allowed_at_min_replicas", pdb_disruptions_allowed(env), evictions),
-        ("rate_limit.nginx_rate", _nginx_rate(env),
-         f"rate_limit.requests {spec.rate_limit.requests} per rate_limit.window_seconds {spec.rate_limit.window_seconds}, "
-         "as whole requests per second or per minute"),
-        ("load_balancing.affinity_mode", spec.load_balancing.affinity_mode,
-         f"session_affinity.enabled {format_value(spec.load_balancing.session_affinity.enabled)} on nginx "
-         f"{spec.load_balancing.nginx_version}: hash before 1.29.6, sticky from it"),
-    ]
-
-
-def _nginx_rate(env: Environment) -> str:
-    try:
-        return env.spec.rate_limit.nginx_rate
-    except ValueError:  # pragma: no cover - the model rejects such rates
-        return "not representable"
-
-
-def pdb_disruptions_allowed(env: Environment) -> int:
-    """Pods the PDB lets a drain evict when the HPA runs at min_replicas (Kubernetes rounds percentages up, both fields)."""
-    from .models.types import percent_value
-
-    replicas = env.spec.autoscaling.min_replicas
-    budget = env.spec.disruption_budget
-    if budget.min_available is not None:
-        return max(0, replicas - percent_value(budget.min_available, replicas, round_up=True))
-    assert budget.max_unavailable is not None
-    return min(replicas, percent_value(budget.max_unavailable, replicas, round_up=True))
-
-
 def effective_settings(env: Environment) -> list[Setting]:
     settings = []
     for path, value, info in _leaves(env.spec, (), None):
@@ -200,16 +126,16 @@ def effective_settings(env: Environment) -> list[Setting]:
         duration = _is_duration(info) or path[-1] in ("fail_timeout",)
         location = origin_of(env, path)
         if value is None and location.file is None:
-            derivation = _unset_derivation(env, path)
+            derivation = env.unset_default(path)
             if derivation is not None:
-                shown, formula = derivation
-                settings.append(Setting(dotted, format_value(shown), "derived", f"derived: {formula}"))
+                settings.append(Setting(dotted, format_value(derivation.value), "derived", f"derived: {derivation.formula}"))
                 continue
         kind, source = describe(env, location)
         settings.append(Setting(dotted, format_value(value, duration), kind, source,
                                 location if location.file is not None else None))
-    for dotted, value, formula in _derived(env):
-        settings.append(Setting(dotted, format_value(value), "derived", f"derived: {formula}"))
+    for derivation in env.derivations():
+        settings.append(Setting(derivation.setting, format_value(derivation.value), "derived",
+                                f"derived: {derivation.formula}"))
     return settings
 
 

@@ -12,16 +12,16 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from .discover import ENV_NAME_RE, PARTIAL_RE, SUFFIX, Discovery, did_you_mean, display_path  # noqa: F401 - re-exported
-from .errors import InputError, Location, Problem
+from .discover import PARTIAL_RE, SUFFIX, Discovery, did_you_mean, display_path
+from .errors import InputError, Location, PathKey, Problem
 from .models.environment import Environment
-from .models.settings import TIERS, EnvironmentSpec
+from .models.settings import ALLOWABLE_RULES, TIERS, EnvironmentSpec
+from .policy import ALLOWABLE
 from .models.tiers import TIER_DEFAULTS
 from .secrets import find_inline_secrets
 from .yamlsource import Document, read_file
 
 
-PathKey = tuple[Any, ...]
 
 # Keys that exclude each other: a layer that sets one removes the others it inherits.
 EXCLUSIVE: dict[PathKey, frozenset[str]] = {
@@ -93,6 +93,10 @@ def _origin_layer(data: dict[str, Any], origin: str) -> Layer:
 
     walk(data, ())
     return Layer(data, locations)
+
+
+# What the models check against but cannot import: the rule registry imports them.
+_VALIDATION_CONTEXT = {ALLOWABLE_RULES: ALLOWABLE}
 
 
 class Loader(Discovery):
@@ -196,7 +200,7 @@ class Loader(Discovery):
                 loc, "tier", f"{tier!r} is not a tier; use development, staging or production{did_you_mean(tier, TIERS)}")])
         layer = merge(_tier_layer(tier), layer)
         try:
-            spec = EnvironmentSpec.model_validate(layer.data)
+            spec = EnvironmentSpec.model_validate(layer.data, context=_VALIDATION_CONTEXT)
         except ValidationError as exc:
             raise InputError(secrets + problems_from_validation(exc, layer, display)) from None
         if secrets:
@@ -293,23 +297,19 @@ def _model_at(path: PathKey) -> type[BaseModel] | None:
 _FIELD_NAMES = _all_field_names(EnvironmentSpec, set())
 
 
-# What a pattern-checked setting should look like, in words (the regex itself helps nobody).
-_PATTERN_FORMS = {
-    "key": "an nginx variable such as $binary_remote_addr",
-    "zone_size": "a size such as 10m or 64k",
-    "cookie": "a cookie name of letters, digits and _ (nginx has no $cookie_ variable for other names)",
-    "routing_cookie": "a cookie name of letters, digits and _",
-    "address": "host:port such as 10.0.0.11:30080, app.internal:8080 or [fd00::1]:8080 (port optional)",
-    "nginx_version": 'a quoted version such as "1.22" or "1.29.6"',
-    "runbook_url": "an http:// or https:// URL without spaces, quotes or query string",
-    "routing_key_file": "an absolute file path such as /etc/alertmanager/secrets/pagerduty-routing-key",
-    "api_url_file": "an absolute file path such as /etc/alertmanager/secrets/slack-api-url",
-    "channel": "a Slack channel such as #fraud-alerts",
-    "group_by": "label names (letters, digits, _) or '...'",
-    "min_available": 'a whole number or a percentage such as "25%"',
-    "max_unavailable": 'a whole number or a percentage such as "25%"',
-    "max_surge": 'a whole number or a percentage such as "25%"',
-}
+def _form_at(path: PathKey) -> str | None:
+    """The words a pattern-checked setting's field gives for its form (settings.form), for the field at `path` or,
+    for an item of a list or mapping, the field holding it."""
+    for end in range(len(path), 0, -1):
+        name = path[end - 1]
+        if not isinstance(name, str):
+            continue
+        model = _model_at(path[:end - 1])
+        info = next((f for n, f in model.model_fields.items() if (f.alias or n) == name), None) if model else None
+        if info is not None:
+            extra = info.json_schema_extra
+            return extra.get("x-form") if isinstance(extra, dict) else None  # type: ignore[return-value]
+    return None
 
 
 def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
@@ -328,8 +328,7 @@ def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
         return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     message = str(err["msg"])
     if kind == "string_pattern_mismatch":
-        name = next((p for p in reversed(path) if isinstance(p, str)), "")
-        form = _PATTERN_FORMS.get(name)
+        form = _form_at(path)
         message = f"expected {form}" if form else (
             "does not have the expected form" + (f" ({err['ctx']['pattern']})" if "ctx" in err else ""))
     if kind == "literal_error" and isinstance(value, str):

@@ -1,7 +1,7 @@
 """Compare rendered files with the output directory, and apply the difference safely.
 
-Only this module touches `output/`. Ownership: a file is ours when it starts with the generated-file
-marker; anything else (a README, a hand-written override, a symlink) is never read through, overwritten
+Only this module touches `output/`. Ownership: a file is ours when it carries the generated-file marker
+the way its format does (the registry says how: infragen.artifacts.format_of); anything else (a README, a hand-written override, a symlink) is never read through, overwritten
 or deleted. Every write goes to a temporary file beside the target and is renamed into place, so an
 interrupted build leaves each file either old or new.
 """
@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Collection, Iterable, Iterator, Literal
 
-from .errors import InputError, Location
-from .artifacts import ARTIFACTS, MARKER
+from .artifacts import BY_PATH, format_of
 from .discover import ENV_NAME_RE, display_path
+from .errors import InputError, Location
+from .fsutil import TMP_TAG, atomic_write, open_regular
 
-_MARKER = MARKER.encode()
-_ARTIFACT_PATHS = frozenset(path for path, _template in ARTIFACTS)
-TMP_TAG = ".infragen-tmp-"
 LOCK_NAME = ".infragen.lock"
 
 ChangeKind = Literal["create", "update", "delete"]
@@ -103,7 +101,7 @@ def _scan_dir(directory: str, rel: str, owned: dict[str, bytes], unowned: list[s
             continue
         if name == LOCK_NAME or TMP_TAG in name:
             continue
-        data = _read_owned(entry.path)
+        data = _read_owned(entry.path, rel + name)
         if data is None:
             unowned.append(rel + name)
         else:
@@ -112,25 +110,23 @@ def _scan_dir(directory: str, rel: str, owned: dict[str, bytes], unowned: list[s
         _scan_dir(entry.path, f"{rel}{entry.name}/", owned, unowned)
 
 
-def _read_owned(path: Path | str) -> bytes | None:
-    """The file's bytes if it is a regular file infragen generated, else None. Never follows a symlink,
-    never opens a FIFO or device (open() would block), never reads a large foreign file whole."""
+def _read_owned(path: Path | str, rel: str) -> bytes | None:
+    """The file's bytes if it is a regular file infragen generated (as its format marks one), else None. Never
+    follows a symlink, never opens a FIFO or device (open() would block), never reads a large foreign file whole."""
+    fmt = format_of(rel.partition("/")[2])
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:  # a symlink (ELOOP), unreadable, vanished
+        fh = open_regular(path, follow_links=False)
+    except OSError:  # a symlink (ELOOP), not a regular file, unreadable, vanished
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses directories
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        head = fh.read(len(_MARKER))
-        return head + fh.read() if head == _MARKER else None
+    with fh:
+        head = fh.read(fmt.head_bytes)
+        return head + fh.read() if fmt.is_generated(head) else None
 
 
 def _generatable(rel: str) -> bool:
     """Is `rel` a path some build writes (`<environment>/<artifact>`)? Only those are ever deleted."""
     env, _, artifact = rel.partition("/")
-    return bool(ENV_NAME_RE.fullmatch(env)) and artifact in _ARTIFACT_PATHS
+    return bool(ENV_NAME_RE.fullmatch(env)) and artifact in BY_PATH
 
 
 def scan_output(output_dir: Path, environments: list[str] | None) -> tuple[dict[str, bytes], list[str]]:
@@ -255,21 +251,6 @@ def _check_inside(output_dir: Path, target: Path | str, checked: set[str] | None
             checked.add(current)
 
 
-def atomic_write(target: Path | str, data: bytes) -> None:
-    head, name = os.path.split(os.fspath(target))
-    tmp = os.path.join(head, f".{name}{TMP_TAG}{os.getpid()}")
-    # O_EXCL: never write through whatever already has the temporary's name (a planted symlink).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mode via umask, like any new file
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def output_lock(output_dir: Path) -> Iterator[None]:
     """Serialise builds sharing an output directory (a second build waits for the first)."""
@@ -290,7 +271,7 @@ def output_lock(output_dir: Path) -> Iterator[None]:
 
 def _check_still_ours(output_dir: Path, target: Path) -> None:
     """Re-check ownership under the lock: a hand-written file may have appeared since the plan was made."""
-    if os.path.lexists(target) and _read_owned(target) is None:
+    if os.path.lexists(target) and _read_owned(target, target.relative_to(output_dir).as_posix()) is None:
         raise OutputError.single("exists and was not generated by infragen; move it away or delete it, then build again",
                                  Location(display_path(target)))
 

@@ -1,5 +1,7 @@
-"""Environments -> {relative path: file text}. Pure: reads templates from the package, touches nothing else
-(but a cache of compiled templates in the user's cache directory, as Python keeps __pycache__)."""
+"""Environments -> {relative path: file text}, one file per artifact of the registry (infragen.artifacts).
+
+Pure: reads templates from the package, touches nothing else (but a cache of compiled templates in the user's
+cache directory, as Python keeps __pycache__). Each template gets its artifact's context and nothing else."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from typing import Any, Iterable
 import jinja2
 import yaml
 
+from .artifacts import ARTIFACTS, for_environment
+from .fsutil import cache_home
 from .models.environment import Environment
 from .models.types import format_number
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-from .artifacts import ARTIFACTS, MARKER  # noqa: F401 - re-exported
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_./-]*$")
 # Read as booleans or null by some YAML 1.1 parsers (Go's yaml.v2, which Prometheus tools use) but not PyYAML.
@@ -120,9 +123,10 @@ def comment(text: str) -> str:
 
 
 class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
-    """Compiled templates kept between runs: compiling all seven costs a run ~25 ms, loading them ~1 ms.
+    """Compiled templates kept between runs: compiling all of them costs a run ~25 ms, loading them ~1 ms.
     Entries are keyed by template source and Python version. A cache that cannot be read or written only
-    means compiling again; nothing is written when Python itself writes no bytecode."""
+    means compiling again; like __pycache__, nothing is written when Python itself writes no bytecode
+    (PYTHONDONTWRITEBYTECODE). The result cache (infragen.cache) does not follow that variable."""
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -141,10 +145,8 @@ class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
 
 
 def _template_cache() -> jinja2.BytecodeCache | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if not os.path.isabs(base):
-        return None  # no usable home directory
-    return _CompiledTemplates(os.path.join(base, "infragen", "templates"), "%s.jinja")
+    home = cache_home()
+    return None if home is None else _CompiledTemplates(os.fspath(home / "templates"), "%s.jinja")
 
 
 @lru_cache(maxsize=1)
@@ -168,20 +170,16 @@ def _normalise(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
-@lru_cache(maxsize=1)
-def _templates() -> tuple[tuple[str, jinja2.Template], ...]:
-    """Every artifact's compiled template, compiled once per process."""
-    jenv = jinja_env()
-    return tuple((path, jenv.get_template(template)) for path, template in ARTIFACTS)
+@lru_cache(maxsize=None)
+def template(name: str) -> jinja2.Template:
+    """A template compiled once per process."""
+    return jinja_env().get_template(name)
 
 
 def render_environment(env: Environment) -> dict[str, str]:
     """The artifacts of one environment, keyed by path relative to the output directory."""
-    files = {}
-    for path, template in _templates():
-        text = template.render(env=env, spec=env.spec)
-        files[f"{env.name}/{path}"] = _normalise(text)
-    return files
+    return {f"{env.name}/{artifact.path}": _normalise(template(artifact.template).render(artifact.context(env)))
+            for artifact in for_environment(env)}
 
 
 def render_all(environments: Iterable[Environment]) -> dict[str, str]:
@@ -189,3 +187,9 @@ def render_all(environments: Iterable[Environment]) -> dict[str, str]:
     for env in environments:
         files.update(render_environment(env))
     return dict(sorted(files.items()))
+
+
+def compile_all() -> None:
+    """Compile every artifact's template now (before forking workers, which then share them)."""
+    for artifact in ARTIFACTS:
+        template(artifact.template)

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from .discover import MAX_FILE_BYTES, NotRegularFile, read_settings_bytes
+from .discover import MAX_FILE_BYTES, read_settings_bytes
+from .fsutil import NotRegularFile
 from .errors import InputError, Location
 
 try:  # the C composer is ~10x faster; same node graph, same marks

@@ -12,7 +12,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from infragen.verify import (check_alertmanager_config, check_kubernetes_text, check_rules, find_tool, nginx_test,
+from infragen.consumers import (check_alertmanager_config, check_kubernetes_text, check_rules, find_tool, nginx_test,
                              nginx_version)
 
 from tools import require

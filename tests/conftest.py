@@ -45,12 +45,11 @@ def chdir(path: Path) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _hermetic_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the user's ~/.cache, and none writes a cache at all unless it says so
+    """No test reads or writes the user's ~/.cache, and none uses the result cache unless it says so
     (tests/test_cache.py): a result cached by one command must not answer for a later one in the same test
     that monkeypatched the code (the cache keys on the code's files, not on what a test patched in)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setenv("INFRAGEN_CACHE", "0")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import jsonschema
 import yaml
 
 from infragen.cli import cli
-from infragen.render import ARTIFACTS
+from infragen.artifacts import ARTIFACTS
 
 from conftest import MINIMAL, SHIPPED_ENVIRONMENTS, files_under
 

@@ -24,7 +24,7 @@ import pytest
 
 from infragen.load import Loader
 from infragen.render import render_environment
-from infragen.verify import free_port, nginx_version, nginx_wrapper
+from infragen.consumers import free_port, nginx_version, nginx_wrapper
 from tools import require
 
 pytestmark = pytest.mark.tools

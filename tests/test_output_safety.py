@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from conftest import MINIMAL, REPO, files_under as snapshot
 from infragen.cli import cli
-from infragen.plan import TMP_TAG
+from infragen.fsutil import TMP_TAG
 
 ENVS = 6  # environments in the kill tests: 42 files, enough writes to land kills between them
 

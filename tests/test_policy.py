@@ -364,29 +364,6 @@ def test_only_production_rules_can_be_allowed(project, write_env) -> None:
     assert problem.field == "policy.allow.0" and "production-min-replicas" in problem.message
 
 
-# --- app-env-mismatch ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("artifact, old, new, field", [
-    ("app.env", "K8S_MIN_REPLICAS=3", "K8S_MIN_REPLICAS=4", "autoscaling.min_replicas"),
-    ("kubernetes/hpa.yaml", "maxReplicas: 10", "maxReplicas: 11", "autoscaling.max_replicas"),
-    ("kubernetes/hpa.yaml", "averageUtilization: 60", "averageUtilization: 61", "autoscaling.target_cpu_percent"),
-    ("app.env", "DATABASE_POOL_SIZE=20", "DATABASE_POOL_SIZE=21", "database.pool_size"),
-    ("prometheus/alerts.yaml", "/ 30 >", "/ 31 >", "database.max_overflow"),
-    ("nginx/upstream.conf", "rate=100r/m;", "rate=100r/s;", "rate_limit.requests"),
-    ("app.env", "RATE_LIMIT_WINDOW_SECONDS=60\n", "", "rate_limit.requests"),
-])
-def test_app_env_must_agree_with_the_other_artifacts(project, write_env, artifact, old, new, field) -> None:
-    write_env("production", GOOD)
-    env = load(project)
-    files = render_environment(env)
-    assert check_environment(env, files) == []
-    path = f"production/{artifact}"
-    assert old in files[path]
-    files[path] = files[path].replace(old, new)
-    finding = only(check_environment(env, files), "app-env-mismatch")
-    assert finding.field == field and finding.level == "error"
-
-
 # --- inline-secret ---------------------------------------------------------------------------------------
 
 SLACK_HOOK = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"

@@ -6,7 +6,8 @@ import yaml
 import pytest
 
 from infragen.load import Loader
-from infragen.render import ARTIFACTS, MARKER, RenderError, env_value, nginx_word, render_all, yaml_scalar
+from infragen.artifacts import ARTIFACTS, MARKER
+from infragen.render import RenderError, env_value, nginx_word, render_all, yaml_scalar
 
 from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
 
@@ -17,14 +18,14 @@ def shipped_files() -> dict[str, str]:
 
 
 def test_every_environment_gets_every_artifact(shipped_files) -> None:
-    expected = {f"{env}/{path}" for env in ("development", "staging", "production") for path, _ in ARTIFACTS}
+    expected = {f"{env}/{path}" for env in ("development", "staging", "production") for path in (a.path for a in ARTIFACTS)}
     assert set(shipped_files) == expected
 
 
 def test_files_start_with_the_generated_header_naming_the_source(shipped_files) -> None:
     for path, text in shipped_files.items():
         env = path.split("/")[0]
-        assert text.startswith(MARKER), path
+        assert text.startswith(f"# {MARKER}"), path
         assert f"environments/{env}.yaml" in text.splitlines()[0]
         assert "Do not edit by hand" in text.splitlines()[0]
 

@@ -16,7 +16,8 @@ from infragen import pipeline, policy
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader
-from infragen.render import ARTIFACTS, render_all
+from infragen.artifacts import ARTIFACTS
+from infragen.render import render_all
 
 from conftest import MINIMAL, REPO
 
@@ -61,7 +62,7 @@ def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> 
     assert parallel_findings == serial_findings
     environments = Loader(env_dir).load_many()
     assert serial == render_all(environments)
-    assert serial_findings == policy.check(environments, serial)
+    assert serial_findings == policy.check(environments)
     assert len(serial) == len(ARTIFACTS) * len(fleet_project)
 
 
@@ -102,14 +103,14 @@ def test_a_failed_worker_is_redone_in_the_parent(fleet_project, project, monkeyp
     env_dir = project / "environments"
     expected = pipeline.process(env_dir, None, workers=1)
     parent = os.getpid()
-    real = pipeline._load_and_render
+    real = pipeline.Job._run
 
     def crash_in_child(*args):
         if os.getpid() != parent:
             raise MemoryError("simulated")
         return real(*args)
 
-    monkeypatch.setattr(pipeline, "_load_and_render", crash_in_child)
+    monkeypatch.setattr(pipeline.Job, "_run", crash_in_child)
     assert pipeline.process(env_dir, None, workers=2, parallel_min=2) == expected
 
 
@@ -147,9 +148,9 @@ def test_plans_made_per_environment_in_workers_merge_into_the_whole_directory_pl
 @pytest.mark.parametrize("size", [2, 3, 64, 1000])
 def test_chunks_cover_every_name_once_in_order(size, count, share) -> None:
     names = [f"env-{i:04d}" for i in range(size)]
-    chunks = pipeline._chunks(names, min(count, size), share)
+    chunks = pipeline.chunks_of(names, min(count, size), share)
     assert [n for chunk in chunks for n in chunk] == names
-    assert pipeline._work(Path("does-not-matter"), [], pipeline._files) == ([], [], [], {})  # no work, not "all"
+    assert pipeline.Job(Path("does-not-matter")).run([]) == ([], [], [], {})  # no work, not "all"
 
 
 @needs_fork
@@ -273,10 +274,10 @@ def fresh_templates(monkeypatch, tmp_path):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     render.jinja_env.cache_clear()
-    render._templates.cache_clear()
+    render.template.cache_clear()
     yield tmp_path / "cache" / "infragen" / "templates"
     render.jinja_env.cache_clear()
-    render._templates.cache_clear()
+    render.template.cache_clear()
 
 
 def _render_shipped() -> dict[str, str]:
@@ -291,11 +292,11 @@ def test_template_cache_is_written_reused_and_survives_damage(fresh_templates, m
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
     first = _render_shipped()
     entries = sorted(fresh_templates.glob("*.jinja"))
-    assert len(entries) == len(render.ARTIFACTS)
+    assert len(entries) == len(ARTIFACTS)
     for entry in entries:
         entry.write_bytes(b"not a jinja bytecode file")
     render.jinja_env.cache_clear()
-    render._templates.cache_clear()
+    render.template.cache_clear()
     assert _render_shipped() == first
 
 
@@ -332,27 +333,3 @@ def test_bad_settings_are_reported_not_raised(project, write_env, runner, text) 
 
 # --- the policy's fast read of rendered files ----------------------------------------------------------
 
-@pytest.mark.parametrize("expr", ['x{job="fraud-api"} / 30 > 0.9', "x{job=\"it's\"} / 3 > 1",
-                                  'x{job="\u00e9t\u00e9 \U0001f600"} / 3 > 1', 'plain_metric > 1'])
-def test_rule_expr_reads_what_a_full_yaml_load_reads(expr) -> None:
-    """Rules written the way the template writes them (block style, scalars through the yaml filter)."""
-    import yaml
-
-    from infragen.render import yaml_scalar
-
-    text = "groups:\n  - name: g\n    rules:\n"
-    for alert in ("A", "DatabasePoolNearExhaustion", "B"):
-        text += f"      - alert: {alert}\n        expr: {yaml_scalar(expr if alert != 'A' else 'a > 1')}\n        for: 1m\n"
-    rules = yaml.safe_load(text)["groups"][0]["rules"]
-    for alert in ("DatabasePoolNearExhaustion", "A", "B", "Missing"):
-        expected = next((r["expr"] for r in rules if r.get("alert") == alert), "")
-        assert policy._rule_expr(text, alert) == expected
-
-
-def test_rule_expr_on_every_shipped_rules_file() -> None:
-    import yaml
-
-    for path in (REPO / "output").glob("*/prometheus/alerts.yaml"):
-        text = path.read_text()
-        for rule in yaml.safe_load(text)["groups"][0]["rules"]:
-            assert policy._rule_expr(text, rule["alert"]) == rule["expr"]

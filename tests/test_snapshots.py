@@ -9,13 +9,14 @@ from __future__ import annotations
 import pytest
 
 from infragen.load import Loader
-from infragen.render import ARTIFACTS, render_environment
+from infragen.artifacts import ARTIFACTS
+from infragen.render import render_environment
 
 from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
 
 SHIPPED = Loader(SHIPPED_ENVIRONMENTS)
 EDGE = Loader(FIXTURES / "environments")
-ARTIFACT_PATHS = [path for path, _template in ARTIFACTS]
+ARTIFACT_PATHS = [a.path for a in ARTIFACTS]
 
 
 @pytest.mark.parametrize("path", ARTIFACT_PATHS)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+import infragen.consumers
 import infragen.verify
 from conftest import REPO
 from infragen.cli import cli
-from infragen.render import ARTIFACTS
+from infragen.artifacts import ARTIFACTS
 from tools import require
 
 LINE = re.compile(r"^(?P<path>\S+)\s+(?P<status>ok|failed|skipped)\s+(?P<summary>.+)$")
@@ -40,7 +41,7 @@ def test_verify_passes_on_the_shipped_output(shipped_project: Path, runner) -> N
     assert result.exit_code == 0, result.output
     lines = _lines(result.output)
     envs = sorted(p.stem for p in (shipped_project / "environments").glob("[!_]*.yaml"))
-    assert sorted(lines) == sorted(f"output/{env}/{path}" for env in envs for path, _ in ARTIFACTS)
+    assert sorted(lines) == sorted(f"output/{env}/{path}" for env in envs for path in (a.path for a in ARTIFACTS))
     assert {status for status, _ in lines.values()} == {"ok"}, result.output
     assert "kubernetes-validate --strict, Kubernetes 1.27-" in lines["output/production/kubernetes/hpa.yaml"][1]
     assert result.output.rstrip().endswith(f"verify: {len(lines)} ok, 0 failed, 0 skipped")
@@ -51,7 +52,7 @@ def without_external_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     """As on a machine without promtool, amtool and nginx (also keeps tests that need none of them quick)."""
     real = infragen.verify.find_tool
     monkeypatch.setattr(infragen.verify, "find_tool",
-                        lambda name: None if name in infragen.verify.TOOL_PACKAGES else real(name))
+                        lambda name: None if name in infragen.consumers.TOOL_PACKAGES else real(name))
 
 
 def test_missing_tools_are_skipped_with_an_install_hint(shipped_project: Path, runner, without_external_tools) -> None:

@@ -15,7 +15,7 @@ import pytest
 from infragen.load import Loader
 from infragen.models.environment import Environment
 from infragen.render import render_environment
-from infragen.verify import INSTALL_HINT, TOOL_PACKAGES, find_tool
+from infragen.consumers import INSTALL_HINT, TOOL_PACKAGES, find_tool
 
 from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
 

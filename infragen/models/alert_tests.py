@@ -22,13 +22,10 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Callable, Iterator, Literal, NamedTuple
+from typing import Callable, Iterator, Literal, NamedTuple, Sequence
 
-from .alerts import AlertRule, promql_string
+from .alerts import AlertInputs, AlertRule, promql_string
 from .types import format_duration
-
-if TYPE_CHECKING:
-    from .environment import Environment
 
 SAMPLE_SECONDS = 15  # synthetic scrape interval: several samples in even the shortest (1m) rate window
 EVAL_SECONDS = 60  # rule evaluation interval of the tests (Prometheus' default)
@@ -152,9 +149,9 @@ _QUERY = "database_query_duration_seconds"
 _ENDPOINT = (("method", "POST"), ("endpoint", "/score"))
 
 
-def _pool_scenario(env: "Environment") -> _Scenario:
+def _pool_scenario(env: AlertInputs) -> _Scenario:
     capacity = Decimal(env.pool_capacity)
-    threshold = Decimal(repr(env.spec.alerts.db_pool_utilization.threshold))
+    threshold = Decimal(repr(env.settings.db_pool_utilization.threshold))
     metric = "database_pool_connections_in_use"
 
     def gauge(who: _Who, ratio: Decimal, instance: str) -> _Line:
@@ -171,9 +168,9 @@ def _pool_scenario(env: "Environment") -> _Scenario:
     )
 
 
-def _scenarios(env: "Environment") -> dict[str, _Scenario]:
-    window_minutes = Decimal(env.spec.alerts.rate_window) / 60
-    exceptions_t = Decimal(env.spec.alerts.unhandled_exceptions.threshold)
+def _scenarios(env: AlertInputs) -> dict[str, _Scenario]:
+    window_minutes = Decimal(env.settings.rate_window) / 60
+    exceptions_t = Decimal(env.settings.unhandled_exceptions.threshold)
     return {
         "HighErrorRate": _Scenario(
             kind="ratio", direction="above", bounded=True, own=_error_rate,
@@ -404,15 +401,16 @@ def _other_job(own: str) -> str:
     return "other-job" if own != "other-job" else "other-job-2"
 
 
-def build_alert_tests(env: "Environment") -> AlertTests:
-    alerts = env.spec.alerts
+def build_alert_tests(env: AlertInputs, rules: Sequence[AlertRule]) -> AlertTests:
+    """promtool tests of `rules` (built by build_alert_rules from the same inputs)."""
+    alerts = env.settings
     window = alerts.rate_window
     who = _Who(env.job, env.namespace)
     other_ns = _Who(env.job, _other_namespace(env.namespace))
     other_job = _Who(_other_job(env.job), env.namespace)
     scenarios = _scenarios(env)
     groups: list[TestGroup] = []
-    for rule in env.alert_rules:
+    for rule in rules:
         scenario = scenarios[rule.name]
         threshold = Decimal(repr(rule.threshold))
         hold = getattr(alerts, rule.setting).for_

@@ -11,12 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
+from .settings import Alerts
 from .types import format_duration, format_number
-
-if TYPE_CHECKING:
-    from .environment import Environment
 
 
 @dataclass(frozen=True)
@@ -33,6 +29,23 @@ class AlertRule:
     runbook_url: str | None
 
 
+@dataclass(frozen=True)
+class AlertInputs:
+    """What the alert rules and their tests are built from: the service's identity, the `alerts:` settings and
+    the pool capacity the pool alert divides by (the environment computes it; the rules only quote it)."""
+
+    job: str
+    namespace: str
+    environment: str
+    settings: Alerts
+    pool_size: int
+    pool_overflow: int
+
+    @property
+    def pool_capacity(self) -> int:
+        return self.pool_size + self.pool_overflow
+
+
 @lru_cache(maxsize=4096)  # label values repeat in every series of every generated alert test
 def promql_string(value: str) -> str:
     """A PromQL double-quoted string literal (Go escaping)."""
@@ -44,16 +57,16 @@ def percent_text(ratio: float) -> str:
     return format_number(float(Decimal(repr(ratio)) * 100)) + "%"
 
 
-def selector(env: "Environment", *extra: str) -> str:
+def selector(env: AlertInputs, *extra: str) -> str:
     matchers = [f"job={promql_string(env.job)}", f"namespace={promql_string(env.namespace)}", *extra]
     return "{" + ",".join(matchers) + "}"
 
 
-def build_alert_rules(env: "Environment") -> list[AlertRule]:
-    alerts = env.spec.alerts
+def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
+    alerts = env.settings
     window = format_duration(alerts.rate_window)
     sel = selector(env)
-    who = f"{env.job} ({env.name})"
+    who = f"{env.job} ({env.environment})"
     where = f"{env.job} in namespace {env.namespace}"
 
     def rate(metric: str, sel_: str = sel) -> str:
@@ -124,7 +137,7 @@ def build_alert_rules(env: "Environment") -> list[AlertRule]:
     for name, key, threshold, expr, summary, description in specs:
         setting = getattr(alerts, key)
         labels = (("severity", setting.severity), ("service", env.job), ("namespace", env.namespace),
-                  ("environment", env.name)) + extra_labels
+                  ("environment", env.environment)) + extra_labels
         rules.append(AlertRule(
             name=name, setting=key, expr=expr, for_=format_duration(setting.for_), severity=setting.severity,
             threshold=threshold, labels=labels, summary=summary, description=description,

@@ -1,7 +1,10 @@
 """A resolved environment: its name, where it came from, its validated settings, and every derived value.
 
-Templates read only from here. Anything computed (pool sizes, nginx rate, names that carry the
-environment, alert rules) is a property, so a template never does arithmetic or applies a default.
+Artifacts read only from here (through their context functions in infragen.artifacts). Anything computed
+(pool sizes, surge pods, nginx rate, names that carry the environment, alert rules) is a property, so a
+template never does arithmetic or applies a default, and two artifacts that carry the same number read it
+from the same property. `derivations()` and `unset_default()` give each derived value with the formula that
+made it, numbers filled in: `infragen explain` prints those instead of restating the arithmetic.
 """
 
 from __future__ import annotations
@@ -10,13 +13,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
-from ..errors import Location
+from ..errors import Location, PathKey
 from .alert_tests import AlertTests, build_alert_tests
-from .alerts import AlertRule, build_alert_rules
+from .alerts import AlertInputs, AlertRule, build_alert_rules
 from .settings import SEVERITIES, EnvironmentSpec
-from .types import format_duration, percent_value, split_address
+from .types import format_duration, format_number, split_address
 
-PathKey = tuple[Any, ...]
+
+@dataclass(frozen=True)
+class Derivation:
+    """A value infragen computes, under a setting-like dotted name, with its formula and the numbers put in."""
+
+    setting: str
+    value: Any
+    formula: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,12 +40,21 @@ class Environment:
     # --- identity --------------------------------------------------------------------------------
     @property
     def job(self) -> str:
-        """Prometheus `job` label of the service's series (DOMAIN.md: the service name)."""
+        """Prometheus `job` label of the service's series: the service name (the application's metrics contract)."""
+        return self.spec.service.name
+
+    @property
+    def service_name(self) -> str:
         return self.spec.service.name
 
     @property
     def deployment(self) -> str:
         return self.spec.service.name
+
+    @property
+    def scale_target(self) -> tuple[str, str, str]:
+        """(apiVersion, kind, name) of the workload the HPA scales."""
+        return ("apps/v1", "Deployment", self.deployment)
 
     @property
     def namespace(self) -> str:
@@ -84,15 +103,24 @@ class Environment:
     @property
     def surge_pods(self) -> int:
         """Extra pods a rolling update adds at max_replicas (Kubernetes rounds maxSurge percentages up)."""
-        return percent_value(self.spec.rollout.max_surge, self.spec.autoscaling.max_replicas, round_up=True)
+        return self.spec.rollout.surge_pods(self.spec.autoscaling.max_replicas)
 
-    @property
-    def peak_pods(self) -> int:
-        return self.spec.autoscaling.max_replicas + self.surge_pods
+    def peak_connections_at(self, max_replicas: int) -> int:
+        """Database connections the fleet may open at `max_replicas`, mid-rollout, every pool and overflow full."""
+        return (max_replicas + self.spec.rollout.surge_pods(max_replicas)) * self.pool_capacity
 
     @property
     def peak_connections(self) -> int:
-        return self.peak_pods * self.pool_capacity
+        return self.peak_connections_at(self.spec.autoscaling.max_replicas)
+
+    @property
+    def usable_connections(self) -> int:
+        return self.spec.database.usable_connections
+
+    # --- disruption budget -------------------------------------------------------------------------
+    @property
+    def evictions_allowed_at_min_replicas(self) -> int:
+        return self.spec.disruption_budget.evictions_allowed(self.spec.autoscaling.min_replicas)
 
     # --- kubernetes ------------------------------------------------------------------------------
     @property
@@ -170,13 +198,18 @@ class Environment:
 
     # --- prometheus ------------------------------------------------------------------------------
     @cached_property
-    def alert_rules(self) -> list[AlertRule]:
-        return build_alert_rules(self)
+    def alert_inputs(self) -> AlertInputs:
+        return AlertInputs(job=self.job, namespace=self.namespace, environment=self.name, settings=self.spec.alerts,
+                           pool_size=self.pool_size, pool_overflow=self.pool_overflow)
 
     @cached_property
-    def alert_tests(self) -> "AlertTests":
+    def alert_rules(self) -> list[AlertRule]:
+        return build_alert_rules(self.alert_inputs)
+
+    @cached_property
+    def alert_tests(self) -> AlertTests:
         """promtool unit tests of the alert rules (output tests/alerts.test.yaml)."""
-        return build_alert_tests(self)
+        return build_alert_tests(self.alert_inputs, self.alert_rules)
 
     @property
     def alert_group(self) -> str:
@@ -198,6 +231,63 @@ class Environment:
         am = self.spec.alertmanager
         return {"group_wait": format_duration(am.group_wait), "group_interval": format_duration(am.group_interval),
                 "repeat_interval": format_duration(am.repeat_interval)}
+
+    # --- how each derived value is made (infragen explain) --------------------------------------------------
+    def derivations(self) -> list[Derivation]:
+        """Values infragen computes from the settings, each with its formula."""
+        spec, db, a = self.spec, self.spec.database, self.spec.autoscaling
+        surge = spec.rollout.max_surge
+        surge_formula = (f"rollout.max_surge {surge} of autoscaling.max_replicas {a.max_replicas}, rounded up"
+                         if isinstance(surge, str) else f"rollout.max_surge {surge}")
+        kind, value = self.pdb_field
+        rounded = " (a percentage, rounded up)" if isinstance(value, str) else ""
+        evictions = (f"autoscaling.min_replicas {a.min_replicas} - minAvailable {value}{rounded}" if kind == "minAvailable"
+                     else f"maxUnavailable {value}{rounded}, at most autoscaling.min_replicas {a.min_replicas}")
+        lb = spec.load_balancing
+        return [
+            Derivation("database.connections_per_pod", self.pool_capacity,
+                       f"database.pool_size {self.pool_size} + database.max_overflow {self.pool_overflow}"),
+            Derivation("database.usable_connections", self.usable_connections,
+                       f"database.max_connections {db.max_connections} x (100 - database.reserved_connections_percent "
+                       f"{db.reserved_connections_percent})%, rounded down"),
+            Derivation("rollout.surge_pods", self.surge_pods, surge_formula),
+            Derivation("database.peak_connections", self.peak_connections,
+                       f"(autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {self.surge_pods}) x "
+                       f"database.connections_per_pod {self.pool_capacity}"),
+            Derivation("disruption_budget.evictions_allowed_at_min_replicas", self.evictions_allowed_at_min_replicas,
+                       evictions),
+            Derivation("rate_limit.nginx_rate", spec.rate_limit.nginx_rate,
+                       f"rate_limit.requests {spec.rate_limit.requests} per rate_limit.window_seconds "
+                       f"{spec.rate_limit.window_seconds}, as whole requests per second or per minute"),
+            Derivation("load_balancing.affinity_mode", lb.affinity_mode,
+                       f"session_affinity.enabled {'true' if lb.session_affinity.enabled else 'false'} on nginx "
+                       f"{lb.nginx_version}: hash before 1.29.6, sticky from it"),
+        ]
+
+    def unset_default(self, path: PathKey) -> Derivation | None:
+        """The value used for the optional setting at `path` when no layer sets it, and how it is derived."""
+        db, lb = self.spec.database, self.spec.load_balancing
+        dotted = ".".join(str(p) for p in path)
+        if path == ("service", "namespace"):
+            return Derivation(dotted, self.namespace, "the environment name")
+        if path == ("service", "selector"):
+            return Derivation(dotted, self.selector, "{app.kubernetes.io/name: service.name}")
+        if path == ("database", "pool_size"):
+            return Derivation(dotted, self.pool_size, f"ceil(database.base_pool_size {db.base_pool_size} x "
+                                                      f"database.load_estimate {format_number(db.load_estimate)})")
+        if path == ("database", "max_overflow"):
+            return Derivation(dotted, self.pool_overflow, f"database.pool_size {self.pool_size} // 2")
+        if path == ("load_balancing", "method"):
+            directive = " ".join(self.balancing_directive) or "round-robin (no directive)"
+            if lb.affinity_mode == "hash":
+                return Derivation(dotted, directive,
+                                  f"session affinity on nginx {lb.nginx_version} (< 1.29.6) hashes the session cookie")
+            return Derivation(dotted, directive, "least_conn unless session affinity hashes")
+        if len(path) == 4 and path[:2] == ("load_balancing", "servers") and path[3] in ("max_fails", "fail_timeout"):
+            value = getattr(lb, path[3])
+            shown = format_duration(value) if path[3] == "fail_timeout" else value
+            return Derivation(dotted, shown, f"load_balancing.{path[3]}")
+        return None
 
     def location_of(self, path: PathKey) -> Location | None:
         """The location of `path` or of its nearest located ancestor."""

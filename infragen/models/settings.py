@@ -11,7 +11,7 @@ from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .types import (
@@ -20,6 +20,7 @@ from .types import (
     NGINX_VERSION_RE,
     SERVER_ADDRESS_RE,
     split_address,
+    percent_value,
     INT32_MAX,
     DnsLabel,
     Duration,
@@ -34,6 +35,12 @@ SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
 # nginx releases that matter to the upstream we write.
 STICKY_COOKIE_SINCE = (1, 29, 6)  # `sticky cookie` in open-source nginx
 MIN_NGINX = (1, 18, 0)  # empty hash keys fall back to round-robin since 1.17.1; 1.18 is the stable line with it
+
+
+def form(text: str) -> dict[str, Any]:
+    """Field metadata: what a pattern-checked value should look like, in words. The loader says "expected <form>"
+    instead of showing the regex, which helps nobody; the JSON Schema carries it as `x-form`."""
+    return {"x-form": text}
 
 
 def rule_error(rule: str, message: str, at: tuple[Any, ...] = (), related: tuple[tuple[Any, ...], ...] = ()) -> PydanticCustomError:
@@ -116,9 +123,12 @@ class Autoscaling(Section):
         return value
 
 
+_INT_OR_PERCENT = 'a whole number or a percentage such as "25%"'
+
+
 class DisruptionBudget(Section):
-    min_available: IntOrPercent | None = Field(None, description='Pods that must stay up: an integer or "N%".')
-    max_unavailable: IntOrPercent | None = Field(None, description='Pods that may be down: an integer or "N%". Excludes min_available.')
+    min_available: IntOrPercent | None = Field(None, json_schema_extra=form(_INT_OR_PERCENT), description='Pods that must stay up: an integer or "N%".')
+    max_unavailable: IntOrPercent | None = Field(None, json_schema_extra=form(_INT_OR_PERCENT), description='Pods that may be down: an integer or "N%". Excludes min_available.')
     unhealthy_pod_eviction_policy: Literal["AlwaysAllow", "IfHealthyBudget"] = Field(
         "AlwaysAllow", description="AlwaysAllow suits a stateless API: a crash-looping pod never blocks a drain.")
 
@@ -127,6 +137,18 @@ class DisruptionBudget(Section):
         if (self.min_available is None) == (self.max_unavailable is None):
             raise ValueError("set exactly one of min_available or max_unavailable")
         return self
+
+    # Kubernetes rounds both fields' percentages up (the disruption controller's GetScaledValueFromIntOrPercent).
+    def pods_kept(self, replicas: int) -> int:
+        """Pods the budget keeps available out of `replicas`."""
+        if self.min_available is not None:
+            return percent_value(self.min_available, replicas, round_up=True)
+        assert self.max_unavailable is not None  # the validator guarantees exactly one
+        return replicas - percent_value(self.max_unavailable, replicas, round_up=True)
+
+    def evictions_allowed(self, replicas: int) -> int:
+        """Pods a drain may evict at once when `replicas` are running and healthy."""
+        return min(replicas, max(0, replicas - self.pods_kept(replicas)))
 
 
 class Database(Section):
@@ -165,10 +187,10 @@ class RateLimit(Section):
     window_seconds: int = Field(60, ge=1, description="Window length; requests/window must be a whole number per second or per minute.")
     burst: int = Field(20, ge=0, description="Requests over the rate nginx still accepts from a client.")
     nodelay: bool = Field(True, description="Serve burst requests at once instead of queueing them.")
-    key: str = Field("$binary_remote_addr", pattern=NGINX_VARIABLE_RE,
+    key: str = Field("$binary_remote_addr", pattern=NGINX_VARIABLE_RE, json_schema_extra=form("an nginx variable such as $binary_remote_addr"),
                      description="nginx variable identifying a client. Behind a load balancer, use one carrying the real client address.")
     status_code: int = Field(429, ge=400, le=599, description="Status for rejected requests (nginx's own default is 503).")
-    zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,5}[km]$", description="Shared memory for client states (1m holds ~16k).")
+    zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,5}[km]$", json_schema_extra=form("a size such as 10m or 64k"), description="Shared memory for client states (1m holds ~16k).")
 
     @model_validator(mode="after")
     def _whole_rate(self) -> "RateLimit":
@@ -195,8 +217,9 @@ class RateLimit(Section):
 class SessionAffinity(Section):
     enabled: bool = Field(True, description="Send each client session to the same upstream server.")
     cookie: str = Field("session_id", pattern=COOKIE_NAME_RE,
+                        json_schema_extra=form("a cookie name of letters, digits and _ (nginx has no $cookie_ variable for other names)"),
                         description="The application's session cookie; nginx < 1.29.6 hashes on it.")
-    routing_cookie: str = Field("route", pattern=COOKIE_NAME_RE,
+    routing_cookie: str = Field("route", pattern=COOKIE_NAME_RE, json_schema_extra=form("a cookie name of letters, digits and _"),
                                 description="Cookie nginx >= 1.29.6 issues itself (`sticky cookie`); must differ from `cookie`.")
     ttl: Duration = Field(10800, description="Lifetime of the routing cookie (sticky mode). Default 3h.")
 
@@ -216,7 +239,9 @@ class SessionAffinity(Section):
 
 
 class UpstreamServer(Section):
-    address: str = Field(pattern=SERVER_ADDRESS_RE, description="host:port (DNS name, IPv4, or [IPv6]); without a port, service.port.")
+    address: str = Field(pattern=SERVER_ADDRESS_RE,
+                         json_schema_extra=form("host:port such as 10.0.0.11:30080, app.internal:8080 or [fd00::1]:8080 (port optional)"),
+                         description="host:port (DNS name, IPv4, or [IPv6]); without a port, service.port.")
     weight: int = Field(1, ge=1, le=1000)
     max_fails: int | None = Field(None, ge=0, le=1000, description="Default: load_balancing.max_fails.")
     fail_timeout: Duration | None = Field(None, description="Default: load_balancing.fail_timeout.")
@@ -246,7 +271,7 @@ def _server_from_string(value: Any) -> Any:
 
 
 class LoadBalancing(Section):
-    nginx_version: str = Field("1.22", pattern=NGINX_VERSION_RE,
+    nginx_version: str = Field("1.22", pattern=NGINX_VERSION_RE, json_schema_extra=form('a quoted version such as "1.22" or "1.29.6"'),
                                description='Oldest nginx that will load the file, as a quoted string ("1.22", "1.29.6").')
     method: Literal["least_conn", "round_robin", "random"] | None = Field(
         None, description="Balancing method. Default least_conn. With affinity on nginx < 1.29.6 the cookie hash is the method.")
@@ -254,7 +279,7 @@ class LoadBalancing(Section):
     keepalive: int = Field(32, ge=0, le=4096, description="Idle keepalive connections each worker keeps to the upstream; 0 disables.")
     max_fails: int = Field(3, ge=0, le=1000, description="Failures within fail_timeout that mark a server down.")
     fail_timeout: Duration = Field(10, description="Default 10s.")
-    zone_size: str = Field("64k", pattern=r"^[1-9][0-9]{0,5}[km]$", description="Shared memory for upstream state across workers.")
+    zone_size: str = Field("64k", pattern=r"^[1-9][0-9]{0,5}[km]$", json_schema_extra=form("a size such as 10m or 64k"), description="Shared memory for upstream state across workers.")
     servers: list[UpstreamServer] = Field(min_length=1, description='Required: addresses nginx balances over, "host:port" or mappings.')
 
     @field_validator("servers", mode="before")
@@ -385,6 +410,7 @@ class Alerts(Section):
     rate_limited: RateLimitedAlert = Field(default_factory=RateLimitedAlert)
     runbook_url: str | None = Field(
         None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$",
+        json_schema_extra=form("an http:// or https:// URL without spaces, quotes or query string"),
         description="Base URL of the runbooks; each alert links to <runbook_url>#<AlertName>.")
     rate_window: Duration = Field(300, description="Window of every rate()/increase() in the rules. Default 5m.")
     scrape_interval: Duration = Field(30, description="How often Prometheus scrapes the service; rate windows must be >= 4x it.")
@@ -423,13 +449,16 @@ _ABS_PATH = r"^/[A-Za-z0-9._/-]+$"
 
 
 class PagerDuty(Section):
-    routing_key_file: str = Field(pattern=_ABS_PATH, description="File holding the Events v2 routing key (mounted from a Secret).")
+    routing_key_file: str = Field(pattern=_ABS_PATH, json_schema_extra=form(
+        "an absolute file path such as /etc/alertmanager/secrets/pagerduty-routing-key"), description="File holding the Events v2 routing key (mounted from a Secret).")
     send_resolved: bool = True
 
 
 class Slack(Section):
-    api_url_file: str = Field(pattern=_ABS_PATH, description="File holding the webhook URL (mounted from a Secret).")
-    channel: str | None = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$", description="Override the webhook's channel.")
+    api_url_file: str = Field(pattern=_ABS_PATH, json_schema_extra=form(
+        "an absolute file path such as /etc/alertmanager/secrets/slack-api-url"), description="File holding the webhook URL (mounted from a Secret).")
+    channel: str | None = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$", json_schema_extra=form("a Slack channel such as #fraud-alerts"),
+                                description="Override the webhook's channel.")
     send_resolved: bool = Field(True, description="Alertmanager's Slack default is false; resolved notices are wanted.")
 
 
@@ -464,7 +493,7 @@ class AlertmanagerSettings(Section):
     routes: SeverityRoutes = Field(default_factory=SeverityRoutes, description="Receiver for each severity.")
     default_receiver: str = Field("team-slack", description="Receiver of the root route: anything no severity route matches.")
     group_by: list[Annotated[str, Field(pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$")]] = Field(
-        default_factory=lambda: ["alertname", "namespace"], min_length=1,
+        default_factory=lambda: ["alertname", "namespace"], min_length=1, json_schema_extra=form("label names (letters, digits, _) or '...'"),
         description="Label names alerts are grouped by (or `...` for all labels).")
     group_wait: Duration = Field(30, description="Default 30s.")
     group_interval: Duration = Field(300, description="Default 5m. Alertmanager refuses 0s.")
@@ -505,15 +534,29 @@ class AlertmanagerSettings(Section):
 
 
 class Rollout(Section):
-    max_surge: IntOrPercent = Field("25%", description="Pods a rolling update adds above the replica count (Kubernetes default 25%).")
+    max_surge: IntOrPercent = Field("25%", json_schema_extra=form(_INT_OR_PERCENT),
+                                    description="Pods a rolling update adds above the replica count (Kubernetes default 25%).")
+
+    def surge_pods(self, replicas: int) -> int:
+        """Extra pods a rolling update adds to `replicas` (Kubernetes rounds a maxSurge percentage up)."""
+        return percent_value(self.max_surge, replicas, round_up=True)
 
 
-# Rules an environment may turn from errors into warnings (`policy: {allow: [...]}`); see infragen.policy.
-AllowableRule = Literal["production-min-replicas", "production-pdb", "production-paging"]
+# The validation context key under which the loader passes the ids `policy.allow` may name: the production-only
+# rules of infragen.policy's registry (the models cannot import it: it imports them).
+ALLOWABLE_RULES = "allowable_rules"
+
+
+def _allowable(value: str, info: ValidationInfo) -> str:
+    allowable = (info.context or {}).get(ALLOWABLE_RULES)
+    if allowable is not None and value not in allowable:
+        expected = ", ".join(repr(a) for a in allowable[:-1]) + f" or {allowable[-1]!r}" if len(allowable) > 1 else repr(allowable[0])
+        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+    return value
 
 
 class Policy(Section):
-    allow: list[AllowableRule] = Field(
+    allow: list[Annotated[str, AfterValidator(_allowable)]] = Field(
         default_factory=list,
         description="Production-tier rules this environment is exempt from (each then reports a warning, not an error). "
                     "Counts only in the environment's own file, not in a partial. See docs/policy.md.")

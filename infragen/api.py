@@ -1,0 +1,163 @@
+"""What each command does, as functions that return data: infragen's public API.
+
+The CLI (infragen.cli) parses arguments, calls one of these, prints what it returns and picks the exit code.
+Every function takes the tool settings (infragen.config.load_settings) and raises `InputError` for input that
+cannot be used (its problems name file, line and field), `PolicyFailed` when a policy rule stops the command,
+and `WriteInterrupted` when writing failed part-way.
+
+    settings = load_settings(environments=Path("environments"), output=Path("output"))
+    outcome = check(settings)          # outcome.plan.up_to_date, outcome.findings
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+from .config import ToolSettings
+from .errors import InputError, Problem, failing
+from .plan import Plan, WriteInterrupted, apply, make_plan, merge_plans, unchanged_plan
+
+if TYPE_CHECKING:
+    from .explain import Setting
+    from .models.environment import Environment
+    from .verify import Result
+
+__all__ = ["Outcome", "PolicyFailed", "WriteInterrupted", "InputError", "validate", "plan", "check", "diff", "build",
+           "environments", "explain", "verify"]
+
+
+@dataclass
+class PolicyFailed(InputError):
+    """A policy rule stopped the command: `problems` are every finding (warnings too), `strict` whether
+    warnings counted as failures."""
+
+    strict: bool = False
+
+
+@dataclass
+class Outcome:
+    environments: list[str]  # the environments selected, in name order
+    findings: list[Problem]  # policy findings that did not stop the command (warnings)
+    strict: bool
+    plan: Plan | None = None  # what build writes or wrote (None for validate)
+
+
+@dataclass
+class Planner:
+    """Plans one environment's directory in the process that rendered it, so only differences travel back."""
+
+    output_dir: Path
+
+    def each(self, name: str, files: dict[str, str]) -> Plan:
+        return make_plan(files, self.output_dir, [name], consume=True, defer_conflicts=True)
+
+    def reuse(self, name: str, digests: dict[str, bytes]) -> Any:
+        # A cached result counts only if output/<name> is exactly what it says; else render (for the diff).
+        from .pipeline import MISS
+
+        plan = unchanged_plan(self.output_dir, name, digests)
+        return MISS if plan is None else plan
+
+
+def _process(settings: ToolSettings, names: Iterable[str], planner: Planner | None) -> tuple[list[str], list[Any], list[Problem]]:
+    """Load, render and check every selected environment; stop before anything is written when policy fails."""
+    from .cache import ResultCache
+    from .pipeline import process
+
+    cache = ResultCache.open(settings.environments, enabled=settings.cache)
+    if planner is None:  # validate: the findings are the result, no file is kept
+        selected, kept, findings = process(settings.environments, list(names) or None, each=_nothing,
+                                           reuse=_nothing, cache=cache)
+    else:
+        selected, kept, findings = process(settings.environments, list(names) or None, each=planner.each,
+                                           reuse=planner.reuse, cache=cache)
+    if failing(findings, settings.strict):
+        raise PolicyFailed(findings, strict=settings.strict)
+    return selected, kept, findings
+
+
+def _nothing(name: str, files: Mapping[str, Any]) -> None:
+    return None
+
+
+def validate(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
+    """Load and validate environment files and check every policy rule; write nothing."""
+    selected, _kept, findings = _process(settings, names, None)
+    return Outcome(selected, findings, settings.strict)
+
+
+def plan(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
+    """What build would do to the output directory. Reads it, never writes it."""
+    names = list(names)
+    planner = Planner(settings.output)
+    selected, plans, findings = _process(settings, names, planner)
+    with _after(findings):
+        if not names:  # the rest of the output directory: environments that are gone, files at the top
+            plans.append(make_plan({}, settings.output, None, exclude=frozenset(selected), defer_conflicts=True))
+        return Outcome(selected, findings, settings.strict, merge_plans(settings.output, plans))
+
+
+check = plan  # `check` and `diff` differ only in what the CLI prints and the exit code
+diff = plan
+
+
+def build(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
+    """Write what changed: each file atomically, generated files no longer produced removed, others untouched."""
+    outcome = plan(settings, names)
+    assert outcome.plan is not None
+    with _after(outcome.findings):
+        apply(outcome.plan)
+    return outcome
+
+
+@contextlib.contextmanager
+def _after(findings: list[Problem]) -> Iterator[None]:
+    """An InputError raised once the policy passed (a hand-written file in the way, a failed write) carries the
+    warnings found before it, so the report shows everything in order."""
+    try:
+        yield
+    except InputError as exc:
+        exc.findings = findings + exc.findings
+        raise
+
+
+def environments(settings: ToolSettings, names: Iterable[str] = ()) -> list["Environment"]:
+    """The selected environments, loaded (InputError lists the problems of all of them)."""
+    from .load import Loader
+
+    return Loader(settings.environments).load_many(list(names) or None)
+
+
+@dataclass
+class Explanation:
+    environment: "Environment"
+    settings: list["Setting"]
+
+
+def explain(settings: ToolSettings, name: str, field_path: str | None = None) -> Explanation:
+    """Every effective setting of environment `name` (or those under `field_path`) and where it came from."""
+    from .explain import explain as explain_settings
+
+    env = environments(settings, [name])[0]
+    return Explanation(env, explain_settings(env, field_path))
+
+
+@dataclass
+class Verification:
+    results: list["Result"]
+    tools: dict[str, str | None] = field(default_factory=dict)  # program -> path, None when not installed
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+
+def verify(settings: ToolSettings, names: Iterable[str] = ()) -> Verification:
+    """Each built artifact of the selected environments through its real consumer."""
+    from .verify import available_tools, verify_environment
+
+    envs = environments(settings, names)
+    tools = available_tools()
+    return Verification([r for env in envs for r in verify_environment(env, settings.output / env.name, tools)], tools)

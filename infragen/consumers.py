@@ -1,0 +1,347 @@
+"""The programs that consume each artifact, run on a built file: one `Consumer` per kind of check.
+
+Kubernetes manifests are validated in-process against the schemas bundled with kubernetes-validate; the rest
+run the real tools (promtool, amtool, nginx, sh) on the file in output/<env>/. Each artifact names its consumer
+in the registry (infragen.artifacts); `infragen verify` runs them. A consumer reads the file and writes only to
+temporary directories.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, NamedTuple, Sequence
+
+if TYPE_CHECKING:
+    from .models.environment import Environment
+
+Status = Literal["ok", "failed", "skipped"]
+
+OLDEST_KUBERNETES = (1, 27)  # the oldest Kubernetes minor the artifacts are checked against
+TOOL_PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager", "nginx": "nginx-light"}
+INSTALL_HINT = "apt-get install prometheus prometheus-alertmanager nginx-light"
+TIMEOUT = 60  # seconds per tool run; they take well under one
+
+
+def find_tool(name: str) -> str | None:
+    """`name` on PATH, or in /usr/sbin (where Debian puts nginx, often off a non-root PATH)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidate = Path("/usr/sbin") / name
+    return str(candidate) if os.access(candidate, os.X_OK) else None
+
+
+def install_hint(tool: str) -> str:
+    return f"{tool} not installed (apt-get install {TOOL_PACKAGES.get(tool, tool)})"
+
+
+def _run(argv: Sequence[str], cwd: Path | None = None) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
+                              env={**os.environ, "LC_ALL": "C"})
+    except subprocess.TimeoutExpired:
+        return 124, f"{Path(argv[0]).name} did not finish within {TIMEOUT}s"
+    except OSError as exc:
+        return 127, f"cannot run {argv[0]}: {exc.strerror}"
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def _common_dir(paths: Sequence[Path]) -> tuple[Path, list[str]]:
+    """The deepest directory holding all `paths`, and their names relative to it: a tool run from there
+    prints short names (and none of the directory's)."""
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    base = Path(os.path.commonpath([p.parent for p in absolute]))
+    return base, [p.relative_to(base).as_posix() for p in absolute]
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return "(no output)"
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------------------
+
+def kubernetes_versions() -> list[str]:
+    """Every Kubernetes minor from OLDEST_KUBERNETES to the newest kubernetes-validate bundles."""
+    from kubernetes_validate.utils import all_versions
+
+    seen: dict[tuple[int, int], str] = {}
+    for version in all_versions():
+        major, minor = (int(p) for p in version.split(".")[:2])
+        if (major, minor) >= OLDEST_KUBERNETES:
+            seen.setdefault((major, minor), version)
+    return [seen[key] for key in sorted(seen)]
+
+
+def check_kubernetes(path: Path, versions: Sequence[str] | None = None) -> tuple[Status, str, str]:
+    return check_kubernetes_text(path.read_text(encoding="utf-8"), versions)
+
+
+def check_kubernetes_text(text: str, versions: Sequence[str] | None = None) -> tuple[Status, str, str]:
+    """A manifest (HPA or PDB) against the schemas of `versions` (default: kubernetes_versions())."""
+    import yaml
+
+    try:
+        import kubernetes_validate
+    except ImportError:
+        return "skipped", "kubernetes-validate not installed (pip install kubernetes-validate)", ""
+    versions = list(versions) if versions is not None else kubernetes_versions()
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        return "failed", f"not valid YAML: {_first_line(str(exc))}", str(exc)
+    if not documents:
+        return "failed", "no Kubernetes object in the file", ""
+    problems = []
+    for doc in documents:
+        problems.extend(f"{where}: {value} does not fit the int32 the API server stores it in"
+                        for where, value in _beyond_int32(doc))
+        for version in versions:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                where = ".".join(str(p) for p in exc.path) or "(top level)"
+                problems.append(f"Kubernetes {_minor(version)}: {where}: {exc.message}")
+            except (kubernetes_validate.SchemaNotFoundError, KeyError, TypeError) as exc:
+                problems.append(f"Kubernetes {_minor(version)}: {exc}")
+    if problems:
+        return "failed", f"kubernetes-validate --strict: {problems[0]}", "\n".join(problems)
+    span = _minor(versions[0]) if len(versions) == 1 else f"{_minor(versions[0])}-{_minor(versions[-1])}"
+    return "ok", f"kubernetes-validate --strict, Kubernetes {span}", ""
+
+
+def _beyond_int32(node: object, where: str = "") -> list[tuple[str, int]]:
+    """kubernetes-validate ignores `format: int32`; the API server does not. Every integer in an HPA or PDB
+    is an int32 field."""
+    if isinstance(node, dict):
+        children = [(f"{where}.{key}" if where else str(key), value) for key, value in node.items()]
+    elif isinstance(node, list):
+        children = [(f"{where}.{i}", value) for i, value in enumerate(node)]
+    else:
+        children = []
+    found = [problem for below, value in children for problem in _beyond_int32(value, below)]
+    if isinstance(node, int) and not isinstance(node, bool) and not -2**31 <= node < 2**31:
+        found.append((where or "(top level)", node))
+    return found
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+# --- Prometheus ---------------------------------------------------------------------------------------------
+
+def check_rules(promtool: str, *paths: Path) -> tuple[Status, str, str]:
+    """`promtool check rules`, every lint fatal; several files in one run check each on its own."""
+    cwd, names = _common_dir(paths)
+    code, out = _run([promtool, "check", "rules", "--lint=all", "--lint-fatal", *names], cwd=cwd)
+    complaints = [line.strip() for line in out.splitlines()
+                  if re.search(r"warn|error|fail", line, re.I) and not line.startswith("Checking ")]  # not a file name
+    if code != 0 or complaints:
+        return "failed", f"promtool check rules: {complaints[0] if complaints else _first_line(out)}", out
+    found = [int(n) for n in re.findall(r"SUCCESS: (\d+) rules found", out)]
+    return "ok", f"promtool check rules ({sum(found) if found else '?'} rules, no warnings)", ""
+
+
+def check_rule_tests(promtool: str, path: Path) -> tuple[Status, str, str]:
+    # promtool 2.42 resolves rule_files against the working directory, later versions against the
+    # test file: running from the file's own directory satisfies both.
+    code, out = _run([promtool, "test", "rules", path.name], cwd=path.parent)
+    if code != 0 or "SUCCESS" not in out:
+        failed = re.search(r"alertname: (\w+), time: (\w+)", out)
+        where = f"{failed.group(1)} at {failed.group(2)}" if failed else _first_line(out.replace("Unit Testing:", ""))
+        return "failed", f"promtool test rules: {where}", out
+    groups = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("  - name: "))
+    return "ok", f"promtool test rules ({groups} test groups)", ""
+
+
+# --- Alertmanager -------------------------------------------------------------------------------------------
+
+def routing_expectations(env: "Environment") -> list[tuple[tuple[str, ...], str]]:
+    """(label=value arguments, receiver the environment names for them): per severity, per alert, default."""
+    routes = dict(env.severity_routes)
+    cases = [((f"severity={severity}",), receiver) for severity, receiver in env.severity_routes]
+    for rule in env.alert_rules:
+        labels = (f"alertname={rule.name}",) + tuple(f"{k}={v}" for k, v in rule.labels)
+        cases.append((labels, routes[rule.severity]))
+    cases.append((("alertname=SomethingElse",), env.spec.alertmanager.default_receiver))
+    return cases
+
+
+def check_alertmanager_config(amtool: str, *paths: Path) -> tuple[Status, str, str]:
+    """`amtool check-config`; several files in one run check each on its own."""
+    cwd, names = _common_dir(paths)
+    code, out = _run([amtool, "check-config", *names], cwd=cwd)
+    if code != 0 or out.count("SUCCESS") < len(names):
+        return "failed", f"amtool check-config: {_complaint(out)}", out
+    return "ok", "amtool check-config", ""
+
+
+def check_alertmanager(amtool: str, path: Path, env: "Environment") -> tuple[Status, str, str]:
+    """check-config, then each of routing_expectations(env) with `amtool config routes test`."""
+    status, summary, details = check_alertmanager_config(amtool, path)
+    if status != "ok":
+        return status, summary, details
+    for labels, receiver in routing_expectations(env):
+        code, out = _run([amtool, "config", "routes", "test", f"--config.file={path.name}",
+                          f"--verify.receivers={receiver}", *labels], cwd=path.parent)
+        if code != 0:
+            got = _first_line(out)
+            return ("failed", f"amtool config routes test: {' '.join(labels)} routes to {got!r}, the environment names {receiver!r}",
+                    out)
+    severities = ", ".join(f"{sev}->{receiver}" for sev, receiver in env.severity_routes)
+    return "ok", f"amtool check-config; routes {severities}", ""
+
+
+def _complaint(out: str) -> str:
+    for line in out.splitlines():
+        if re.search(r"fail|error|invalid", line, re.I):
+            return line.strip()
+    return _first_line(out)
+
+
+# --- nginx --------------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)  # one `nginx -v` per program, however many files are checked
+def nginx_version(nginx: str) -> tuple[int, int, int] | None:
+    _code, out = _run([nginx, "-v"])
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+    return (int(found.group(1)), int(found.group(2)), int(found.group(3))) if found else None
+
+
+def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]], listen: str,
+                  main: str = "") -> str:
+    """A minimal nginx.conf around generated files: http-level includes and one server with `locations`
+    (location path -> files included in it; one location per environment fits several in one nginx).
+    Everything nginx writes (pid, temp files) goes under `prefix`, so no root and no /var are needed."""
+    def inc(paths: Sequence[Path], indent: str) -> str:
+        return "".join(f"{indent}include {p.resolve()};\n" for p in paths)
+
+    temp = "".join(f"    {kind}_temp_path {prefix / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    location_blocks = "".join(f"        location {where} {{\n{inc(paths, '            ')}        }}\n"
+                              for where, paths in locations.items())
+    return (
+        f"# Written by infragen to check generated files; not for production.\n{main}"
+        f"pid {prefix / 'nginx.pid'};\n"
+        "worker_processes 1;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        "    access_log off;\n"
+        f"{temp}"
+        f"{inc(http_includes, '    ')}"
+        "    server {\n"
+        f"        listen {listen};\n"
+        f"{location_blocks}"
+        "    }\n"
+        "}\n"
+    )
+
+
+def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]]) -> tuple[int, str]:
+    """`nginx -t` on nginx_wrapper(); warnings count as failures (a second balancing method only warns)."""
+    with tempfile.TemporaryDirectory(prefix="infragen-nginx-") as tmp:
+        prefix = Path(tmp)
+        wrapper = prefix / "nginx.conf"
+        listen = f"127.0.0.1:{free_port()}"
+        wrapper.write_text(nginx_wrapper(prefix, http_includes, locations, listen), encoding="utf-8")
+        code, out = _run([nginx, "-t", "-q", "-p", str(prefix), "-e", "stderr", "-c", str(wrapper)])
+        if code == 0 and re.search(r"\[(warn|alert|emerg|crit|error)\]", out):
+            code = 1
+        return code, out.replace(str(prefix) + "/", "")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def check_nginx(nginx: str, env: "Environment", http_includes: Sequence[Path],
+                locations: Mapping[str, Sequence[Path]], where: str = "") -> tuple[Status, str, str]:
+    """`nginx -t` on the files in a minimal nginx.conf, when the installed nginx is at least the version the
+    environment targets (an older one would reject what the newer one accepts: then skipped, never failed)."""
+    installed = nginx_version(nginx)
+    wanted = env.spec.load_balancing.version
+    if installed is not None and installed < wanted:
+        return ("skipped", f"installed nginx {'.'.join(map(str, installed))} is older than the nginx "
+                f"{env.spec.load_balancing.nginx_version} this environment targets ({env.affinity_mode} affinity); "
+                "checked by snapshot only", "")
+    label = f"nginx -t, nginx {'.'.join(map(str, installed))}" if installed else "nginx -t"
+    code, out = nginx_test(nginx, http_includes, locations)
+    return ("ok", label + where, "") if code == 0 else ("failed", f"{label}: {_nginx_complaint(out)}", out)
+
+
+def _nginx_complaint(out: str) -> str:
+    for line in out.splitlines():
+        if re.search(r"\[(warn|alert|emerg|crit|error)\]", line):
+            return re.sub(r"^.*?\[(\w+)\] \d+#\d+: ", r"[\1] ", line.strip())
+    return _first_line(out)
+
+
+# --- the application's env file -----------------------------------------------------------------------------
+
+def check_env_file(path: Path) -> tuple[Status, str, str]:
+    """Source it with a POSIX shell (as an entrypoint would) and compare what it sets with what it says."""
+    sh = find_tool("sh")
+    if sh is None:
+        return "skipped", "sh not installed", ""
+    written = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.match(r"^[A-Z_][A-Z0-9_]*$", key):
+            return "failed", f"line {number} is not KEY=value: {line!r}", ""
+        written[key] = value
+    code, out = _run(["env", "-i", sh, "-c", 'set -a && . "$1" && env', "sh", str(path.resolve())])
+    if code != 0:
+        return "failed", f"sh: {_first_line(out)}", out
+    read = dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
+    wrong = [key for key, value in written.items() if read.get(key) != value]
+    if wrong:
+        return "failed", f"sh reads {wrong[0]} as {read.get(wrong[0])!r}, the file says {written[wrong[0]]!r}", ""
+    return "ok", f"sourced by sh, {len(written)} variables as written", ""
+
+
+
+# --- consumers ----------------------------------------------------------------------------------------------
+
+class CheckInput(NamedTuple):
+    path: Path  # the built file
+    directory: Path  # output/<env>: its sibling artifacts
+    env: "Environment"
+    tool: str | None  # the consumer's program, found on PATH (None for in-process consumers)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A real consumer of an artifact: `tool` is the program it needs (None: nothing to install), `name` how the
+    docs and `verify` call the check."""
+
+    name: str
+    tool: str | None
+    run: Callable[[CheckInput], tuple[Status, str, str]]
+
+
+KUBERNETES = Consumer("kubernetes-validate --strict (Kubernetes 1.27 to the newest bundled)", None,
+                      lambda i: check_kubernetes(i.path))
+NGINX_HTTP = Consumer("nginx -t, included in http {}", "nginx",
+                      lambda i: check_nginx(i.tool, i.env, [i.path], {}))
+NGINX_LOCATION = Consumer("nginx -t, included in a location {} beside nginx/upstream.conf", "nginx",
+                          lambda i: check_nginx(i.tool, i.env, [i.directory / "nginx/upstream.conf"], {"/": [i.path]},
+                                                ", inside a location with upstream.conf"))
+PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promtool", lambda i: check_rules(i.tool, i.path))
+PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.tool, i.path))
+AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert", "amtool",
+                  lambda i: check_alertmanager(i.tool, i.path, i.env))
+SHELL = Consumer("sourced by sh, every variable read back as written", None, lambda i: check_env_file(i.path))
