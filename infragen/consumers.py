@@ -344,4 +344,4 @@ PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promt
 PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.tool, i.path))
 AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert", "amtool",
                   lambda i: check_alertmanager(i.tool, i.path, i.env))
-SHELL = Consumer("sourced by sh, every variable read back as written", None, lambda i: check_env_file(i.path))
+SHELL = Consumer("sh, sourcing the file with set -a: every variable reads back as written", None, lambda i: check_env_file(i.path))

@@ -6,6 +6,7 @@ from typing import Any
 
 from .models.settings import EnvironmentSpec
 from .models.types import SERVER_ADDRESS_RE
+from .policy import ALLOWABLE
 
 _LIST_ITEMS = {"ScalingPolicy", "UpstreamServer"}
 
@@ -21,6 +22,8 @@ def environment_schema() -> dict[str, Any]:
     # `servers` items may be written as "host:port" strings; the model turns them into mappings.
     servers = schema["$defs"]["LoadBalancing"]["properties"]["servers"]
     servers["items"] = {"anyOf": [{"type": "string", "pattern": SERVER_ADDRESS_RE}, servers["items"]]}
+    # The rules `policy.allow` may name come from the rule registry, which the models cannot import.
+    schema["$defs"]["Policy"]["properties"]["allow"]["items"]["enum"] = list(ALLOWABLE)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "infragen environment file"
     schema["description"] = ("One environment of a service: environments/<name>.yaml. Partials (_name.yaml) use the same "
