@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import textwrap
 from pathlib import Path
 from typing import Iterator
@@ -30,6 +29,16 @@ database: {max_connections: 500}
 def files_under(root: Path) -> dict[str, bytes]:
     """Every regular file below root (relative '/' path -> bytes): compare before and after a command."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def artifact_paths(environments_dir: Path, *names: str) -> list[str]:
+    """What a build writes for these environments (all when none is named), from the artifact registry:
+    `<env>/<artifact path>`, in name and registry order."""
+    from infragen.artifacts import for_environment
+    from infragen.load import Loader
+
+    return [f"{env.name}/{artifact.path}" for env in Loader(environments_dir).load_many(names or None)
+            for artifact in for_environment(env)]
 
 
 @contextlib.contextmanager

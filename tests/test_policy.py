@@ -19,7 +19,6 @@ from infragen.cli import cli
 from infragen.errors import InputError, Problem
 from infragen.load import Loader
 from infragen.policy import RULES, check, check_environment, hint_for
-from infragen.render import render_environment
 
 from conftest import MINIMAL, REPO
 
