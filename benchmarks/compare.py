@@ -40,9 +40,12 @@ def main() -> None:
     parser.add_argument("checkouts", nargs=2, type=Path, help="two infragen checkouts: the reference, then the candidate")
     parser.add_argument("--size", type=int, default=1000, help="environments in the fleet [1000]")
     parser.add_argument("--runs", type=int, default=5, help="rounds [5]")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="where to write the fleet and output (e.g. /dev/shm: a RAM disk takes the disk's noise out "
+                             "of `build`) [the system temporary directory]")
     args = parser.parse_args()
     checkouts = [c.resolve() for c in args.checkouts]
-    work = Path(tempfile.mkdtemp(prefix="infragen-compare-"))
+    work = Path(tempfile.mkdtemp(prefix="infragen-compare-", dir=args.dir))
     try:
         write_fleet(work, args.size)
         (work / "pyproject.toml").unlink(missing_ok=True)
