@@ -1,4 +1,4 @@
-"""Tier defaults (DOMAIN.md). They are a layer beneath every file, so `explain` can say where a value came from."""
+"""Tier defaults: the replica range, CPU target, base pool size and disruption budget each tier starts from. They are a layer beneath every file, so `explain` can say where a value came from."""
 
 from __future__ import annotations
 
