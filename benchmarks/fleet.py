@@ -54,6 +54,8 @@ alertmanager:
       slack: {{channel: "#alerts-{region}", api_url_file: /etc/alertmanager/secrets/slack-{region}}}
   routes: {{critical: oncall, warning: team-slack, info: team-slack}}
   default_receiver: team-slack
+monitoring:
+  labels: {{release: prometheus-{region}}}
 """
     files["_nginx-sticky"] = """\
 # Newer nginx: session affinity through nginx's own routing cookie.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from .config import ToolSettings
-from .errors import InputError, Problem, failing
+from .errors import InputError, Location, Problem, failing
 from .plan import Plan, WriteInterrupted, apply, make_plan, merge_plans, unchanged_plan
 
 if TYPE_CHECKING:
@@ -154,10 +154,19 @@ class Verification:
         return sum(r.status == status for r in self.results)
 
 
-def verify(settings: ToolSettings, names: Iterable[str] = ()) -> Verification:
-    """Each built artifact of the selected environments through its real consumer."""
+def verify(settings: ToolSettings, names: Iterable[str] = (), crd_schemas: Path | None = None,
+           dashboard_schema: Path | None = None) -> Verification:
+    """Each built artifact of the selected environments through its real consumer. Custom resources are checked
+    against the CRD schemas in `crd_schemas` ({group}/{kind}_{version}.json), the dashboard against Grafana's
+    schema `dashboard_schema`; without them those checks are reported as skipped."""
+    from .consumers import Schemas
     from .verify import available_tools, verify_environment
 
+    for given, what in ((crd_schemas, "CRD schema directory"), (dashboard_schema, "dashboard schema")):
+        if given is not None and not given.exists():
+            raise InputError.single(f"{what} not found", Location(str(given)))
     envs = environments(settings, names)
     tools = available_tools()
-    return Verification([r for env in envs for r in verify_environment(env, settings.output / env.name, tools)], tools)
+    schemas = Schemas(crd_schemas, dashboard_schema)
+    return Verification([r for env in envs for r in verify_environment(env, settings.output / env.name, tools, schemas)],
+                        tools)

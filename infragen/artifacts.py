@@ -113,7 +113,42 @@ def _location(env: "Environment") -> dict[str, Any]:
 
 
 def _alerts(env: "Environment") -> dict[str, Any]:
-    return {"header": env.header, "group": env.alert_group, "rules": env.alert_rules}
+    return {"header": env.header, "groups": env.rule_groups}
+
+
+def _operator(env: "Environment") -> bool:
+    return env.spec.monitoring.operator
+
+
+def _plain_prometheus(env: "Environment") -> bool:
+    return not env.spec.monitoring.operator
+
+
+def _service_monitor(env: "Environment") -> dict[str, Any]:
+    m = env.spec.monitoring
+    return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
+            "selector": env.monitored_service_selector, "port": m.port_name, "path": m.path,
+            "interval": env.scrape_interval, "timeout": env.scrape_timeout, "job": env.job}
+
+
+def _scrape(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "job_name": env.scrape_job, "interval": env.scrape_interval,
+            "timeout": env.scrape_timeout, "path": env.spec.monitoring.path, "namespace": env.namespace,
+            "keep": env.scrape_keep, "job": env.job}
+
+
+def _prometheus_rule(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
+            "groups": env.rule_groups}
+
+
+def _dashboard(env: "Environment") -> dict[str, Any]:
+    return {"dashboard": env.dashboard}
+
+
+def _dashboard_configmap(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "name": env.dashboard_name, "namespace": env.namespace,
+            "labels": env.dashboard_labels, "file": env.dashboard_file, "dashboard": env.dashboard}
 
 
 def _alertmanager(env: "Environment") -> dict[str, Any]:
@@ -143,9 +178,28 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "for a `location {}`: `limit_req` with burst answering 429, `proxy_pass` with the headers keepalive and "
              "the backend need"),
     Artifact("prometheus/alerts.yaml", "prometheus/alerts.yaml.j2", _alerts, consumers.PROMTOOL_RULES,
-             "the seven alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
-             "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`), selecting the service's series by "
-             "`job` and `namespace`"),
+             "the eight alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
+             "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`, `MetricsMissing`), selecting the "
+             "service's series by `job` and `namespace`, for a Prometheus that loads rule files (with the operator, "
+             "load `kubernetes/prometheusrule.yaml` instead: never both)"),
+    Artifact("prometheus/scrape.yaml", "prometheus/scrape.yaml.j2", _scrape, consumers.SCRAPE_CONFIG,
+             "without the Prometheus Operator (`monitoring.operator: false`): a scrape job for `prometheus.yml`, "
+             "Kubernetes endpoints discovery kept to the service's Service and metrics port, `namespace` set and `job` "
+             "pinned to `service.name`", applies=_plain_prometheus),
+    Artifact("kubernetes/servicemonitor.yaml", "kubernetes/servicemonitor.yaml.j2", _service_monitor,
+             consumers.CUSTOM_RESOURCE,
+             "Prometheus Operator `ServiceMonitor` for the service's Service: the named metrics port and path every "
+             "`alerts.scrape_interval`, `job` pinned to `service.name` by a relabeling", applies=_operator),
+    Artifact("kubernetes/prometheusrule.yaml", "kubernetes/prometheusrule.yaml.j2", _prometheus_rule,
+             consumers.PROMETHEUS_RULE,
+             "Prometheus Operator `PrometheusRule`: the same rule groups as `prometheus/alerts.yaml`", applies=_operator),
+    Artifact("grafana/dashboard.json", "grafana/dashboard.json.j2", _dashboard, consumers.DASHBOARD,
+             "Grafana dashboard: a panel per threshold alert (its query, the threshold as a line), requests by status "
+             "class, replicas against the HPA's range, pool connections against pool + overflow, targets up; stable "
+             "`uid`, a datasource variable", format=JSON_DESCRIPTION),
+    Artifact("kubernetes/dashboard-configmap.yaml", "kubernetes/dashboard-configmap.yaml.j2", _dashboard_configmap,
+             consumers.KUBERNETES,
+             "the dashboard in a ConfigMap labelled for Grafana's sidecar (`grafana_dashboard: \"1\"`)", applies=_operator),
     Artifact("alertmanager/alertmanager.yaml", "alertmanager/alertmanager.yaml.j2", _alertmanager, consumers.AMTOOL,
              "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)"),
     Artifact("app.env", "app.env.j2", _app_env, consumers.SHELL,

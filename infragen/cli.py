@@ -255,8 +255,15 @@ def explain_(environments: Path | None, fmt: str, name: str, field: str | None) 
 @cli.command()
 @_common
 @click.option("--require-all", is_flag=True, help="Fail when a validator is not installed instead of skipping it.")
+@click.option("--crd-schemas", type=click.Path(path_type=Path, file_okay=False), envvar="INFRAGEN_CRD_SCHEMAS",
+              help="Directory of custom resource schemas, {group}/{kind}_{version}.json (kubeconform's layout) "
+                   "[$INFRAGEN_CRD_SCHEMAS]; without it custom resources are reported as skipped.")
+@click.option("--dashboard-schema", type=click.Path(path_type=Path, dir_okay=False), envvar="INFRAGEN_DASHBOARD_SCHEMA",
+              help="Grafana's dashboard JSON Schema [$INFRAGEN_DASHBOARD_SCHEMA]; without it the dashboard is "
+                   "reported as skipped after its queries are checked.")
 @_envs_arg
-def verify(environments: Path | None, output: Path | None, require_all: bool, names: tuple[str, ...]) -> None:
+def verify(environments: Path | None, output: Path | None, require_all: bool, crd_schemas: Path | None,
+           dashboard_schema: Path | None, names: tuple[str, ...]) -> None:
     """Check the built artifacts with their real consumers (kubernetes-validate, promtool, amtool, nginx, sh).
 
     One line per artifact: ok, failed (with the tool's message) or skipped (tool not installed).
@@ -268,7 +275,7 @@ def verify(environments: Path | None, output: Path | None, require_all: bool, na
 
     try:
         settings = _settings(environments, output)
-        verification = api.verify(settings, names)
+        verification = api.verify(settings, names, crd_schemas, dashboard_schema)
     except InputError as exc:
         _fail(exc)
     results = verification.results

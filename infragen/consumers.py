@@ -316,11 +316,23 @@ def check_env_file(path: Path) -> tuple[Status, str, str]:
 
 # --- consumers ----------------------------------------------------------------------------------------------
 
+class Schemas(NamedTuple):
+    """Schemas of formats kubernetes-validate does not know, given by the user (infragen does not ship them)."""
+
+    crds: Path | None = None  # {group}/{kind}_{version}.json, the layout kubeconform and the CRDs catalog use
+    dashboard: Path | None = None  # Grafana's dashboard JSON Schema
+
+
+CRD_HINT = "no CRD schema directory given (--crd-schemas DIR or INFRAGEN_CRD_SCHEMAS, {group}/{kind}_{version}.json)"
+DASHBOARD_HINT = "no Grafana dashboard schema given (--dashboard-schema FILE or INFRAGEN_DASHBOARD_SCHEMA)"
+
+
 class CheckInput(NamedTuple):
     path: Path  # the built file
     directory: Path  # output/<env>: its sibling artifacts
     env: "Environment"
     tool: str | None  # the consumer's program, found on PATH (None for in-process consumers)
+    schemas: Schemas = Schemas()
 
 
 @dataclass(frozen=True)
@@ -344,4 +356,126 @@ PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promt
 PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.tool, i.path))
 AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert", "amtool",
                   lambda i: check_alertmanager(i.tool, i.path, i.env))
+def _schema_errors(document: object, schema_path: Path) -> list[str]:
+    import json
+
+    import jsonschema
+
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{'.'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
+            for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))]
+
+
+def check_custom_resource(path: Path, crds: Path | None) -> tuple[Status, str, str]:
+    """A custom resource against its CRD's schema, found as {group}/{kind}_{version}.json below `crds`."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        group, _, version = document["apiVersion"].rpartition("/")
+        kind = document["kind"]
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        return "failed", f"not a Kubernetes object: {_first_line(str(exc))}", str(exc)
+    if crds is None:
+        return "skipped", CRD_HINT, ""
+    schema = crds / group / f"{kind.lower()}_{version}.json"
+    if not schema.is_file():
+        return "skipped", f"no schema for {kind} {group}/{version} at {schema}", ""
+    problems = _schema_errors(document, schema)
+    if problems:
+        return "failed", f"{kind} schema ({group}/{version}): {problems[0]}", "\n".join(problems)
+    return "ok", f"{kind} CRD schema ({group}/{version})", ""
+
+
+def check_prometheus_rule(promtool: str, path: Path, crds: Path | None) -> tuple[Status, str, str]:
+    """The CRD schema, then the spec written out as a rules file through `promtool check rules` (promtool rejects
+    the manifest itself)."""
+    import yaml
+
+    status, summary, details = check_custom_resource(path, crds)
+    if status == "failed":
+        return status, summary, details
+    with tempfile.TemporaryDirectory(prefix="infragen-rules-") as tmp:
+        rules = Path(tmp) / "rules.yaml"
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")).get("spec", {})
+        rules.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+        rule_status, rule_summary, rule_details = check_rules(promtool, rules)
+    if rule_status != "ok":
+        return rule_status, f"spec: {rule_summary}", rule_details
+    return status, f"{summary}; spec: {rule_summary}", ""
+
+
+def check_scrape_config(path: Path) -> tuple[Status, str, str]:
+    """`promtool check config` where the installed promtool has Kubernetes discovery; Debian's is built without it
+    (it rejects `kubernetes_sd_configs`), so there the job is checked structurally: the keys Prometheus reads, the
+    keep filters, and the `job` and `namespace` labels the alerts select by."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        [job] = config["scrape_configs"]
+        relabel = job["relabel_configs"]
+        sd = job["kubernetes_sd_configs"]
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        return "failed", f"not a scrape job: {_first_line(str(exc))}", str(exc)
+    promtool = find_tool("promtool")
+    if promtool is not None:
+        code, out = _run([promtool, "check", "config", path.name], cwd=path.parent)
+        if code == 0:
+            return "ok", "promtool check config", ""
+        if "kubernetes_sd_configs not found" not in out:
+            return "failed", f"promtool check config: {_complaint(out)}", out
+    problems = []
+    if [c.get("role") for c in sd] != ["endpoints"]:
+        problems.append("kubernetes_sd_configs must have one endpoints role")
+    if not any(r.get("action") == "keep" and r.get("source_labels") == ["__meta_kubernetes_endpoint_port_name"] for r in relabel):
+        problems.append("no keep filter on the metrics port")
+    if not any(r.get("target_label") == "namespace" for r in relabel):
+        problems.append("nothing sets the namespace label")
+    pinned = [r for r in relabel if r.get("target_label") == "job"]
+    if not pinned or "source_labels" in pinned[-1] or not pinned[-1].get("replacement"):
+        problems.append("job is not pinned by a replacement")
+    if problems:
+        return "failed", f"scrape job: {problems[0]}", "\n".join(problems)
+    return "ok", ("checked structurally (the installed promtool has no Kubernetes discovery: "
+                  f"{'Debian build' if promtool else 'not installed'})"), ""
+
+
+def check_dashboard(promtool: str, path: Path, schema: Path | None) -> tuple[Status, str, str]:
+    """Grafana's dashboard schema when given, and every panel query through `promtool check rules` as a recording
+    rule (Grafana sends them to Prometheus as they are)."""
+    import json
+
+    import yaml
+
+    try:
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        queries = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    except (ValueError, KeyError, TypeError) as exc:
+        return "failed", f"not a dashboard: {_first_line(str(exc))}", str(exc)
+    if schema is not None:
+        problems = _schema_errors(dashboard, schema)
+        if problems:
+            return "failed", f"Grafana dashboard schema: {problems[0]}", "\n".join(problems)
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"panel:query_{i}:value", "expr": q}
+                                                        for i, q in enumerate(queries)]}]}
+    with tempfile.TemporaryDirectory(prefix="infragen-dashboard-") as tmp:
+        file = Path(tmp) / "queries.yaml"
+        file.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+        status, summary, details = check_rules(promtool, file)
+    if status != "ok":
+        return status, f"panel queries: {summary}", details
+    checked = "Grafana dashboard schema" if schema is not None else f"JSON ({DASHBOARD_HINT})"
+    return ("ok" if schema is not None else "skipped"), f"{checked}; {len(queries)} panel queries: promtool check rules", ""
+
+
 SHELL = Consumer("sh, sourcing the file with set -a: every variable reads back as written", None, lambda i: check_env_file(i.path))
+CUSTOM_RESOURCE = Consumer("jsonschema against the resource's CRD schema (--crd-schemas)", None,
+                           lambda i: check_custom_resource(i.path, i.schemas.crds))
+PROMETHEUS_RULE = Consumer("promtool check rules on the spec, and the CRD schema (--crd-schemas)", "promtool",
+                           lambda i: check_prometheus_rule(i.tool, i.path, i.schemas.crds))
+SCRAPE_CONFIG = Consumer("promtool check config where promtool has Kubernetes discovery, else checked structurally", None,
+                         lambda i: check_scrape_config(i.path))
+DASHBOARD = Consumer("promtool check rules on every panel query, and Grafana's dashboard schema (--dashboard-schema)",
+                     "promtool", lambda i: check_dashboard(i.tool, i.path, i.schemas.dashboard))

@@ -276,6 +276,21 @@ def prometheus_rate_window(check: Check) -> None:
         f"set alerts.rate_window to at least {format_duration(4 * alerts.scrape_interval)}")
 
 
+@policy_rule("operator-resources-unselected", "warning",
+             "Prometheus Operator resources carry the labels the cluster's Prometheus selects them by.",
+             "set monitoring.labels to what your Prometheus selects (kube-prometheus-stack: {release: <its release name>}), "
+             "or monitoring.operator: false to write a plain scrape job instead")
+def operator_resources_unselected(check: Check) -> None:
+    monitoring = check.spec.monitoring
+    if not monitoring.operator or monitoring.labels:
+        return
+    labels, operator = ("monitoring", "labels"), ("monitoring", "operator")
+    check.report("operator-resources-unselected", [labels, operator], lambda t: (
+        "the ServiceMonitor and PrometheusRule carry no label a Prometheus selects by (monitoring.labels is empty): "
+        "kube-prometheus-stack loads only those labelled release: <its release name>, so the service may never be "
+        "scraped and its alerts never loaded"))
+
+
 @policy_rule("production-min-replicas", "error",
              "A production-tier environment runs at least 2 replicas.",
              "set autoscaling.min_replicas >= 2, or add production-min-replicas to policy.allow in this file, saying why",

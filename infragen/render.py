@@ -5,6 +5,7 @@ cache directory, as Python keeps __pycache__). Each template gets its artifact's
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -117,6 +118,22 @@ def env_value(value: Any) -> str:
     return text
 
 
+def json_document(value: Any) -> str:
+    """Canonical JSON: keys sorted, two-space indent, ASCII only (every other character escaped)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False)
+
+
+def yaml_block(text: str, indent: int) -> str:
+    """`text` as a YAML literal block scalar (`|-`) indented by `indent` spaces: reads back exactly as `text`
+    when it is printable ASCII without trailing newline, leading blanks or blank-only lines (JSON is)."""
+    lines = text.split("\n")
+    if (not _PRINTABLE_ASCII.fullmatch(text.replace("\n", "")) or not text or text[0] == " "
+            or any(not line.strip() for line in lines)):
+        raise RenderError("text cannot be written as a YAML literal block exactly")
+    pad = " " * indent
+    return "|-\n" + "\n".join(pad + line for line in lines)
+
+
 def comment(text: str) -> str:
     """Every line of `text` as a `#` comment (all our formats use `#`)."""
     return "\n".join(("# " + line).rstrip() for line in text.split("\n"))
@@ -161,7 +178,8 @@ def jinja_env() -> jinja2.Environment:
         auto_reload=False,  # templates ship with the package: no stat() per render to see if they changed
         bytecode_cache=_template_cache(),
     )
-    env.filters.update(yaml=yaml_scalar, nginx=nginx_word, env_value=env_value, comment=comment)
+    env.filters.update(yaml=yaml_scalar, nginx=nginx_word, env_value=env_value, comment=comment, json=json_document,
+                       yaml_block=yaml_block)
     return env
 
 

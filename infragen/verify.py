@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .artifacts import for_environment
-from .consumers import TOOL_PACKAGES, CheckInput, Status, find_tool, install_hint
+from .consumers import TOOL_PACKAGES, CheckInput, Schemas, Status, find_tool, install_hint
 
 if TYPE_CHECKING:
     from .models.environment import Environment
@@ -30,7 +30,8 @@ def available_tools() -> dict[str, str | None]:
     return {name: find_tool(name) for name in TOOL_PACKAGES}
 
 
-def verify_environment(env: "Environment", directory: Path, tools: Mapping[str, str | None]) -> list[Result]:
+def verify_environment(env: "Environment", directory: Path, tools: Mapping[str, str | None],
+                       schemas: Schemas = Schemas()) -> list[Result]:
     """One result per artifact the environment has, in registry order."""
     results = []
     for artifact in for_environment(env):
@@ -43,6 +44,6 @@ def verify_environment(env: "Environment", directory: Path, tools: Mapping[str, 
         if consumer.tool and not tool:
             results.append(Result(env.name, artifact.path, "skipped", install_hint(consumer.tool)))
             continue
-        status, summary, details = consumer.run(CheckInput(path, directory, env, tool))
+        status, summary, details = consumer.run(CheckInput(path, directory, env, tool, schemas))
         results.append(Result(env.name, artifact.path, status, summary, details))
     return results

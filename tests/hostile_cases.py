@@ -29,6 +29,11 @@ class Case:
     setup: Callable[[Path], None] | None = None
 
 
+def monitoring(setting: str) -> str:
+    """MINIMAL with `setting` added under monitoring:."""
+    return MINIMAL.replace("monitoring: {labels: {release: prometheus}}", f"monitoring: {{{setting}}}")
+
+
 def lb(extra: str) -> str:
     """MINIMAL with lines added under load_balancing:."""
     return MINIMAL.replace("load_balancing:\n", "load_balancing:\n" + extra)
@@ -235,6 +240,25 @@ CASES: list[Case] = [
          {ENV: MINIMAL + 'alerts: {labels: {team: "\U0001F680"}}\n'}, exit=0, expect="changed"),
     Case("label-value-accepted", "Injection", "`labels: {team: \"a\\\"b: c #d $e é\"}` (accepted, escaped)",
          {ENV: MINIMAL + 'alerts: {labels: {team: "a\\"b: c #d $e \u00e9"}}\n'}, exit=0, expect="changed"),
+    # --- monitoring -------------------------------------------------------------------------------------
+    Case("port-name-number", "Monitoring", "`port_name: 8000` (the operator wants the port's name)",
+         {ENV: monitoring("port_name: '8000'")}, expect="monitoring.port_name: '8000' is not a Kubernetes port name"),
+    Case("port-name-long", "Monitoring", "`port_name: metrics-endpoint-http` (16 characters)",
+         {ENV: monitoring("port_name: metrics-endpoint-http")}, expect="is not a Kubernetes port name"),
+    Case("port-name-upper", "Monitoring", "`port_name: HTTP`", {ENV: monitoring("port_name: HTTP")},
+         expect="is not a Kubernetes port name"),
+    Case("path-relative", "Monitoring", "`path: metrics`", {ENV: monitoring("path: metrics")},
+         expect="monitoring.path: expected a path starting with /"),
+    Case("label-key-bad", "Monitoring", "`labels: {\"release name\": x}`", {ENV: monitoring('labels: {"release name": x}')},
+         expect="is not a valid Kubernetes label key"),
+    Case("label-value-bad", "Monitoring", "`labels: {release: \"kube prometheus\"}`",
+         {ENV: monitoring('labels: {release: "kube prometheus"}')}, expect="is not a valid Kubernetes label value"),
+    Case("label-value-long", "Monitoring", "a 64-character label value", {ENV: monitoring("labels: {release: " + "r" * 64 + "}")},
+         expect="is not a valid Kubernetes label value"),
+    Case("pagerduty-url", "Monitoring", "`pagerduty: {url: events.pagerduty.com}` (no scheme)",
+         {ENV: MINIMAL + "alertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_file: /s/k, url: events.pagerduty.com}}\n"
+                         "    team-slack: {slack: {api_url_file: /s/u}}\n"},
+         expect="expected an http:// or https:// URL"),
     # --- output directory -------------------------------------------------------------------------------
     Case("output-dot", "Output", "`--output .` (the whole project would be in scope for orphan deletion)",
          args=("build", "--output", "."), expect="contains the environments directory"),

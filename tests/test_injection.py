@@ -9,6 +9,7 @@ consumers (nginx -t, promtool, amtool, kubernetes-validate) accept them.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,13 @@ FULL = {
     "alerts": {"runbook_url": "https://runbooks.example.com/rb", "labels": {"team": "teamval", "owner": "ownerval"},
                "error_rate": {"for": "4m", "severity": "warning"}, "rate_window": "6m", "scrape_interval": "20s"},
     "alertmanager": {
-        "receivers": {"oncall": {"pagerduty": {"routing_key_file": "/etc/am/pdkey"}},
+        "receivers": {"oncall": {"pagerduty": {"routing_key_file": "/etc/am/pdkey", "url": "https://pd.example.com/pdurl"}},
                       "team-slack": {"slack": {"api_url_file": "/etc/am/slackurl", "channel": "#chanval"}}},
         "routes": {"critical": "oncall", "warning": "team-slack", "info": "team-slack"},
         "default_receiver": "team-slack", "group_by": ["alertname", "groupval"], "group_wait": "31s"},
     "rollout": {"max_surge": "26%"},
+    "monitoring": {"selector_labels": {"app.kubernetes.io/name": "monsel"}, "labels": {"release": "relval"},
+                   "dashboard_labels": {"grafana_dashboard": "dashval"}, "path": "/metricsval", "port_name": "portval"},
     "policy": {"allow": ["production-pdb"]},
 }
 
@@ -122,12 +125,22 @@ def _substitute(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def _dashboard(document: dict[str, Any]) -> dict[str, Any]:
+    """The uid is a digest of service, namespace and environment: it changes with them, by design."""
+    assert len(document["uid"]) <= 40
+    return {**document, "uid": "UID"}
+
+
 def _parsed(files: dict[str, str], env: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for path, text in files.items():
         rel = path.split("/", 1)[1]
         if rel.endswith(".yaml"):
             out[rel] = yaml.safe_load(text)
+            if rel == "kubernetes/dashboard-configmap.yaml":  # the dashboard inside, as Grafana's sidecar reads it
+                out[rel]["data"] = {k: _dashboard(json.loads(v)) for k, v in out[rel]["data"].items()}
+        elif rel.endswith(".json"):
+            out[rel] = _dashboard(json.loads(text))
         elif rel.endswith(".conf"):
             out[rel] = nginx_parse(text)
         else:

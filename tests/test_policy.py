@@ -75,6 +75,7 @@ def _issue_example(write_env) -> None:
         database: {max_connections: 500}
         autoscaling:
           min_replicas: 3
+        monitoring: {labels: {release: prometheus}}
         """)
     write_env("production", "extends: _base\ntier: production\n" + "#\n" * 10 + "disruption_budget:\n    min_available: 3\n")
 
@@ -320,7 +321,7 @@ def test_production_critical_route_must_page(project, write_env) -> None:
 
 
 def test_production_needs_a_critical_alert(project, write_env) -> None:
-    write_env("_quiet", "alerts:\n  db_pool_utilization: {severity: warning}\n")
+    write_env("_quiet", "alerts:\n  db_pool_utilization: {severity: warning}\n  metrics_missing: {severity: warning}\n")
     write_env("production", "extends: [_minimal, _quiet]\n")
     finding = only(findings(project), "production-paging")
     assert str(finding.location) == "environments/_quiet.yaml:2:35" and "no alert has severity critical" in finding.message
@@ -484,7 +485,7 @@ def test_json_lists_findings_for_ci(project, write_env, runner) -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert [(f["rule"], f["level"], f["file"], f["line"], f["column"]) for f in report["findings"]] == [
-        ("pdb-blocks-drain", "error", "environments/production.yaml", 6, 36),
+        ("pdb-blocks-drain", "error", "environments/production.yaml", 7, 36),
         ("nginx-single-server", "warning", "environments/production.yaml", 4, 13),
     ]
     assert all(f["hint"] and f["environment"] == "production" for f in report["findings"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
 import pytest
 
 from infragen.load import Loader
-from infragen.artifacts import MARKER
+from infragen.artifacts import MARKER, format_of
 from infragen.render import RenderError, env_value, nginx_word, render_all, yaml_scalar
 
 from conftest import FIXTURES, SHIPPED_ENVIRONMENTS, artifact_paths
@@ -24,10 +26,11 @@ def test_every_environment_gets_every_artifact(shipped_files) -> None:
 
 def test_files_start_with_the_generated_header_naming_the_source(shipped_files) -> None:
     for path, text in shipped_files.items():
-        env = path.split("/")[0]
-        assert text.startswith(f"# {MARKER}"), path
-        assert f"environments/{env}.yaml" in text.splitlines()[0]
-        assert "Do not edit by hand" in text.splitlines()[0]
+        env, rel = path.split("/", 1)
+        assert format_of(rel).is_generated(text.encode()), path  # the marker, as the file's format carries it
+        first = json.loads(text)["description"] if rel.endswith(".json") else text.splitlines()[0]
+        assert first.startswith(f"# {MARKER}" if not rel.endswith(".json") else MARKER), path
+        assert f"environments/{env}.yaml" in first and "Do not edit by hand" in first, path
 
 
 def test_files_are_lf_with_one_final_newline(shipped_files) -> None:
@@ -48,7 +51,7 @@ def test_yaml_artifacts_parse_to_the_model_values(shipped_files) -> None:
     rules = yaml.safe_load(shipped_files["production/prometheus/alerts.yaml"])["groups"][0]["rules"]
     assert [r["alert"] for r in rules] == ["HighErrorRate", "HighLatencyP95", "DatabasePoolNearExhaustion",
                                            "LowCacheHitRate", "UnhandledExceptions", "SlowDatabaseQueries",
-                                           "RateLimitExceeded"]
+                                           "RateLimitExceeded", "MetricsMissing"]
     for rule in rules:
         assert 'job="fraud-api"' in rule["expr"] and 'namespace="simple378-production"' in rule["expr"]
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}

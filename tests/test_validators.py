@@ -152,6 +152,10 @@ def test_generated_alert_tests_cover_every_case(built: dict[str, Built], name: s
             silent = [c for c in fire["alert_rule_test"] if not c.get("exp_alerts")]
             assert len(silent) == 1 and _seconds(silent[0]["eval_time"]) < _seconds(firing[0]["eval_time"]), \
                 f"{rule.name}: a silent check before `for` ({hold}s) elapses"
+        if rule.comparison is None:  # MetricsMissing: targets gone or down fire; one up, or foreign ones down, do not
+            assert {"fires when the target is there but down", "silent while one target is up"} <= groups.keys(), names
+            assert any(n.startswith("silent when targets of another namespace") for n in groups), names
+            continue
         if rule.threshold:
             assert any(n.startswith("silent just") for n in groups), f"{rule.name}: no just-short case in {names}"
         if rule.name in ("HighErrorRate", "LowCacheHitRate", "HighLatencyP95", "SlowDatabaseQueries"):

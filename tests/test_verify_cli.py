@@ -14,7 +14,7 @@ import infragen.consumers
 import infragen.verify
 from conftest import REPO, artifact_paths
 from infragen.cli import cli
-from tools import require
+from tools import require, require_schemas
 
 LINE = re.compile(r"^(?P<path>\S+)\s+(?P<status>ok|failed|skipped)\s+(?P<summary>.+)$")
 
@@ -28,15 +28,18 @@ def _lines(output: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _all_tools() -> None:
+def _all_tools() -> list[str]:
+    """Every validator and schema verify can use: the options that pass them to `verify`."""
     for tool in ("promtool", "amtool", "nginx"):
         require(tool)
+    schemas = require_schemas()
+    return ["--crd-schemas", str(schemas / "crds"), "--dashboard-schema", str(schemas / "grafana/dashboard.jsonschema.json")]
 
 
 @pytest.mark.tools
 def test_verify_passes_on_the_shipped_output(shipped_project: Path, runner) -> None:
-    _all_tools()
-    result = runner.invoke(cli, ["verify", "--require-all"])
+    schemas = _all_tools()
+    result = runner.invoke(cli, ["verify", "--require-all", *schemas])
     assert result.exit_code == 0, result.output
     lines = _lines(result.output)
     assert sorted(lines) == sorted(f"output/{path}" for path in artifact_paths(shipped_project / "environments"))
@@ -113,9 +116,9 @@ def test_unknown_environment_is_a_usage_error(shipped_project: Path, runner) -> 
 
 @pytest.mark.tools
 def test_verify_runs_as_a_module(shipped_project: Path) -> None:
-    _all_tools()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "infragen", "verify", "--require-all", "development"],
+    schemas = _all_tools()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "INFRAGEN_CRD_SCHEMAS": schemas[1]}
+    proc = subprocess.run([sys.executable, "-m", "infragen", "verify", "--require-all", schemas[2], schemas[3], "development"],
                           cwd=shipped_project, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(_lines(proc.stdout)) == len(artifact_paths(shipped_project / "environments", "development"))
@@ -153,3 +156,21 @@ def test_an_nginx_newer_than_the_installed_one_is_skipped_not_passed(project: Pa
     status, summary = _lines(result.output)["output/sticky/nginx/upstream.conf"]
     assert status == "skipped" and "older than the nginx 1.29.6" in summary and "snapshot only" in summary, summary
     assert runner.invoke(cli, ["verify", "--require-all"]).exit_code == 1
+
+
+def test_custom_resources_without_schemas_are_skipped_with_the_hint(shipped_project: Path, runner) -> None:
+    result = runner.invoke(cli, ["verify", "production"])
+    lines = _lines(result.output)
+    status, summary = lines["output/production/kubernetes/servicemonitor.yaml"]
+    assert status == "skipped" and "--crd-schemas DIR or INFRAGEN_CRD_SCHEMAS" in summary
+    assert runner.invoke(cli, ["verify", "--crd-schemas", "no-such-dir", "production"]).exit_code == 2
+
+
+def test_a_resource_that_breaks_its_crd_schema_fails_verify(shipped_project: Path, runner) -> None:
+    schemas = require_schemas()
+    monitor = shipped_project / "output/production/kubernetes/servicemonitor.yaml"
+    monitor.write_text(monitor.read_text().replace("port: http", "port: 8000"))
+    result = runner.invoke(cli, ["verify", "--crd-schemas", str(schemas / "crds"), "production"])
+    assert result.exit_code == 1
+    status, summary = _lines(result.output)["output/production/kubernetes/servicemonitor.yaml"]
+    assert status == "failed" and "ServiceMonitor schema" in summary, summary

@@ -17,7 +17,7 @@ from infragen.models.environment import Environment
 from infragen.render import render_environment
 from infragen.consumers import INSTALL_HINT, TOOL_PACKAGES, find_tool
 
-from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
+from conftest import FIXTURES, REPO, SHIPPED_ENVIRONMENTS
 
 REQUIRE_TOOLS = os.environ.get("INFRAGEN_REQUIRE_TOOLS") == "1"
 VERIFY_ENVIRONMENTS = FIXTURES / "verify-environments"  # this module's own edge cases
@@ -74,3 +74,18 @@ def build_all(root: Path) -> dict[str, Built]:
                 target.write_text(text, encoding="utf-8")
             built[f"{label}:{env.name}"] = Built(env, out / env.name)
     return built
+
+
+SCHEMAS = Path(os.environ.get("INFRAGEN_TEST_SCHEMAS") or REPO.parent / "shared" / "schemas")
+
+
+def require_schemas() -> Path:
+    """The third-party schemas (CRDs in {group}/{kind}_{version}.json, Grafana's dashboard and panel schemas) the
+    tests validate against; they are not part of the project. Skip, or fail under INFRAGEN_REQUIRE_TOOLS=1."""
+    if (SCHEMAS / "crds").is_dir() and (SCHEMAS / "grafana").is_dir():
+        return SCHEMAS
+    message = (f"no schemas at {SCHEMAS}: set INFRAGEN_TEST_SCHEMAS to a directory with crds/ "
+               "({group}/{kind}_{version}.json) and grafana/dashboard.jsonschema.json, timeseries.jsonschema.json")
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1]", pytrace=False)
+    pytest.skip(message)

@@ -393,6 +393,42 @@ def _flat(lines: list[_Line]) -> list[_Line]:
     return [_Line(line.metric, line.labels, Decimal(1000), "flat") for line in lines]
 
 
+def _target_groups(rule: AlertRule, hold: int, who: _Who, other_ns: _Who, other_job: _Who) -> list[TestGroup]:
+    """MetricsMissing: fires when no target of the job and namespace is up, whether gone or failing; silent while
+    one is up, and whatever targets of other namespaces or jobs do."""
+    fire_at = _ceil_eval(hold) + EVAL_SECONDS
+    samples = fire_at // SAMPLE_SECONDS + 4
+
+    def up(owner: _Who, value: int, instance: str = "pod-a:8000") -> _Line:
+        return _Line("up", owner.labels(instance=instance), Decimal(value), "gauge")
+
+    def check(at: int, expected: tuple[ExpectedAlert, ...] = ()) -> AlertCheck:
+        return AlertCheck(format_duration(at), rule.name, expected)
+
+    def group(name: str, lines: list[_Line], *checks: AlertCheck) -> TestGroup:
+        return TestGroup(f"{rule.name}: {name}", format_duration(SAMPLE_SECONDS), tuple(_series(lines, samples)), checks)
+
+    # absent() of a comparison carries no labels of its own: the alert has exactly the rule's labels.
+    labels = dict(rule.labels)
+    expected = ExpectedAlert(labels=tuple(sorted(labels.items())), annotations=tuple(sorted(
+        [("summary", expand_annotation(rule.summary, 1.0, labels)),
+         ("description", expand_annotation(rule.description, 1.0, labels))]
+        + ([("runbook_url", rule.runbook_url)] if rule.runbook_url else []))))
+    fire_checks = []
+    if hold >= EVAL_SECONDS:
+        fire_checks.append(check((hold - 1) // EVAL_SECONDS * EVAL_SECONDS))  # pending, not firing, before `for`
+    fire_checks.append(check(fire_at, (expected,)))
+    # Up targets of other namespaces and jobs around it: a matcher that leaked them would keep it silent.
+    others_up = [up(other_ns, 1), up(other_job, 1)]
+    return [
+        group(f"fires when no target is left (for {rule.for_}), silent until `for` has elapsed", others_up, *fire_checks),
+        group("fires when the target is there but down", [up(who, 0)] + others_up, check(fire_at, (expected,))),
+        group("silent while one target is up", [up(who, 1), up(who, 0, "pod-b:8000")], check(fire_at)),
+        group(f"silent when targets of another namespace ({other_ns.namespace}) or job ({other_job.job}) are down",
+              [up(who, 1), up(other_ns, 0), up(other_job, 0)], check(fire_at)),
+    ]
+
+
 def _other_namespace(own: str) -> str:
     return "other-namespace" if own != "other-namespace" else "other-namespace-2"
 
@@ -411,6 +447,9 @@ def build_alert_tests(env: AlertInputs, rules: Sequence[AlertRule]) -> AlertTest
     scenarios = _scenarios(env)
     groups: list[TestGroup] = []
     for rule in rules:
+        if rule.comparison is None:
+            groups.extend(_target_groups(rule, alerts.metrics_missing.for_, who, other_ns, other_job))
+            continue
         scenario = scenarios[rule.name]
         threshold = Decimal(repr(rule.threshold))
         hold = getattr(alerts, rule.setting).for_

@@ -1,4 +1,5 @@
-"""The seven alert rules of the contract, built from an environment's settings.
+"""The alert rules of the contract, built from an environment's settings: seven with thresholds, and
+MetricsMissing, which guards them all.
 
 Every PromQL expression is assembled here, not in the template, so the same objects also drive the
 generated promtool tests. Rules follow the Prometheus pitfalls list: sum numerator and denominator
@@ -19,14 +20,22 @@ from .types import format_duration, format_number
 class AlertRule:
     name: str  # alert name: part of the contract, never changes
     setting: str  # the key under `alerts:` that configures it
-    expr: str
+    query: str  # what is compared with the threshold (a dashboard panel shows exactly this), or the whole condition
+    comparison: str | None  # ">" or "<"; None: `query` is the condition (no threshold)
+    threshold: float | int | None
+    unit: str  # of `query`, in Grafana's unit ids (percentunit, s, reqps, short): how a dashboard shows it
     for_: str
     severity: str
-    threshold: float | int
     labels: tuple[tuple[str, str], ...]
     summary: str
     description: str
     runbook_url: str | None
+
+    @property
+    def expr(self) -> str:
+        if self.comparison is None:
+            return self.query
+        return f"{self.query} {self.comparison} {format_number(self.threshold)}"
 
 
 @dataclass(frozen=True)
@@ -78,22 +87,21 @@ def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
         (
             "HighErrorRate", "error_rate", a.error_rate.threshold,
             f'sum({rate("http_requests_total", selector(env, "status=~" + promql_string("5..")))}) '
-            f'/ sum({rate("http_requests_total")}) > {format_number(a.error_rate.threshold)}',
+            f'/ sum({rate("http_requests_total")})', ">", "percentunit",
             f"{who}: 5xx responses above {percent_text(a.error_rate.threshold)}",
             f"{{{{ $value | humanizePercentage }}}} of requests to {where} answered 5xx over the last {window} "
             f"(threshold {percent_text(a.error_rate.threshold)}).",
         ),
         (
             "HighLatencyP95", "latency_p95", a.latency_p95.threshold_seconds,
-            f'histogram_quantile(0.95, sum by (le) ({rate("http_request_duration_seconds_bucket")})) '
-            f"> {format_number(a.latency_p95.threshold_seconds)}",
+            f'histogram_quantile(0.95, sum by (le) ({rate("http_request_duration_seconds_bucket")}))', ">", "s",
             f"{who}: p95 latency above {format_number(a.latency_p95.threshold_seconds)}s",
             f"p95 request latency of {where} is {{{{ $value | humanizeDuration }}}} over the last {window} "
             f"(threshold {format_number(a.latency_p95.threshold_seconds)}s).",
         ),
         (
             "DatabasePoolNearExhaustion", "db_pool_utilization", a.db_pool_utilization.threshold,
-            f"database_pool_connections_in_use{sel} / {capacity} > {format_number(a.db_pool_utilization.threshold)}",
+            f"database_pool_connections_in_use{sel} / {capacity}", ">", "percentunit",
             f"{who}: database pool above {percent_text(a.db_pool_utilization.threshold)} on an instance",
             f"Instance {{{{ $labels.instance }}}} of {where} uses {{{{ $value | humanizePercentage }}}} of its {capacity} "
             f"database connections (pool {env.pool_size} + overflow {env.pool_overflow}; "
@@ -103,44 +111,53 @@ def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
             "LowCacheHitRate", "cache_hit_rate", a.cache_hit_rate.threshold,
             # `or vector(0)`: a side with no series yet counts as zero instead of hiding the ratio.
             f'(sum({rate("cache_hits_total")}) or vector(0)) / ((sum({rate("cache_hits_total")}) or vector(0)) '
-            f'+ (sum({rate("cache_misses_total")}) or vector(0))) < {format_number(a.cache_hit_rate.threshold)}',
+            f'+ (sum({rate("cache_misses_total")}) or vector(0)))', "<", "percentunit",
             f"{who}: cache hit rate below {percent_text(a.cache_hit_rate.threshold)}",
             f"Cache hit rate of {where} is {{{{ $value | humanizePercentage }}}} over the last {window} "
             f"(threshold {percent_text(a.cache_hit_rate.threshold)}).",
         ),
         (
             "UnhandledExceptions", "unhandled_exceptions", a.unhandled_exceptions.threshold,
-            f'sum(increase(errors_total{selector(env, "error_type=" + promql_string("unhandled"))}[{window}])) '
-            f"> {format_number(a.unhandled_exceptions.threshold)}",
+            f'sum(increase(errors_total{selector(env, "error_type=" + promql_string("unhandled"))}[{window}]))', ">", "short",
             f"{who}: more than {a.unhandled_exceptions.threshold} unhandled exceptions in {window}",
             f"{where} raised {{{{ $value | humanize }}}} unhandled exceptions over the last {window} "
             f"(threshold {a.unhandled_exceptions.threshold}).",
         ),
         (
             "SlowDatabaseQueries", "slow_queries", a.slow_queries.threshold_seconds,
-            f'histogram_quantile(0.95, sum by (le, query_type) ({rate("database_query_duration_seconds_bucket")})) '
-            f"> {format_number(a.slow_queries.threshold_seconds)}",
+            f'histogram_quantile(0.95, sum by (le, query_type) ({rate("database_query_duration_seconds_bucket")}))', ">", "s",
             f"{who}: p95 {{{{ $labels.query_type }}}} query time above {format_number(a.slow_queries.threshold_seconds)}s",
             f"p95 duration of {{{{ $labels.query_type }}}} queries from {where} is {{{{ $value | humanizeDuration }}}} "
             f"over the last {window} (threshold {format_number(a.slow_queries.threshold_seconds)}s).",
         ),
         (
             "RateLimitExceeded", "rate_limited", a.rate_limited.threshold_per_second,
-            f'sum({rate("rate_limit_exceeded_total")}) > {format_number(a.rate_limited.threshold_per_second)}',
+            f'sum({rate("rate_limit_exceeded_total")})', ">", "reqps",
             f"{who}: more than {format_number(a.rate_limited.threshold_per_second)} rate-limited requests per second",
             f"{where} rejects {{{{ $value | humanize }}}} requests per second for exceeding the rate limit "
             f"(threshold {format_number(a.rate_limited.threshold_per_second)}/s).",
         ),
+        (
+            # No threshold. `== 1` makes a target that is there but failing count as missing too, and absent()
+            # fires when no series is left: gone and failing alike. A scrape job that never gives this job and
+            # namespace (a renamed Service, a missing relabeling) looks exactly like this: every other alert silent.
+            "MetricsMissing", "metrics_missing", None,
+            f"absent(up{sel} == 1)", None, "short",
+            f"{who}: no metrics: no target of job {env.job} in namespace {env.namespace} is up",
+            f"Prometheus has no up target of {where} (gone, or every scrape failing): every other alert of the service "
+            "is blind until it is back.",
+        ),
     ]
     rules = []
     extra_labels = tuple(sorted(alerts.labels.items()))
-    for name, key, threshold, expr, summary, description in specs:
+    for name, key, threshold, query, comparison, unit, summary, description in specs:
         setting = getattr(alerts, key)
         labels = (("severity", setting.severity), ("service", env.job), ("namespace", env.namespace),
                   ("environment", env.environment)) + extra_labels
         rules.append(AlertRule(
-            name=name, setting=key, expr=expr, for_=format_duration(setting.for_), severity=setting.severity,
-            threshold=threshold, labels=labels, summary=summary, description=description,
+            name=name, setting=key, query=query, comparison=comparison, threshold=threshold, unit=unit,
+            for_=format_duration(setting.for_), severity=setting.severity, labels=labels, summary=summary,
+            description=description,
             runbook_url=f"{alerts.runbook_url.rstrip('/')}#{name}" if alerts.runbook_url else None,
         ))
     return rules

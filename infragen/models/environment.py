@@ -9,13 +9,15 @@ made it, numbers filled in: `infragen explain` prints those instead of restating
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
 from ..errors import Location, PathKey
 from .alert_tests import AlertTests, build_alert_tests
-from .alerts import AlertInputs, AlertRule, build_alert_rules
+from .alerts import AlertInputs, AlertRule, build_alert_rules, selector as alert_selector
+from .dashboard import DashboardInputs, build_dashboard
 from .settings import SEVERITIES, EnvironmentSpec
 from .types import format_duration, format_number, split_address
 
@@ -215,6 +217,73 @@ class Environment:
     def alert_group(self) -> str:
         return f"{self.spec.service.name}-{self.name}"
 
+    @property
+    def rule_groups(self) -> list[tuple[str, list[AlertRule]]]:
+        """(group name, rules): the same objects in prometheus/alerts.yaml and the PrometheusRule."""
+        return [(self.alert_group, self.alert_rules)]
+
+    # --- monitoring: scrape, operator resources, dashboard -----------------------------------------------
+    @property
+    def standard_labels(self) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self.service_name, "app.kubernetes.io/managed-by": "infragen"}
+
+    @property
+    def operator_labels(self) -> dict[str, str]:
+        """Labels of every Prometheus Operator resource: the standard ones, then those the cluster's Prometheus
+        selects by (monitoring.labels)."""
+        return dict(sorted({**self.standard_labels, **self.spec.monitoring.labels}.items()))
+
+    @property
+    def dashboard_labels(self) -> dict[str, str]:
+        return dict(sorted({**self.standard_labels, **self.spec.monitoring.dashboard_labels}.items()))
+
+    @property
+    def monitored_service_selector(self) -> dict[str, str]:
+        """Labels that pick the Kubernetes Service whose endpoints are scraped."""
+        return dict(sorted((self.spec.monitoring.selector_labels or self.selector).items()))
+
+    @property
+    def scrape_interval(self) -> str:
+        return format_duration(self.spec.alerts.scrape_interval)
+
+    @property
+    def scrape_timeout(self) -> str:
+        """Prometheus' default 10s, never longer than the interval (Prometheus refuses that)."""
+        return format_duration(min(self.spec.alerts.scrape_interval, 10))
+
+    @property
+    def scrape_job(self) -> str:
+        """job_name of the plain Prometheus scrape job: unique per service and environment in one prometheus.yml
+        (the `job` label itself is pinned to service.name by a relabeling)."""
+        return self.upstream_name
+
+    @property
+    def scrape_keep(self) -> list[tuple[str, str]]:
+        """(discovery label, anchored RE2 regex) pairs a plain Prometheus keeps endpoints by: each label of the
+        monitored Service, and the name of the metrics port. Kubernetes discovery spells a label `a.b/c` as
+        `__meta_kubernetes_service_label_a_b_c`."""
+        keep = [(f"__meta_kubernetes_service_label_{re.sub(r'[^A-Za-z0-9_]', '_', key)}", re.escape(value))
+                for key, value in self.monitored_service_selector.items()]
+        keep.append(("__meta_kubernetes_endpoint_port_name", re.escape(self.spec.monitoring.port_name)))
+        return keep
+
+    @property
+    def dashboard_name(self) -> str:
+        return f"{self.service_name}-{self.name}-dashboard"
+
+    @property
+    def dashboard_file(self) -> str:
+        """The dashboard's file name in the ConfigMap (Grafana's sidecar writes it out under this name)."""
+        return f"{self.service_name}-{self.name}.json"
+
+    @cached_property
+    def dashboard(self) -> dict[str, Any]:
+        return build_dashboard(DashboardInputs(
+            service=self.service_name, namespace=self.namespace, environment=self.name,
+            description=self.header.replace("\n", " "), selector=alert_selector(self.alert_inputs),
+            rate_window=format_duration(self.spec.alerts.rate_window), hpa=self.deployment,
+            pool_size=self.pool_size, pool_overflow=self.pool_overflow), self.alert_rules)
+
     # --- alertmanager ------------------------------------------------------------------------------
     @property
     def severity_routes(self) -> list[tuple[str, str]]:
@@ -259,6 +328,8 @@ class Environment:
             Derivation("rate_limit.nginx_rate", spec.rate_limit.nginx_rate,
                        f"rate_limit.requests {spec.rate_limit.requests} per rate_limit.window_seconds "
                        f"{spec.rate_limit.window_seconds}, as whole requests per second or per minute"),
+            Derivation("monitoring.scrape_timeout", self.scrape_timeout,
+                       f"alerts.scrape_interval {self.scrape_interval}, at most 10s (Prometheus' default timeout)"),
             Derivation("load_balancing.affinity_mode", lb.affinity_mode,
                        f"session_affinity.enabled {'true' if lb.session_affinity.enabled else 'false'} on nginx "
                        f"{lb.nginx_version}: hash before 1.29.6, sticky from it"),
@@ -272,6 +343,8 @@ class Environment:
             return Derivation(dotted, self.namespace, "the environment name")
         if path == ("service", "selector"):
             return Derivation(dotted, self.selector, "{app.kubernetes.io/name: service.name}")
+        if path == ("monitoring", "selector_labels"):
+            return Derivation(dotted, self.monitored_service_selector, "service.selector")
         if path == ("database", "pool_size"):
             return Derivation(dotted, self.pool_size, f"ceil(database.base_pool_size {db.base_pool_size} x "
                                                       f"database.load_estimate {format_number(db.load_estimate)})")

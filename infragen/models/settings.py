@@ -22,6 +22,8 @@ from .types import (
     split_address,
     percent_value,
     INT32_MAX,
+    KubernetesLabels,
+    PortName,
     DnsLabel,
     Duration,
     IntOrPercent,
@@ -62,25 +64,14 @@ class Service(Section):
     namespace: DnsLabel | None = Field(
         None, description="Kubernetes namespace, also the `namespace` label alerts select by. Default: the environment name.")
     port: int = Field(8000, ge=1, le=65535, description="The port the application listens on: the port of upstream servers written without one.")
-    selector: dict[str, str] | None = Field(
+    selector: KubernetesLabels | None = Field(
         None, description="Pod labels the PDB selects. Default: {app.kubernetes.io/name: <service.name>}.")
 
     @field_validator("selector")
     @classmethod
     def _selector(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        import re
-
-        if value is None:
-            return value
-        if not value:
+        if value is not None and not value:
             raise ValueError("an empty selector matches every pod in the namespace; name at least one label")
-        key_re = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-        value_re = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-        for key, val in value.items():
-            if not key_re.fullmatch(key) or len(key) > 316:
-                raise ValueError(f"{key!r} is not a valid Kubernetes label key")
-            if not value_re.fullmatch(val):
-                raise ValueError(f"{val!r} (label {key}) is not a valid Kubernetes label value")
         return value
 
 
@@ -400,6 +391,14 @@ class RateLimitedAlert(_Alert):
     severity: Severity = "info"
 
 
+class MetricsMissingAlert(_Alert):
+    """No threshold: fires when no target of the service's job and namespace is up (gone, or failing)."""
+
+    for_: Duration = Field(300, alias="for")
+    severity: Severity = Field("warning", description="Tier default: critical in production, warning elsewhere "
+                                                      "(a development target going away must not page).")
+
+
 class Alerts(Section):
     error_rate: ErrorRateAlert = Field(default_factory=ErrorRateAlert)
     latency_p95: LatencyAlert = Field(default_factory=LatencyAlert)
@@ -408,6 +407,7 @@ class Alerts(Section):
     unhandled_exceptions: ExceptionsAlert = Field(default_factory=ExceptionsAlert)
     slow_queries: SlowQueriesAlert = Field(default_factory=SlowQueriesAlert)
     rate_limited: RateLimitedAlert = Field(default_factory=RateLimitedAlert)
+    metrics_missing: MetricsMissingAlert = Field(default_factory=MetricsMissingAlert)
     runbook_url: str | None = Field(
         None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$",
         json_schema_extra=form("an http:// or https:// URL without spaces, quotes or query string"),
@@ -443,15 +443,20 @@ class Alerts(Section):
 
 
 ALERT_KEYS = ("error_rate", "latency_p95", "db_pool_utilization", "cache_hit_rate",
-              "unhandled_exceptions", "slow_queries", "rate_limited")
+              "unhandled_exceptions", "slow_queries", "rate_limited", "metrics_missing")
 
 _ABS_PATH = r"^/[A-Za-z0-9._/-]+$"
+# Go's url.Parse (Alertmanager) refuses a `%` not followed by two hex digits.
+_HTTP_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2})*)?$"
 
 
 class PagerDuty(Section):
     routing_key_file: str = Field(pattern=_ABS_PATH, json_schema_extra=form(
         "an absolute file path such as /etc/alertmanager/secrets/pagerduty-routing-key"), description="File holding the Events v2 routing key (mounted from a Secret).")
     send_resolved: bool = True
+    url: str | None = Field(
+        None, pattern=_HTTP_URL, json_schema_extra=form("an http:// or https:// URL such as https://events.pagerduty.com/v2/enqueue"),
+        description="Events API endpoint (Alertmanager's `url`). Default: Alertmanager's, PagerDuty's public one.")
 
 
 class Slack(Section):
@@ -533,6 +538,30 @@ class AlertmanagerSettings(Section):
         return refs
 
 
+class Monitoring(Section):
+    operator: bool = Field(True, description="Emit Prometheus Operator resources (ServiceMonitor, PrometheusRule, dashboard "
+                                             "ConfigMap). false: plain files only (prometheus/scrape.yaml).")
+    port_name: PortName = Field("http", description="Name of the Service port that serves the metrics (the operator "
+                                                    "refuses numbers).")
+    path: str = Field("/metrics", pattern=r"^/[A-Za-z0-9._~%/-]*$", json_schema_extra=form("a path starting with /, such as /metrics"),
+                      description="HTTP path of the metrics.")
+    selector_labels: KubernetesLabels | None = Field(
+        None, description="Labels that pick the service's Kubernetes Service. Default: the pod selector (service.selector).")
+    labels: KubernetesLabels = Field(
+        default_factory=dict, description="Labels on every operator resource, so the cluster's Prometheus selects them "
+                                          "(kube-prometheus-stack: release: <its release name>).")
+    dashboard_labels: KubernetesLabels = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="Labels of the dashboard ConfigMap; kube-prometheus-stack's Grafana sidecar loads grafana_dashboard: \"1\".")
+
+    @field_validator("selector_labels")
+    @classmethod
+    def _not_empty(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and not value:
+            raise ValueError("an empty selector picks every Service in the namespace; name at least one label")
+        return value
+
+
 class Rollout(Section):
     max_surge: IntOrPercent = Field("25%", json_schema_extra=form(_INT_OR_PERCENT),
                                     description="Pods a rolling update adds above the replica count (Kubernetes default 25%).")
@@ -584,4 +613,5 @@ class EnvironmentSpec(Section):
     alerts: Alerts = Field(default_factory=Alerts)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
     rollout: Rollout = Field(default_factory=Rollout)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")

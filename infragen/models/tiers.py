@@ -20,5 +20,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "autoscaling": {"min_replicas": 3, "max_replicas": 10, "target_cpu_percent": 60},
         "database": {"base_pool_size": 20},
         "disruption_budget": {"min_available": 1},
+        # Production pages when its metrics are gone; elsewhere a target going away must not wake anyone.
+        "alerts": {"metrics_missing": {"severity": "critical"}},
     },
 }

@@ -70,6 +70,43 @@ def _dns_label(value: str) -> str:
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label), WithJsonSchema({"type": "string", "pattern": DNS_LABEL_RE, "maxLength": 63})]
 
+# Kubernetes label keys: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters.
+LABEL_KEY_RE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE_RE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+_LABEL_KEY, _LABEL_VALUE = re.compile(LABEL_KEY_RE), re.compile(LABEL_VALUE_RE)
+
+
+def _label_key(value: str) -> str:
+    prefix, _, _name = value.rpartition("/")
+    if not _LABEL_KEY.fullmatch(value) or len(prefix) > 253:
+        raise ValueError(f"{value!r} is not a valid Kubernetes label key (an optional DNS prefix and '/', then at most 63 "
+                         "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', "
+                         "starting and ending with a letter or digit)")
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key), WithJsonSchema({"type": "string", "pattern": LABEL_KEY_RE})]
+LabelValue = Annotated[str, AfterValidator(_label_value), WithJsonSchema({"type": "string", "pattern": LABEL_VALUE_RE})]
+KubernetesLabels = dict[LabelKey, LabelValue]
+
+
+def _port_name(value: str) -> str:
+    """A Service port name (IANA_SVC_NAME): what a ServiceMonitor's `port` must name (it refuses numbers)."""
+    if not (1 <= len(value) <= 15 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value) and "--" not in value
+            and re.search(r"[a-z]", value)):
+        raise ValueError(f"{value!r} is not a Kubernetes port name: 1-15 lower-case letters, digits and '-', at least one "
+                         "letter, no '-' at either end or twice in a row")
+    return value
+
+
+PortName = Annotated[str, AfterValidator(_port_name), WithJsonSchema({"type": "string", "maxLength": 15})]
+
 PERCENT_RE = r"^(100|[1-9]?[0-9])%$"
 Percent = Annotated[str, Field(pattern=PERCENT_RE)]
 INT32_MAX = 2**31 - 1  # Kubernetes int32 fields (replicas, budgets, policy values)

@@ -1,0 +1,113 @@
+"""One Grafana dashboard per environment, as plain data (serialised to JSON at the edge, by the template).
+
+A panel per threshold alert shows the alert's own query, the side compared with the threshold, with the
+threshold drawn as a line: a reader sees how close the service runs to each alert, and the panel can never
+disagree with the rule (both come from the same `AlertRule`). Beside them: requests by status class, replicas
+against the HPA's range (kube-state-metrics), each instance's pool connections against pool + overflow, and
+scrape targets up (what MetricsMissing watches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .alerts import AlertRule, promql_string
+
+SCHEMA_VERSION = 39  # Grafana 10.x/11.x dashboards
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+WIDTH, HEIGHT = 12, 8  # two panels per row of Grafana's 24 columns
+
+
+@dataclass(frozen=True)
+class DashboardInputs:
+    service: str
+    namespace: str
+    environment: str
+    description: str  # carries infragen's generated-file marker: JSON has no comments
+    selector: str  # {job="...",namespace="..."}, as the alerts select
+    rate_window: str  # as the alerts' rate()
+    hpa: str  # the HorizontalPodAutoscaler's name
+    pool_size: int
+    pool_overflow: int
+
+
+def dashboard_uid(service: str, namespace: str, environment: str) -> str:
+    """Stable across builds and distinct per service, namespace and environment: two services' `production`
+    dashboards never collide in one Grafana. 25 characters (Grafana allows 40)."""
+    digest = hashlib.blake2b(f"{service}\0{namespace}\0{environment}".encode(), digest_size=8).hexdigest()
+    return f"infragen-{digest}"
+
+
+def _panel(index: int, title: str, description: str, unit: str, targets: Sequence[tuple[str, str]],
+           threshold: float | int | None = None, below_is_bad: bool = False) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"unit": unit}
+    if threshold is not None:
+        low, high = ("red", "green") if below_is_bad else ("green", "red")
+        defaults["thresholds"] = {"mode": "absolute", "steps": [{"color": low, "value": None},
+                                                                {"color": high, "value": threshold}]}
+        defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+    return {
+        "id": index + 1,
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": HEIGHT, "w": WIDTH, "x": index % 2 * WIDTH, "y": index // 2 * HEIGHT},
+        "targets": [{"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+                    for i, (expr, legend) in enumerate(targets)],
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": []},
+                    "tooltip": {"mode": "multi", "sort": "none"}},
+    }
+
+
+def alert_panels(rules: Sequence[AlertRule]) -> list[tuple[AlertRule, dict[str, Any]]]:
+    """The panel of each threshold alert, at its position in the dashboard."""
+    threshold_rules = [rule for rule in rules if rule.comparison is not None]
+    return [(rule, _panel(i, rule.name, f"{rule.summary}. The alert fires when this is {rule.comparison} the line "
+                                        f"for {rule.for_}.", rule.unit, [(rule.query, "")],
+                          rule.threshold, below_is_bad=rule.comparison == "<"))
+            for i, rule in enumerate(threshold_rules)]
+
+
+def build_dashboard(inputs: DashboardInputs, rules: Sequence[AlertRule]) -> dict[str, Any]:
+    panels = [panel for _rule, panel in alert_panels(rules)]
+    sel, window = inputs.selector, inputs.rate_window
+    hpa = (f'{{namespace={promql_string(inputs.namespace)},'
+           f'horizontalpodautoscaler={promql_string(inputs.hpa)}}}')
+    capacity = inputs.pool_size + inputs.pool_overflow
+    extra = [
+        ("Requests by status class", "Requests per second, by the first digit of the HTTP status.", "reqps",
+         [(f'sum by (status_class) (label_replace(rate(http_requests_total{sel}[{window}]), "status_class", '
+           f'"${{1}}xx", "status", "([0-9]).."))', "{{status_class}}")], None, False),
+        ("Replicas and the HPA's range", f"HorizontalPodAutoscaler {inputs.hpa} (kube-state-metrics).", "short",
+         [(f"kube_horizontalpodautoscaler_status_current_replicas{hpa}", "current"),
+          (f"kube_horizontalpodautoscaler_spec_min_replicas{hpa}", "min"),
+          (f"kube_horizontalpodautoscaler_spec_max_replicas{hpa}", "max")], None, False),
+        ("Database pool connections in use", f"Per instance, against pool {inputs.pool_size} + overflow "
+         f"{inputs.pool_overflow} = {capacity} (the line).", "short",
+         [(f"database_pool_connections_in_use{sel}", "{{instance}}")], capacity, False),
+        ("Scrape targets up", "Targets of the job and namespace the alerts select; MetricsMissing fires below the line.",
+         "short", [(f"count(up{sel} == 1) or vector(0)", "up")], 1, True),
+    ]
+    for title, description, unit, targets, threshold, below_is_bad in extra:
+        panels.append(_panel(len(panels), title, description, unit, targets, threshold, below_is_bad))
+    return {
+        "uid": dashboard_uid(inputs.service, inputs.namespace, inputs.environment),
+        "title": f"{inputs.service} ({inputs.environment})",
+        "description": inputs.description,
+        "tags": ["infragen", inputs.service, inputs.environment],
+        "timezone": "browser",
+        "editable": False,  # a change made in Grafana would be lost at the next build: change the settings
+        "graphTooltip": 1,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "1m",
+        "schemaVersion": SCHEMA_VERSION,
+        "templating": {"list": [{"type": "datasource", "name": "datasource", "label": "Prometheus",
+                                 "query": "prometheus"}]},
+        "annotations": {"list": []},
+        "links": [],
+        "panels": panels,
+    }
