@@ -16,7 +16,6 @@ from infragen import pipeline, policy
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader
-from infragen.artifacts import ARTIFACTS
 from infragen.render import render_all
 
 from conftest import MINIMAL, REPO, artifact_paths
