@@ -18,6 +18,7 @@ part around the first difference.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -83,7 +84,7 @@ def _item_ids(items: list[Any]) -> list[str] | None:
         ids = [item.get(key) if isinstance(item, dict) else None for item in items]
         if ids and all(isinstance(i, (str, int, float)) and not isinstance(i, bool) for i in ids) \
                 and len(set(map(str, ids))) == len(ids):
-            return [f"[{i}]" for i in ids]
+            return [f"[{i}]" for i in ids]  # full names, to match items; shortened for display (_shorten)
     return None
 
 
@@ -260,7 +261,11 @@ def _excerpt(a: str, b: str) -> tuple[str, str]:
     return cut(a), cut(b)
 
 
+_LONG_ID = re.compile(r"\[([^\[\]]{%d})[^\[\]]{2,}\]" % (LONG // 2))
+
+
 def _shorten(entry: Entry) -> Entry:
+    path = _LONG_ID.sub(lambda m: f"[{m.group(1)}…]", entry.path)
     old = None if entry.old is None else _one_line(entry.old)
     new = None if entry.new is None else _one_line(entry.new)
     if old is not None and new is not None:
@@ -268,4 +273,4 @@ def _shorten(entry: Entry) -> Entry:
     else:
         old = old if old is None or len(old) <= 2 * LONG else old[:2 * LONG] + "…"
         new = new if new is None or len(new) <= 2 * LONG else new[:2 * LONG] + "…"
-    return Entry(entry.path, old, new)
+    return Entry(path, old, new)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
+from .discover import display_path
 from .errors import InputError
 
 REGULAR_MODES = {b"100644", b"100755"}  # blobs that are files (not links, not submodules)
@@ -86,7 +87,7 @@ def resolve(ref: str, cwd: Path) -> tuple[Path, str]:
         raise GitError.single(f"--base must be a git ref or commit, not {ref!r}")
     proc = _git(cwd, "rev-parse", "--show-toplevel")
     if proc.returncode != 0:
-        raise GitError.single(f"{cwd} is not in a git repository: `infragen review` compares with a git ref "
+        raise GitError.single(f"{display_path(cwd)}: not in a git repository; `infragen review` compares with a git ref "
                               "(use `infragen diff` to compare with output/ without git)")
     top = Path(proc.stdout.decode("utf-8", "surrogateescape").strip()).resolve()
     proc = _git(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")

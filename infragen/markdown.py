@@ -15,8 +15,8 @@ from .errors import Problem
 from .review import EnvironmentReview, FileChange, Review
 
 COMMENT_LIMIT = 65_536  # characters: GitHub's cap on an issue or pull-request comment
-ROWS_PER_FILE = 20  # artifact changes listed per file; the rest are counted
-_PUNCTUATION = re.compile(r"([\\`*_\[\]<>~&@])")  # what could start markup inside a line
+ROWS_PER_FILE = 12  # artifact changes listed per file; the rest are counted
+_PUNCTUATION = re.compile(r"([\\`*\[\]<>~&@])")  # what could start markup inside a line
 
 
 def code(text: object) -> str:
@@ -80,7 +80,7 @@ def _settings(env: EnvironmentReview) -> list[str]:
             return []
         if env.base_problems:
             return ["No settings compared: the base side of this environment does not load.", ""]
-        if env.files:
+        if env.files and env.status == "changed":
             return ["No setting changed: the artifacts differ because the output committed at the base is not what "
                     "build writes from the base's settings (stale output, or a change to infragen itself).", ""]
         return []
@@ -175,8 +175,8 @@ def environment_section(env: EnvironmentReview, hint: Callable[[Problem], str | 
 def review_markdown(review: Review, hint: Callable[[Problem], str | None] | None = None,
                     limit: int = COMMENT_LIMIT) -> str:
     """The review as one Markdown text under `limit` characters."""
-    shown = [e for e in review.environments if e.status != "unchanged"]
-    quiet = [e for e in review.environments if e.status == "unchanged" and e.inputs_changed]
+    shown = [e for e in review.environments if e.status != "unchanged" or e.base_problems]
+    quiet = [e for e in review.environments if e.status == "unchanged" and e.inputs_changed and not e.base_problems]
     head = [summary_line(review), ""]
     if review.base_problems:
         head += [f"The environments folder at {code(review.base)} does not load:", ""]

@@ -139,12 +139,15 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
     def fleet(env: Environment | None) -> str | None:
         if env is None:
             return None
-        return f"{env.peak_connections} of {env.usable_connections} usable ({env.usable_connections - env.peak_connections} spare)"
+        spare = env.usable_connections - env.peak_connections
+        return (f"{env.peak_connections} of {env.usable_connections} usable "
+                + (f"({spare} spare)" if spare >= 0 else f"({-spare} over)"))
 
     def evictions(env: Environment | None) -> str | None:
         if env is None:
             return None
-        return f"{env.evictions_allowed_at_min_replicas} at {env.spec.autoscaling.min_replicas} replicas"
+        replicas = env.spec.autoscaling.min_replicas
+        return f"{env.evictions_allowed_at_min_replicas} at {replicas} replica{'' if replicas == 1 else 's'}"
 
     found = [
         Margin("database connections at peak (max replicas + surge, pools full)", fleet(base), fleet(head),

@@ -216,7 +216,8 @@ def test_action_contract() -> None:
     review = step("infragen review")
     assert review["env"]["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert "git fetch --no-tags --depth=1 origin" in review["run"]
-    assert '>> "$GITHUB_STEP_SUMMARY"' in review["run"]
+    assert "GITHUB_STEP_SUMMARY" not in review["run"]  # review appends its summary itself
+    assert "review --format markdown" in review["run"]  # the check step annotates; no second set
     for name in ("infragen check", "infragen review"):
         assert step(name)["working-directory"] == "${{ inputs.working-directory }}"
 
@@ -242,6 +243,7 @@ FAKE_INFRAGEN = """\
 printf '%s\\n' "$@" > "$FAKE_ARGS"
 printf '%s\\n' "$PWD" > "$FAKE_CWD"
 echo "## infragen review (fake)"
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then echo "## infragen review (fake)" >> "$GITHUB_STEP_SUMMARY"; fi
 exit "${FAKE_EXIT:-0}"
 """
 
@@ -310,7 +312,7 @@ def test_review_step_fetches_the_base_and_maps_exit_codes(shallow_pr, step_runne
     clone, base = shallow_pr
     proc, args, files = step_runner("infragen review", clone, fake_exit=review_exit, PR_BASE_SHA=base)
     assert proc.returncode == step_exit, shown(proc)
-    assert args == ["review", "--base", base]
+    assert args == ["review", "--format", "markdown", "--base", base]
     assert git(clone, "cat-file", "-t", base) == "commit"  # fetched
     assert files["summary.md"].read_text(encoding="utf-8") == "earlier\n## infragen review (fake)\n"
     output = files["github-output"].read_text(encoding="utf-8") if files["github-output"].exists() else ""
@@ -324,7 +326,8 @@ def test_review_step_base_input_wins_and_accepts_a_branch(shallow_pr, step_runne
     proc, args, _ = step_runner("infragen review", clone, REVIEW_BASE=branch, PR_BASE_SHA=base,
                                 ENVIRONMENTS_DIR="environments", OUTPUT_DIR="my output")
     assert proc.returncode == 0, shown(proc)
-    assert args == ["review", "--base", main, "--environments", "environments", "--output", "my output"]
+    assert args == ["review", "--format", "markdown", "--base", main, "--environments", "environments", "--output",
+                    "my output"]
 
 
 def test_review_step_in_a_subdirectory_uses_a_local_base(tmp_path: Path, step_runner) -> None:
@@ -334,7 +337,7 @@ def test_review_step_in_a_subdirectory_uses_a_local_base(tmp_path: Path, step_ru
     base = init_repo(repo)
     proc, args, files = step_runner("infragen review", repo / "deploy", PR_BASE_SHA=base)
     assert proc.returncode == 0, shown(proc)  # no origin: the base is already here, nothing is fetched
-    assert args == ["review", "--base", base]
+    assert args == ["review", "--format", "markdown", "--base", base]
     assert files["cwd"].read_text(encoding="utf-8").strip() == str(repo / "deploy")
 
 
