@@ -106,7 +106,7 @@ def _file_rows(change: FileChange) -> list[list[str]]:
 
 def _artifacts(env: EnvironmentReview) -> list[str]:
     if not env.files:
-        if env.status in ("unchanged", "changed") and env.settings:
+        if env.status in ("unchanged", "changed", "failing") and env.settings:
             return ["**Artifacts**: no generated file changes.", ""]
         return []
     if env.status in ("added", "deleted"):
@@ -121,7 +121,7 @@ def _margins(env: EnvironmentReview) -> list[str]:
     if not env.margins:
         return []
     rows = [[escape(m.name), escape(m.before) if m.before is not None else "—",
-             (escape(m.after) if m.after is not None else "—") + (" **(no room left)**" if m.tight else "")]
+             (escape(m.after) if m.after is not None else "—") + (" **(nothing to spare)**" if m.tight else "")]
             for m in env.margins]
     return ["**Margins**", ""] + _table(["margin", "before", "after"], rows)
 
@@ -148,7 +148,8 @@ def _diff(env: EnvironmentReview, cut: bool) -> list[str]:
         return []
     count = _plural(len(env.files), "file")
     if cut:
-        return [f"*Unified diff ({count}) cut to fit GitHub's comment limit: run* `infragen diff {env.name}`.", ""]
+        command = "infragen diff" if env.status == "deleted" else f"infragen diff {env.name}"
+        return [f"*Unified diff ({count}) cut to fit GitHub's comment limit: run* `{command}`.", ""]
     fence = _fence(env.diff)
     return [f"<details><summary>Unified diff ({count})</summary>", "", f"{fence}diff",
             env.diff.rstrip("\n"), fence, "", "</details>", ""]
