@@ -123,7 +123,7 @@ def create(directory: Path, name: str, tier: str, servers: list[str], extends: s
     try:
         draft = _trial(directory, name, _text(name, tier, servers, extends, service, None, None))
     except InputError as exc:
-        if any(p.field == "service.name" for p in exc.problems) and not service:
+        if any(p.field in ("service", "service.name") and p.message == "required" for p in exc.problems) and not service:
             raise InputError.single("give --service NAME: no partial sets service.name") from None
         raise
     max_connections = smallest_fitting_max_connections(draft)
