@@ -300,3 +300,32 @@ def test_long_reviews_cut_diffs_first_and_say_so(repo: Path) -> None:
 def test_output_is_deterministic(repo: Path, runner) -> None:
     edit(repo, "_base.yaml", "burst: 20", "burst: 30")
     assert run_review(runner) == run_review(runner)
+
+
+# --- the README's example -----------------------------------------------------------------------------
+
+README_START = "<!-- review example: written by tests/test_review.py (INFRAGEN_UPDATE_README=1 to rewrite it) -->\n"
+README_END = "<!-- end of review example -->\n"
+
+
+def test_readme_shows_the_real_review(repo: Path, runner) -> None:
+    """The README's review section shows this review, byte for byte: with INFRAGEN_UPDATE_README=1 this test
+    writes it there, otherwise it compares."""
+    from conftest import REPO
+
+    edit(repo, "production.yaml", *EDIT)
+    code, text = run_review(runner)
+    assert code == 1
+    fence = "`" * max(4, max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    block = f"{fence}markdown\n{text}{fence}\n"
+    readme = REPO / "README.md"
+    current = readme.read_text(encoding="utf-8")
+    before, start, rest = current.partition(README_START)
+    assert start, "README.md lost its review example markers"
+    old_block, end, after = rest.partition(README_END)
+    assert end, "README.md lost the end of its review example"
+    if os.environ.get("INFRAGEN_UPDATE_README") == "1":
+        readme.write_text(before + start + block + end + after, encoding="utf-8")
+    else:
+        assert old_block == block, "README.md's review example is out of date: run INFRAGEN_UPDATE_README=1 pytest " \
+                                   "tests/test_review.py -k readme"
