@@ -216,7 +216,7 @@ def test_action_contract() -> None:
     review = step("infragen review")
     assert review["env"]["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert "git fetch --no-tags --depth=1 origin" in review["run"]
-    assert "GITHUB_STEP_SUMMARY" not in review["run"]  # review appends its summary itself
+    assert '>> "$GITHUB_STEP_SUMMARY"' not in review["run"]  # review appends its summary itself
     assert "review --format markdown" in review["run"]  # the check step annotates; no second set
     for name in ("infragen check", "infragen review"):
         assert step(name)["working-directory"] == "${{ inputs.working-directory }}"
@@ -356,3 +356,37 @@ def test_review_step_refuses_a_missing_or_option_like_base(tmp_path: Path, step_
     assert args is None
     assert proc.stdout.startswith("::error title=infragen review::") and complaint in proc.stdout, shown(proc)
     assert not (repo / "pwned").exists()
+
+
+def test_action_steps_with_the_real_infragen_on_a_shallow_pull_request(tmp_path: Path) -> None:
+    """The check and review steps as GitHub runs them (GITHUB_ACTIONS=true, a job summary file), with this
+    infragen, in a shallow clone of a pull request that raises max_replicas and rebuilds output/."""
+    bash = require("bash", "apt-get install bash")
+    infragen = require("infragen", TEST_EXTRAS)
+    origin = tmp_path / "origin"
+    shutil.copytree(SHIPPED_ENVIRONMENTS, origin / "environments")
+    shutil.copytree(SHIPPED_OUTPUT, origin / "output")
+    base = init_repo(origin, "base")
+    production = origin / "environments" / "production.yaml"
+    production.write_text(production.read_text(encoding="utf-8").replace(*EDIT, 1), encoding="utf-8")
+    proc = run([infragen, "build"], cwd=origin, env={**os.environ, "INFRAGEN_CACHE": "0"})
+    assert proc.returncode == 0, shown(proc)
+    git(origin, "commit", "-q", "--no-verify", "-am", "raise max_replicas")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth=1", origin.as_uri(), str(clone))
+
+    summary, outputs = tmp_path / "summary.md", tmp_path / "github-output"
+    env = {**git_env(), "PATH": f"{Path(infragen).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+           "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs),
+           "INFRAGEN_CACHE": "0", "PR_BASE_SHA": base, "REVIEW_BASE": "", "ENVIRONMENTS_DIR": "", "OUTPUT_DIR": ""}
+    for name in ("infragen check", "infragen review"):
+        script = tmp_path / "step.sh"
+        script.write_text(step(name)["run"], encoding="utf-8")
+        proc = run([bash, *GITHUB_BASH[1:], str(script)], cwd=clone, env=env)
+        assert proc.returncode == 0, f"{name}\n{shown(proc)}"
+    assert outputs.read_text(encoding="utf-8") == "changes=true\n"
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("**infragen check**: output is up to date")
+    assert f"**infragen review** against `{base}`: 1 environment changed, 2 unchanged, 0 failing" in text
+    assert "| `kubernetes/hpa.yaml` | `spec.maxReplicas` | `10` | `12` |" in text
+    assert "::error" not in text and "::warning" not in text  # annotations go to the log, not the summary
