@@ -86,7 +86,7 @@ def _settings(env: EnvironmentReview) -> list[str]:
         return []
     rows = [[code(s.path), code(s.old) if s.old is not None else "(not set)",
              code(s.new) if s.new is not None else "(not set)",
-             code(s.source) + (" (tier default)" if s.kind == "tier" and "tier" not in s.source else "")]
+             code(s.source)]
             for s in env.settings]
     return ["**Settings**", ""] + _table(["setting", "before", "after", "from"], rows)
 

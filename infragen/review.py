@@ -285,26 +285,25 @@ class _Fixed(Discovery):
 
 def _one(name: str, before: _Side, head: _Side, snap: Snapshot, prefix: str, output: Path,
          strict: bool) -> EnvironmentReview:
+    in_base, in_head = name in before.names, name in head.names
     base_env, base_problems = before.load(name)
     if base_env is not None:
         base_env = _relabel_settings(base_env, snap, prefix)
     head_env, problems = head.load(name)
-    old_files = {rel: data for rel, data in _committed(snap.output, name).items()}
-    new_files: dict[str, bytes] = {}
     findings: list[Problem] = []
-    if head_env is not None:
-        new_files = {rel.split("/", 1)[1]: text.encode("utf-8") for rel, text in render_environment(head_env).items()}
-        findings = list(check_environment(head_env))
-    changes = _file_changes(old_files, new_files) if head_env is not None or name not in head.names else []
+    changes: list[Change] = []
+    if head_env is not None or not in_head:  # a new side that does not load has no artifacts to compare
+        new_files: dict[str, bytes] = {}
+        if head_env is not None:
+            new_files = {rel.split("/", 1)[1]: text.encode("utf-8") for rel, text in render_environment(head_env).items()}
+            findings = list(check_environment(head_env))
+        changes = _file_changes(_committed(snap.output, name), new_files)
     files = [FileChange(c.path, c.kind, tuple(entries(_structure(c.path), c.old, c.new))) for c in changes]
     diff = unified_diff(Plan(output, [Change(f"{name}/{c.path}", c.kind, c.old, c.new) for c in changes]),
                         label=display_path(output)) if changes else ""
     settings = setting_changes(base_env, head_env) if base_env is not None and head_env is not None else []
-    if head_env is not None and base_env is None and name in before.names:
-        settings = []  # the base did not load: no settings to compare with
-    in_base, in_head = name in before.names, name in head.names
     old_inputs, new_inputs = before.inputs(name), head.inputs(name)
-    inputs_changed = old_inputs is None or new_inputs is None or old_inputs != new_inputs
+    inputs_changed = in_base and in_head and (old_inputs is None or new_inputs is None or old_inputs != new_inputs)
     if problems or failing(findings, strict):
         status: Status = "failing"
     elif not in_base:
@@ -315,5 +314,6 @@ def _one(name: str, before: _Side, head: _Side, snap: Snapshot, prefix: str, out
         status = "changed"
     else:
         status = "unchanged"
-    return EnvironmentReview(name, status, settings, files, margins(base_env, head_env) if in_head or in_base else [],
-                             findings, problems, base_problems, inputs_changed and (in_base and in_head), diff)
+    moved = margins(base_env, head_env) if not problems else []
+    return EnvironmentReview(name, status, settings, files, moved, findings, problems, base_problems, inputs_changed,
+                             diff)

@@ -191,6 +191,15 @@ def test_nothing_changed(repo: Path, runner) -> None:
     assert "Nothing changes in effect." in text
 
 
+def test_new_side_that_does_not_load_fails(repo: Path, runner) -> None:
+    edit(repo, "production.yaml", "max_replicas: 10", "max_replicas: ten")
+    code, text = run_review(runner)
+    assert code == 2
+    assert "### `production`: failing" in text and "**Does not load** (the working tree's files):" in text
+    assert "`environments/production.yaml:8:17` `autoscaling.max_replicas`: Input should be a valid integer" in text
+    assert_well_formed(text)
+
+
 # --- the base side ------------------------------------------------------------------------------------
 
 def test_base_is_a_commit_and_the_working_tree_is_not_touched(repo: Path, runner) -> None:
