@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
@@ -164,9 +165,10 @@ def _stale_annotations(plan: Any, stale: list[tuple[str, str]], fix: str) -> lis
     for change, (label, shown) in zip(plan.changes, stale):
         name = change.path.split("/", 1)[0]
         source = env_dir / f"{name}.yaml"
-        what = {"stale": "is stale", "missing": "is missing", "orphaned": "is no longer generated"}[label]
+        what = {"stale": "is stale: it is not what this file builds", "missing": "is missing: this file builds it",
+                "orphaned": "is no longer generated from this file"}[label]
         if source.is_file():
-            lines.append(annotation("error", f"{shown} {what}: it is not what this file builds; run: {fix}",
+            lines.append(annotation("error", f"{shown} {what}; run: {fix}",
                                     file=display_path(source), line=1, title="stale-output"))
         else:
             lines.append(annotation("error", f"{shown} {what}; run: {fix}", file=shown, title="stale-output"))
@@ -225,8 +227,6 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
     from .discover import display_path
     from .plan import unified_diff
 
-    from .markdown import check_markdown
-
     outcome = _run(api.check, environments, output, strict, fmt, names, summary="check")
     plan = outcome.plan
     fix = _fix_command(environments, output, names)
@@ -245,7 +245,10 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
     _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)  # the findings passed; staleness is the exit code
     if _annotating(fmt):
         _annotate(fmt, outcome.findings, _stale_annotations(plan, stale, fix))
-    _summary(check_markdown(stale, len(plan.unchanged), outcome.findings, fix, _hint_function(outcome.findings)))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        from .markdown import check_markdown
+
+        _summary(check_markdown(stale, len(plan.unchanged), outcome.findings, fix, _hint_function(outcome.findings)))
     if not plan.up_to_date:
         sys.exit(EXIT_STALE)
 
