@@ -23,10 +23,12 @@ from .plan import Plan, WriteInterrupted, apply, make_plan, merge_plans, unchang
 if TYPE_CHECKING:
     from .explain import Setting
     from .models.environment import Environment
+    from .review import Review
+    from .scaffold import Scaffold
     from .verify import Result
 
 __all__ = ["Outcome", "PolicyFailed", "WriteInterrupted", "InputError", "validate", "plan", "check", "diff", "build",
-           "environments", "explain", "verify"]
+           "environments", "explain", "verify", "review", "new"]
 
 
 @dataclass
@@ -170,3 +172,20 @@ def verify(settings: ToolSettings, names: Iterable[str] = (), crd_schemas: Path 
     schemas = Schemas(crd_schemas, dashboard_schema)
     return Verification([r for env in envs for r in verify_environment(env, settings.output / env.name, tools, schemas)],
                         tools)
+
+
+def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()) -> "Review":
+    """What the working tree changes in effect against git ref `base`: settings, artifacts by path, margins,
+    policy findings and the unified diff of each environment (infragen.review). Reads the base with git, never
+    writes to the working tree. InputError: a missing ref, a shallow clone without it, no git repository."""
+    from .review import review as compare
+
+    return compare(settings.environments, settings.output, base, names, settings.strict)
+
+
+def new(settings: ToolSettings, name: str, tier: str, servers: Iterable[str], extends: str | None = None,
+        service: str | None = None) -> "Scaffold":
+    """Write a minimal environments/<name>.yaml that validates and builds (infragen.scaffold); never overwrites."""
+    from .scaffold import create
+
+    return create(settings.environments, name, tier, list(servers), extends=extends, service=service)

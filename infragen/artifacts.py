@@ -73,6 +73,7 @@ class Artifact:
     description: str  # one line, for the README's "What it generates"
     applies: Callable[["Environment"], bool] = _always  # does this environment have the file?
     format: FileFormat = HASH_COMMENT
+    structure: str = "yaml"  # how `infragen review` names a change in it: "yaml" (paths), "nginx" (directives), "env" (keys)
 
 
 # --- contexts ------------------------------------------------------------------------------------------------
@@ -173,10 +174,10 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "`policy/v1` PodDisruptionBudget over the service's pods, `unhealthyPodEvictionPolicy: AlwaysAllow`"),
     Artifact("nginx/upstream.conf", "nginx/upstream.conf.j2", _upstream, consumers.NGINX_HTTP,
              "for nginx's `http {}`: `limit_req_zone` and the upstream (least connections, or session affinity as the "
-             "declared nginx version supports it, keepalive, `max_fails`/`fail_timeout`)"),
+             "declared nginx version supports it, keepalive, `max_fails`/`fail_timeout`)", structure="nginx"),
     Artifact("nginx/location.conf", "nginx/location.conf.j2", _location, consumers.NGINX_LOCATION,
              "for a `location {}`: `limit_req` with burst answering 429, `proxy_pass` with the headers keepalive and "
-             "the backend need"),
+             "the backend need", structure="nginx"),
     Artifact("prometheus/alerts.yaml", "prometheus/alerts.yaml.j2", _alerts, consumers.PROMTOOL_RULES,
              "the eight alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
              "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`, `MetricsMissing`), selecting the "
@@ -203,7 +204,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("alertmanager/alertmanager.yaml", "alertmanager/alertmanager.yaml.j2", _alertmanager, consumers.AMTOOL,
              "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)"),
     Artifact("app.env", "app.env.j2", _app_env, consumers.SHELL,
-             "the `KEY=value` settings the application reads (pool size, rate limit, replica counts)"),
+             "the `KEY=value` settings the application reads (pool size, rate limit, replica counts)", structure="env"),
     # Outside prometheus/ so a rules glob never loads it.
     Artifact("tests/alerts.test.yaml", "tests/alerts.test.yaml.j2", _alert_tests, consumers.PROMTOOL_TESTS,
              "promtool unit tests of `prometheus/alerts.yaml`, derived from the same settings: each alert fires past its "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn
@@ -28,9 +29,47 @@ def _envs_arg(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _format_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                        help="json: print findings as one JSON document on stdout (for CI annotations); "
-                             "everything else goes to stderr.")(func)
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default=None,
+                        help="text (default): human output. json: the findings as one JSON document on stdout. github: "
+                             "GitHub Actions annotations (::error file=...,line=...::) on stdout. With json or github "
+                             "everything else goes to stderr. Under GitHub Actions (GITHUB_ACTIONS=true) without "
+                             "--format, annotations are printed as well as the text.")(func)
+
+
+def _quiet(fmt: str | None) -> bool:
+    """Does the human output go to stderr (stdout carries a machine format)?"""
+    return fmt in ("json", "github")
+
+
+def _annotating(fmt: str | None) -> bool:
+    from .github import in_github_actions
+
+    return fmt == "github" or (fmt is None and in_github_actions())
+
+
+def _annotate(fmt: str | None, problems: list, extra: list[str] = ()) -> None:
+    """GitHub annotations of problems (and of `extra` lines already made), when the format asks for them."""
+    if not _annotating(fmt) or not (problems or extra):
+        return
+    from .github import problem_annotation
+
+    hint_for = _hint_function(problems)
+    click.echo("\n".join([problem_annotation(p, hint_for(p) if hint_for else None) for p in problems] + list(extra)))
+
+
+def _hint_function(problems: list) -> Callable[[Any], str | None] | None:
+    if not any(p.rule for p in problems):
+        return None
+    from .policy import hint_for  # the models with it: not needed when every result came from the cache
+
+    return lambda p: hint_for(p) if p.rule else None
+
+
+def _summary(markdown: str) -> None:
+    """Append to the file GITHUB_STEP_SUMMARY names, when it names one."""
+    from .github import append_step_summary
+
+    append_step_summary(markdown)
 
 
 def _remember_cache(ctx: click.Context, _param: click.Parameter, value: bool | None) -> None:
@@ -58,24 +97,29 @@ def _print_problems(problems: list, fmt: str) -> None:
     """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: printed at the end."""
     if fmt == "json" or not problems:
         return
-    from .policy import hint_for  # the models with it: not needed when every result came from the cache
-
+    hint_for = _hint_function(problems)
     for problem in problems:
-        hint = hint_for(problem) if problem.rule else None
+        hint = hint_for(problem) if hint_for else None
         click.echo(problem.format() + (f"; fix: {hint}" if hint else ""), err=True)
 
 
-def _fail(error: InputError, fmt: str = "text") -> NoReturn:
-    """Print what stopped the command (after any warnings found before it) and exit 2."""
+def _fail(error: InputError, fmt: str | None = None, summary: str | None = None) -> NoReturn:
+    """Print what stopped the command (after any warnings found before it) and exit 2. `summary`: the command's
+    name, to append the failure to the GitHub step summary (check, review)."""
     from .plan import WriteInterrupted
 
     problems = error.findings + error.problems
     _print_problems(problems, fmt)
     _print_json(fmt, problems, failed=True, strict=getattr(error, "strict", False))
+    _annotate(fmt, problems)
     count = len(problems)  # one line each above, warnings printed before the failure included
     outcome = ("the build stopped part-way: every file is either its old or its new version; fix it and build again"
                if isinstance(error, WriteInterrupted) else "nothing was written")
     click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; {outcome}", err=True)
+    if summary:
+        from .markdown import failure_markdown
+
+        _summary(failure_markdown(summary, problems, outcome, _hint_function(problems)))
     sys.exit(EXIT_INVALID)
 
 
@@ -86,14 +130,16 @@ def _settings(environments: Path | None, output: Path | None, strict: bool | Non
     return load_settings(environments=environments, output=output, strict=strict, cache=cache)
 
 
-def _run(use_case: Callable[..., Any], environments: Path | None, output: Path | None, strict: bool | None, fmt: str,
-         names: tuple[str, ...]) -> Any:
-    """Settings, then the use case; input and policy failures exit 2. Warnings are printed here."""
+def _run(use_case: Callable[..., Any], environments: Path | None, output: Path | None, strict: bool | None,
+         fmt: str | None, names: tuple[str, ...], summary: str | None = None) -> Any:
+    """Settings, then the use case; input and policy failures exit 2. Warnings are printed here (annotations are
+    the caller's: check adds stale files to them)."""
     try:
         settings = _settings(environments, output, strict)
+        click.get_current_context().meta["infragen.settings"] = settings
         outcome = use_case(settings, names)
     except InputError as exc:
-        _fail(exc, fmt)
+        _fail(exc, fmt, summary)
     _print_problems(outcome.findings, fmt)
     return outcome
 
@@ -106,6 +152,27 @@ def _displayer(output_dir: Path) -> Callable[[str], str]:
     if Path(prefix).is_absolute():
         return lambda rel: display_path(output_dir / rel)
     return lambda rel: rel if prefix == "." else f"{prefix}/{rel}"
+
+
+def _stale_annotations(plan: Any, stale: list[tuple[str, str]], fix: str) -> list[str]:
+    """One error annotation per file build would change, on the settings file that produces it (line 1: the file
+    as a whole); a file of no environment (an orphan) is annotated itself."""
+    from .discover import display_path
+    from .github import annotation
+
+    env_dir = click.get_current_context().meta["infragen.settings"].environments
+    lines = []
+    for change, (label, shown) in zip(plan.changes, stale):
+        name = change.path.split("/", 1)[0]
+        source = env_dir / f"{name}.yaml"
+        what = {"stale": "is stale: it is not what this file builds", "missing": "is missing: this file builds it",
+                "orphaned": "is no longer generated from this file"}[label]
+        if source.is_file():
+            lines.append(annotation("error", f"{shown} {what}; run: {fix}",
+                                    file=display_path(source), line=1, title="stale-output"))
+        else:
+            lines.append(annotation("error", f"{shown} {what}; run: {fix}", file=shown, title="stale-output"))
+    return lines
 
 
 def _fix_command(environments: Path | None, output: Path | None, names: tuple[str, ...]) -> str:
@@ -144,9 +211,10 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
     verbs = {"create": "created", "update": "updated", "delete": "deleted"}
     shown = _displayer(plan.output_dir)
     if plan.changes:  # one write: a first build prints a line per file, 7000 at 1000 environments
-        click.echo("\n".join(f"{verbs[change.kind]:8} {shown(change.path)}" for change in plan.changes), err=fmt == "json")
-    click.echo(f"{len(plan.changes)} changed, {len(plan.unchanged)} unchanged in {display_path(plan.output_dir)}", err=fmt == "json")
+        click.echo("\n".join(f"{verbs[change.kind]:8} {shown(change.path)}" for change in plan.changes), err=_quiet(fmt))
+    click.echo(f"{len(plan.changes)} changed, {len(plan.unchanged)} unchanged in {display_path(plan.output_dir)}", err=_quiet(fmt))
     _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
+    _annotate(fmt, outcome.findings)
 
 
 @cli.command()
@@ -159,22 +227,30 @@ def check(environments: Path | None, output: Path | None, strict: bool | None, f
     from .discover import display_path
     from .plan import unified_diff
 
-    outcome = _run(api.check, environments, output, strict, fmt, names)
+    outcome = _run(api.check, environments, output, strict, fmt, names, summary="check")
     plan = outcome.plan
+    fix = _fix_command(environments, output, names)
     for rel in plan.unowned:
         click.echo(f"note: {display_path(plan.output_dir / rel)} was not generated by infragen; left alone", err=True)
-    if plan.up_to_date:
-        click.echo(f"up to date: {len(plan.unchanged)} files in {display_path(plan.output_dir)}", err=fmt == "json")
-        _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
-        return
-    click.echo(unified_diff(plan), nl=False, err=fmt == "json")
     labels = {"update": "stale", "create": "missing", "delete": "orphaned"}
     shown = _displayer(plan.output_dir)
-    click.echo("\n".join(f"{labels[change.kind]:9} {shown(change.path)}" for change in plan.changes), err=True)
-    counts = ", ".join(f"{len(plan.of_kind(kind))} {label}" for kind, label in labels.items())
-    click.echo(f"output is out of date ({counts}); run: {_fix_command(environments, output, names)}", err=True)
+    stale = [(labels[change.kind], shown(change.path)) for change in plan.changes]
+    if plan.up_to_date:
+        click.echo(f"up to date: {len(plan.unchanged)} files in {display_path(plan.output_dir)}", err=_quiet(fmt))
+    else:
+        click.echo(unified_diff(plan), nl=False, err=_quiet(fmt))
+        click.echo("\n".join(f"{label:9} {path}" for label, path in stale), err=True)
+        counts = ", ".join(f"{len(plan.of_kind(kind))} {label}" for kind, label in labels.items())
+        click.echo(f"output is out of date ({counts}); run: {fix}", err=True)
     _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)  # the findings passed; staleness is the exit code
-    sys.exit(EXIT_STALE)
+    if _annotating(fmt):
+        _annotate(fmt, outcome.findings, _stale_annotations(plan, stale, fix))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        from .markdown import check_markdown
+
+        _summary(check_markdown(stale, len(plan.unchanged), outcome.findings, fix, _hint_function(outcome.findings)))
+    if not plan.up_to_date:
+        sys.exit(EXIT_STALE)
 
 
 @cli.command()
@@ -188,8 +264,9 @@ def diff(environments: Path | None, output: Path | None, strict: bool | None, fm
     from .plan import unified_diff
 
     outcome = _run(api.diff, environments, output, strict, fmt, names)
-    click.echo(unified_diff(outcome.plan), nl=False, err=fmt == "json")
+    click.echo(unified_diff(outcome.plan), nl=False, err=_quiet(fmt))
     _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
+    _annotate(fmt, outcome.findings)
 
 
 @cli.command()
@@ -202,8 +279,79 @@ def validate(environments: Path | None, output: Path | None, strict: bool | None
 
     outcome = _run(api.validate, environments, output, strict, fmt, names)
     click.echo(f"valid: {', '.join(outcome.environments)}" if outcome.environments else "no environments found",
-               err=fmt == "json")
+               err=_quiet(fmt))
     _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)
+    _annotate(fmt, outcome.findings)
+
+
+@cli.command()
+@_common
+@click.option("--base", default="HEAD", show_default=True, metavar="REF",
+              help="Git ref or commit to compare with: its environment files and its committed output/ (read with git, "
+                   "no checkout). HEAD shows what the uncommitted edits do.")
+@click.option("--strict/--no-strict", "strict", default=None,
+              help="Count policy warnings of the new side as failing [default: [tool.infragen] strict, or $INFRAGEN_STRICT].")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "github"]), default=None,
+              help="markdown (default): the review on stdout. github: GitHub Actions annotations of the new side's "
+                   "findings on stdout, the Markdown on stderr. Under GitHub Actions (GITHUB_ACTIONS=true) without "
+                   "--format, annotations are printed after the Markdown.")
+@_envs_arg
+def review(environments: Path | None, output: Path | None, base: str, strict: bool | None, fmt: str | None,
+           names: tuple[str, ...]) -> None:
+    """Print, as GitHub-flavoured Markdown, what the working tree changes in effect against git ref REF: per changed
+    environment the settings (old -> new, file:line, partial or tier default), the artifact changes by file and path,
+    the margins that moved, the policy findings and the folded unified diff. Appended to $GITHUB_STEP_SUMMARY when set.
+
+    Exit codes: 0 nothing changed, 1 changes, 2 an environment fails (does not load, or a policy error) or the base
+    cannot be read (unknown ref, shallow clone without it, not a git repository).
+    """
+    from . import api
+    from .markdown import review_markdown
+
+    try:
+        settings = _settings(environments, output, strict)
+        result = api.review(settings, base, names)
+    except InputError as exc:
+        _fail(exc, None if fmt == "markdown" else fmt, summary="review")
+    problems = [p for env in result.environments for p in env.problems + env.findings]
+    text = review_markdown(result, _hint_function(problems))
+    click.echo(text, nl=False, err=fmt == "github")
+    _annotate(None if fmt == "markdown" else fmt, problems)
+    _summary(text)
+    if result.failing:
+        sys.exit(EXIT_INVALID)
+    if result.changed:
+        sys.exit(EXIT_STALE)
+
+
+@cli.command()
+@click.option("--environments", "environments", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Directory of environment files [default: environments/].")
+@click.option("--tier", required=True, type=click.Choice(["development", "staging", "production"]),
+              help="The tier whose defaults the environment starts from.")
+@click.option("--server", "servers", multiple=True, required=True, metavar="HOST:PORT",
+              help="An upstream server nginx balances over; repeat for each (required).")
+@click.option("--extends", "extends", default=None, metavar="PARTIAL",
+              help="A partial to extend (`_base`: the file environments/_base.yaml).")
+@click.option("--service", default=None, metavar="NAME",
+              help="service.name (the Deployment and the Prometheus job); required unless the partial sets it.")
+@click.argument("name", metavar="ENV")
+def new(environments: Path | None, tier: str, servers: tuple[str, ...], extends: str | None, service: str | None,
+        name: str) -> None:
+    """Write environments/ENV.yaml: the smallest file that validates, passes the policy rules and builds, with the
+    smallest database.max_connections that fits the fleet (set it to what your database allows). Never overwrites."""
+    from . import api
+    from .discover import display_path
+
+    try:
+        scaffold = api.new(_settings(environments, None), name, tier, servers, extends=extends, service=service)
+    except InputError as exc:
+        _fail(exc)
+    command = scaffold.next_command + (f" --environments {environments}" if environments is not None else "")
+    click.echo(f"wrote {display_path(scaffold.path)} (tier {tier}"
+               + (f", extends {extends}" if extends else "")
+               + f", database.max_connections {scaffold.max_connections}: set it to what your database allows)")
+    click.echo(f"next: {command}")
 
 
 @cli.command("list")
@@ -227,7 +375,8 @@ def list_(environments: Path | None, output: Path | None) -> None:
 @cli.command("explain")
 @click.option("--environments", "environments", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Directory of environment files [default: environments/].")
-@_format_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: the settings as one JSON document.")
 @click.argument("name", metavar="ENV")
 @click.argument("field", required=False, metavar="[FIELD]")
 def explain_(environments: Path | None, fmt: str, name: str, field: str | None) -> None:

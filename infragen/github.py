@@ -16,7 +16,10 @@ what they return. The rules come from GitHub's workflow-command syntax (as @acti
 from __future__ import annotations
 
 import os
-from typing import Literal, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
+
+if TYPE_CHECKING:
+    from .errors import Problem
 
 Level = Literal["error", "warning", "notice"]
 LEVELS = ("error", "warning", "notice")
@@ -50,6 +53,21 @@ def annotation(level: Level, message: object, *, file: str | None = None, line: 
         raise ValueError(f"annotation level must be one of {', '.join(LEVELS)}, not {level!r}")
     return _command(level, message, {"file": file, "line": line, "col": col, "endLine": end_line,
                                      "endColumn": end_column, "title": title})
+
+
+def problem_annotation(problem: "Problem", hint: str | None = None) -> str:
+    """A problem (a load error or a policy finding) as an annotation on the file and line it names, titled with
+    its rule id (`infragen` for problems no rule reports). A location that is no file (a tier default) gives an
+    annotation without a file, which GitHub shows on the run."""
+    loc = problem.location
+    in_file = loc is not None and loc.file is not None
+    message = (f"{problem.field}: " if problem.field else "") + problem.message + (f"; fix: {hint}" if hint else "")
+    if loc is not None and not in_file and loc.origin:
+        message = f"({loc.origin}) {message}"
+    level: Level = "warning" if problem.level == "warning" else "error"
+    return annotation(level, message, file=loc.file if in_file else None,
+                      line=loc.line if in_file else None, col=loc.column if in_file else None,
+                      title=problem.rule or "infragen")
 
 
 def group(title: object) -> str:

@@ -60,6 +60,10 @@ def _hermetic_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     that monkeypatched the code (the cache keys on the code's files, not on what a test patched in)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setenv("INFRAGEN_CACHE", "0")
+    # Run under GitHub Actions, the CLI would add annotations and write the job summary: tests that want
+    # that set these themselves.
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 @pytest.fixture

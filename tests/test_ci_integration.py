@@ -216,7 +216,8 @@ def test_action_contract() -> None:
     review = step("infragen review")
     assert review["env"]["PR_BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert "git fetch --no-tags --depth=1 origin" in review["run"]
-    assert '>> "$GITHUB_STEP_SUMMARY"' in review["run"]
+    assert '>> "$GITHUB_STEP_SUMMARY"' not in review["run"]  # review appends its summary itself
+    assert "review --format markdown" in review["run"]  # the check step annotates; no second set
     for name in ("infragen check", "infragen review"):
         assert step(name)["working-directory"] == "${{ inputs.working-directory }}"
 
@@ -242,6 +243,7 @@ FAKE_INFRAGEN = """\
 printf '%s\\n' "$@" > "$FAKE_ARGS"
 printf '%s\\n' "$PWD" > "$FAKE_CWD"
 echo "## infragen review (fake)"
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then echo "## infragen review (fake)" >> "$GITHUB_STEP_SUMMARY"; fi
 exit "${FAKE_EXIT:-0}"
 """
 
@@ -310,7 +312,7 @@ def test_review_step_fetches_the_base_and_maps_exit_codes(shallow_pr, step_runne
     clone, base = shallow_pr
     proc, args, files = step_runner("infragen review", clone, fake_exit=review_exit, PR_BASE_SHA=base)
     assert proc.returncode == step_exit, shown(proc)
-    assert args == ["review", "--base", base]
+    assert args == ["review", "--format", "markdown", "--base", base]
     assert git(clone, "cat-file", "-t", base) == "commit"  # fetched
     assert files["summary.md"].read_text(encoding="utf-8") == "earlier\n## infragen review (fake)\n"
     output = files["github-output"].read_text(encoding="utf-8") if files["github-output"].exists() else ""
@@ -324,7 +326,8 @@ def test_review_step_base_input_wins_and_accepts_a_branch(shallow_pr, step_runne
     proc, args, _ = step_runner("infragen review", clone, REVIEW_BASE=branch, PR_BASE_SHA=base,
                                 ENVIRONMENTS_DIR="environments", OUTPUT_DIR="my output")
     assert proc.returncode == 0, shown(proc)
-    assert args == ["review", "--base", main, "--environments", "environments", "--output", "my output"]
+    assert args == ["review", "--format", "markdown", "--base", main, "--environments", "environments", "--output",
+                    "my output"]
 
 
 def test_review_step_in_a_subdirectory_uses_a_local_base(tmp_path: Path, step_runner) -> None:
@@ -334,7 +337,7 @@ def test_review_step_in_a_subdirectory_uses_a_local_base(tmp_path: Path, step_ru
     base = init_repo(repo)
     proc, args, files = step_runner("infragen review", repo / "deploy", PR_BASE_SHA=base)
     assert proc.returncode == 0, shown(proc)  # no origin: the base is already here, nothing is fetched
-    assert args == ["review", "--base", base]
+    assert args == ["review", "--format", "markdown", "--base", base]
     assert files["cwd"].read_text(encoding="utf-8").strip() == str(repo / "deploy")
 
 
@@ -353,3 +356,37 @@ def test_review_step_refuses_a_missing_or_option_like_base(tmp_path: Path, step_
     assert args is None
     assert proc.stdout.startswith("::error title=infragen review::") and complaint in proc.stdout, shown(proc)
     assert not (repo / "pwned").exists()
+
+
+def test_action_steps_with_the_real_infragen_on_a_shallow_pull_request(tmp_path: Path) -> None:
+    """The check and review steps as GitHub runs them (GITHUB_ACTIONS=true, a job summary file), with this
+    infragen, in a shallow clone of a pull request that raises max_replicas and rebuilds output/."""
+    bash = require("bash", "apt-get install bash")
+    infragen = require("infragen", TEST_EXTRAS)
+    origin = tmp_path / "origin"
+    shutil.copytree(SHIPPED_ENVIRONMENTS, origin / "environments")
+    shutil.copytree(SHIPPED_OUTPUT, origin / "output")
+    base = init_repo(origin, "base")
+    production = origin / "environments" / "production.yaml"
+    production.write_text(production.read_text(encoding="utf-8").replace(*EDIT, 1), encoding="utf-8")
+    proc = run([infragen, "build"], cwd=origin, env={**os.environ, "INFRAGEN_CACHE": "0"})
+    assert proc.returncode == 0, shown(proc)
+    git(origin, "commit", "-q", "--no-verify", "-am", "raise max_replicas")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth=1", origin.as_uri(), str(clone))
+
+    summary, outputs = tmp_path / "summary.md", tmp_path / "github-output"
+    env = {**git_env(), "PATH": f"{Path(infragen).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+           "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs),
+           "INFRAGEN_CACHE": "0", "PR_BASE_SHA": base, "REVIEW_BASE": "", "ENVIRONMENTS_DIR": "", "OUTPUT_DIR": ""}
+    for name in ("infragen check", "infragen review"):
+        script = tmp_path / "step.sh"
+        script.write_text(step(name)["run"], encoding="utf-8")
+        proc = run([bash, *GITHUB_BASH[1:], str(script)], cwd=clone, env=env)
+        assert proc.returncode == 0, f"{name}\n{shown(proc)}"
+    assert outputs.read_text(encoding="utf-8") == "changes=true\n"
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("**infragen check**: output is up to date")
+    assert f"**infragen review** against `{base}`: 1 environment changed, 2 unchanged, 0 failing" in text
+    assert "| `kubernetes/hpa.yaml` | `spec.maxReplicas` | `10` | `12` |" in text
+    assert "::error" not in text and "::warning" not in text  # annotations go to the log, not the summary

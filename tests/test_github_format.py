@@ -211,3 +211,80 @@ def test_summary_already_full_writes_nothing(tmp_path: Path) -> None:
     summary.write_bytes(b"x" * (SUMMARY_LIMIT - 5) + b"\n")
     assert append_step_summary("more than fits", {"GITHUB_STEP_SUMMARY": str(summary)}) is False
     assert len(summary.read_bytes()) == SUMMARY_LIMIT - 4
+
+
+# --- the commands' --format github, GITHUB_ACTIONS and GITHUB_STEP_SUMMARY ---------------------------
+
+from infragen.cli import cli  # noqa: E402
+
+from conftest import MINIMAL, artifact_paths  # noqa: E402
+
+WARNING_ENV = MINIMAL.replace('servers: ["10.0.0.1:8080", "10.0.0.2:8080"]', 'servers: ["10.0.0.1:8080"]')
+
+
+@pytest.mark.parametrize("command", ["build", "check", "diff", "validate"])
+def test_format_github_annotates_findings(project, write_env, runner, command: str) -> None:
+    write_env("production", WARNING_ENV)  # one upstream server: the nginx-single-server warning
+    if command == "check":
+        runner.invoke(cli, ["build"])
+    result = runner.invoke(cli, [command, "--format", "github"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines and all(line.startswith("::") for line in lines), result.stdout  # the rest went to stderr
+    assert lines[0].startswith("::warning file=environments/production.yaml,line=4,col=")
+    assert ",title=nginx-single-server::load_balancing.servers.0: " in lines[0] and "; fix: " in lines[0]
+
+
+def test_format_github_on_invalid_input_annotates_errors(project, write_env, runner) -> None:
+    write_env("production", MINIMAL.replace("max_connections: 500", "max_connections: 0"))
+    result = runner.invoke(cli, ["validate", "--format", "github"])
+    assert result.exit_code == 2
+    assert result.stdout.startswith("::error file=environments/production.yaml,line=5,col=")
+    assert "title=infragen::database.max_connections: " in result.stdout
+
+
+def test_check_annotates_stale_files_on_the_settings_file(shipped_project, runner) -> None:
+    production = shipped_project / "environments" / "production.yaml"
+    production.write_text(production.read_text().replace("max_replicas: 10", "max_replicas: 12"))
+    result = runner.invoke(cli, ["check", "--format", "github"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "::error file=environments/production.yaml,line=1,title=stale-output::output/production/app.env is stale: "
+        "it is not what this file builds; run: infragen build",
+        "::error file=environments/production.yaml,line=1,title=stale-output::output/production/kubernetes/hpa.yaml "
+        "is stale: it is not what this file builds; run: infragen build"]
+    assert "+  maxReplicas: 12" in result.stderr  # the diff is still there, on stderr
+
+
+def test_under_github_actions_annotations_come_after_the_normal_output(shipped_project, runner, monkeypatch,
+                                                                      tmp_path) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    production = shipped_project / "environments" / "production.yaml"
+    production.write_text(production.read_text().replace("max_replicas: 10", "max_replicas: 12"))
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 1
+    diff, _, annotations = result.stdout.partition("::error ")
+    assert diff.startswith("--- a/output/production/app.env")  # the diff, then the annotations: never instead
+    assert "title=stale-output" in annotations
+    text = summary.read_text()
+    assert text.startswith("**infragen check**: output is out of date (2 stale, 0 missing, 0 orphaned); run `infragen build`.")
+    assert "| `output/production/kubernetes/hpa.yaml` | stale |" in text
+
+    result = runner.invoke(cli, ["check", "--format", "text"])  # an explicit format: no annotations
+    assert "::error" not in result.stdout
+
+
+def test_check_summary_when_up_to_date_and_when_invalid(shipped_project, runner, monkeypatch, tmp_path) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert runner.invoke(cli, ["check"]).exit_code == 0
+    count = len(artifact_paths(shipped_project / "environments"))
+    assert summary.read_text() == f"**infragen check**: output is up to date ({count} files).\n"
+    production = shipped_project / "environments" / "production.yaml"
+    production.write_text(production.read_text().replace("max_connections: 500", "max_connections: 400"))
+    assert runner.invoke(cli, ["check"]).exit_code == 2
+    text = summary.read_text().split("\n", 1)[1]
+    assert text.startswith("**infragen check**: 1 problem; nothing was written.")
+    assert "- **error** `fleet-exceeds-database` `environments/production.yaml:16:20`" in text

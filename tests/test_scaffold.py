@@ -1,0 +1,80 @@
+"""`infragen new`: a minimal environment file that validates, passes the policy rules and builds, for every tier."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from infragen.cli import cli
+from infragen.load import Loader
+from infragen.models.settings import TIERS
+from infragen.policy import check_environment
+from infragen.scaffold import smallest_fitting_max_connections
+
+from conftest import SHIPPED_ENVIRONMENTS, artifact_paths, files_under
+
+SERVERS = ["--server", "10.0.0.1:8080", "--server", "10.0.0.2:8080"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("partial", [None, "_base"])
+def test_every_tier_scaffolds_validates_and_builds(project, runner, tier: str, partial: str | None) -> None:
+    if partial:
+        shutil.copy(SHIPPED_ENVIRONMENTS / f"{partial}.yaml", project / "environments")
+    args = ["new", "fresh", "--tier", tier, *SERVERS] + (["--extends", partial] if partial else ["--service", "shop"])
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "next: infragen build fresh"
+    path = project / "environments" / "fresh.yaml"
+    text = path.read_text()
+    assert "must match what your database allows" in text
+    data = yaml.safe_load(text)
+    assert data["tier"] == tier and data["load_balancing"]["servers"] == ["10.0.0.1:8080", "10.0.0.2:8080"]
+    assert "autoscaling" not in data  # the tier's defaults, as they are
+
+    env = Loader(project / "environments").load("fresh")
+    assert [f for f in check_environment(env) if f.level == "error"] == []
+    assert env.peak_connections <= env.usable_connections  # the fleet rule holds ...
+    smaller = env.spec.database.model_copy(update={"max_connections": data["database"]["max_connections"] - 1})
+    assert env.peak_connections > smaller.usable_connections  # ... with nothing larger than needed
+
+    result = runner.invoke(cli, ["build", "fresh"])
+    assert result.exit_code == 0, result.output
+    assert sorted(files_under(project / "output")) == sorted(artifact_paths(project / "environments", "fresh"))
+    assert runner.invoke(cli, ["check"]).exit_code == 0
+
+
+def test_staging_scaffold_value(project, runner) -> None:
+    """Staging's defaults open (5 + 2 surge) x (10 + 5) = 105 at peak: more than 90 usable of PostgreSQL's 100."""
+    assert runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", *SERVERS]).exit_code == 0
+    env = Loader(project / "environments").load("stage")
+    assert env.peak_connections == 105
+    assert env.spec.database.max_connections == 117 == smallest_fitting_max_connections(env)  # 117 x 90% = 105
+
+
+def test_refuses_to_overwrite(project, write_env, runner) -> None:
+    path = write_env("taken", "tier: staging\n")
+    result = runner.invoke(cli, ["new", "taken", "--tier", "staging", "--service", "shop", *SERVERS])
+    assert result.exit_code == 2
+    assert "environments/taken.yaml: already exists; `infragen new` never overwrites" in result.stderr
+    assert path.read_text() == "tier: staging\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["Bad_Name", "--tier", "staging", "--service", "shop", *SERVERS], "is not an environment name"),
+    (["x", "--tier", "staging", *SERVERS], "give --service NAME: no partial sets service.name"),
+    (["x", "--tier", "staging", "--service", "shop", "--extends", "_bse", *SERVERS], "partial '_bse' not found"),
+    (["x", "--tier", "staging", "--service", "shop", "--extends", "base", *SERVERS], "is not a partial name"),
+    (["x", "--tier", "staging", "--service", "Shop!", *SERVERS], "environments/x.yaml:5:9: service.name"),
+    (["x", "--tier", "staging", "--service", "shop", "--server", "not an address"], "load_balancing.servers.0"),
+    (["x", "--tier", "prod", "--service", "shop", *SERVERS], "'prod' is not one of"),
+    (["x", "--tier", "staging", "--service", "shop"], "Missing option '--server'"),
+])
+def test_bad_arguments_exit_2_and_write_nothing(project, runner, args: list[str], message: str) -> None:
+    result = runner.invoke(cli, ["new", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert list((project / "environments").iterdir()) == []
