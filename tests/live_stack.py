@@ -8,6 +8,13 @@ in the test process, and notifying a webhook receiver that runs in the test proc
     stack.app.stop()                                            # scrapes fail: up == 0
 
 Everything binds 127.0.0.1 and talks to nothing else; the servers are stopped by their own pids.
+
+The test module says what to run in a `Setup`: the environment text (over a fixture partial) and the receiver
+names. Each receiver gets two secret files: `<secrets>/<name>-url`, its webhook URL on the receiver
+(http://127.0.0.1:<port>/<name>, for Slack's `api_url_file`), and `<secrets>/<name>-key`, a routing key
+(`key-<name>`, for PagerDuty's `routing_key_file`; point a PagerDuty `url` at `hooks.url(name)`). The receiver
+tells notifications apart by that path. `Notification.status` and `.subject` read Slack messages and
+PagerDuty events alike.
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
 from infragen.consumers import free_port
+
+if TYPE_CHECKING:
+    from infragen.models.environment import Environment
 
 POLL = 0.25  # seconds between two looks at a condition
 STARTUP_TIMEOUT = 30.0  # a server must answer /-/ready within this
@@ -45,7 +55,9 @@ HTTP_TIMEOUT = 5.0
 @dataclass(frozen=True)
 class Traffic:
     """What a fake application reports: rates per second and current values. Counters grow at these rates from
-    the moment they are set, so rate() over any window sees a mix of old and new traffic, as with a real app."""
+    the moment they are set, so rate() over any window sees a mix of old and new traffic, as with a real app:
+    after set(error_ratio=0.2) the 1m error ratio climbs past 5% within seconds, and after set(error_ratio=0)
+    it takes until the 5xx counted are diluted or leave the window (up to a minute) to fall below again."""
 
     requests_per_second: float = 50.0
     error_ratio: float = 0.0  # answered 5xx (half 500, half 503)
@@ -71,14 +83,28 @@ HEALTHY = Traffic()
 
 
 def broken(pool_capacity: int) -> Traffic:
-    """Far past every alert's default threshold at once."""
+    """Far past every alert's default threshold at once, from the first seconds on. Absolute rates are high on
+    purpose: until a series has a whole rate window of history, Prometheus' rate() over it is the increase
+    seen so far divided by the whole window (it extrapolates only half a scrape interval past the first
+    sample), so 5/s reads as 1/s after 12 s of a 1m window; 50/s does after about a second."""
     return Traffic(error_ratio=0.5, latency_seconds=4.0, pool_in_use=float(pool_capacity), cache_hit_ratio=0.1,
-                   unhandled_per_second=5.0, query_seconds=6.0, rate_limited_per_second=5.0)
+                   unhandled_per_second=50.0, query_seconds=6.0, rate_limited_per_second=50.0)
 
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
 ENDPOINTS = (("POST", "/score"), ("GET", "/health"))  # requests split evenly between them
 QUERY_TYPES = ("select", "insert")
+HISTOGRAMS = frozenset({"http_request_duration_seconds", "database_query_duration_seconds"})  # the rest: counters
+HELP = {
+    "cache_hits_total": "Cache lookups that found the entry.",
+    "cache_misses_total": "Cache lookups that did not.",
+    "database_query_duration_seconds": "Database query duration by query type.",
+    "errors_total": "Errors by type; unhandled ones reached the top of the request handler.",
+    "http_request_duration_seconds": "HTTP request duration.",
+    "http_requests_total": "HTTP requests answered, by method, endpoint and status.",
+    "rate_limit_exceeded_total": "Requests rejected by the rate limit.",
+    "database_pool_connections_in_use": "Database connections of this instance's pool (and overflow) in use.",
+}
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -169,11 +195,14 @@ class FakeApp:
         lines: list[str] = []
         typed: set[str] = set()
         for (name, labels), value in sorted(counters.items(), key=_series_order):
-            family = re.sub(r"_(bucket|sum|count)$", "", name) if "_seconds_" in name else name
+            family = re.sub(r"_(bucket|sum|count)$", "", name)
+            family = family if family in HISTOGRAMS else name
             if family not in typed:
                 typed.add(family)
-                lines.append(f"# TYPE {family} {'histogram' if family != name else 'counter'}")
+                lines.append(f"# HELP {family} {HELP[family]}")
+                lines.append(f"# TYPE {family} {'histogram' if family in HISTOGRAMS else 'counter'}")
             lines.append(f"{name}{_label_text(labels)} {_number(value)}")
+        lines.append(f"# HELP database_pool_connections_in_use {HELP['database_pool_connections_in_use']}")
         lines.append("# TYPE database_pool_connections_in_use gauge")
         lines.append(f"database_pool_connections_in_use {_number(in_use)}")
         return "\n".join(lines) + "\n"
@@ -463,12 +492,15 @@ class Server:
             proc.kill()
             proc.wait(timeout=10)
 
+    noise: re.Pattern[str] | None = None  # log lines left out of log_tail()
+
     def log_tail(self, lines: int = 25) -> str:
         try:
             text = self.log.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return f"({self.log} unreadable)"
-        return "\n".join(f"    {line}" for line in text.splitlines()[-lines:]) or "    (empty log)"
+        kept = [line for line in text.splitlines() if not (self.noise and self.noise.search(line))]
+        return "\n".join(f"    {line}" for line in kept[-lines:]) or "    (empty log)"
 
     def get(self, path: str, **params: str) -> Any:
         """A JSON API answer. Raises ServerFailed with the body on anything but 200."""
@@ -517,6 +549,8 @@ class Prometheus(Server):
     def rule_evaluations(self) -> int:
         """How many times the rule groups have been evaluated (Prometheus' own counter)."""
         status, body = http_get(self.port, "/metrics")
+        if status != 200:
+            raise ServerFailed(f"prometheus /metrics: HTTP {status}")
         total = 0.0
         for line in body.decode().splitlines():
             if line.startswith("prometheus_rule_group_iterations_total{"):
@@ -539,6 +573,9 @@ class Prometheus(Server):
 
 class Alertmanager(Server):
     name = "alertmanager"
+    # At debug level it logs every alert received and every notification sent, and also every group flush,
+    # once per group_interval (1s), which would push the rest out of a short tail.
+    noise = re.compile(r"msg=flushing")
 
     def __init__(self, executable: str, workdir: Path, config: Path) -> None:
         super().__init__(executable, workdir)
@@ -570,11 +607,12 @@ class Alertmanager(Server):
 
 # --- the whole stack ------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(repr=False)
 class Stack:
     """The running stack. `app` is the service in `namespace`, the one the alert rules watch; `other` is the
     same service (same `job`) in `other_namespace`, reporting broken traffic the whole time."""
 
+    env: "Environment"  # the environment the stack runs (infragen's resolved settings)
     namespace: str
     other_namespace: str
     job: str
@@ -588,6 +626,10 @@ class Stack:
     control_rules: dict[str, str]  # alert name -> expression generated for other_namespace (never loaded)
     since: int = 0  # notifications before this index belong to earlier tests
     started: float = field(default_factory=time.monotonic)
+
+    def __repr__(self) -> str:  # pytest shows it in tracebacks: keep it to one line
+        return (f"Stack(app {self.app.target} in {self.namespace}, other {self.other.target} in {self.other_namespace}, "
+                f"prometheus {self.prometheus.url}, alertmanager {self.alertmanager.url})")
 
     # -- scenario helpers
 
@@ -622,6 +664,12 @@ class Stack:
         return [a for a in self.prometheus.alerts()
                 if a["labels"].get("alertname") == alertname and a["state"] == "firing"]
 
+    def firing_once(self, alertname: str) -> dict:
+        """The one firing `alertname` alert in Prometheus."""
+        alerts = self.firing(alertname)
+        assert len(alerts) == 1, f"expected exactly one firing {alertname}, found {len(alerts)}\n{self.diagnostics()}"
+        return alerts[0]
+
     def hold_quiet(self, evaluations: int = 5, timeout: float = 60.0) -> None:
         """Prometheus evaluates the rules `evaluations` more times, and at every look has no pending or
         firing alert."""
@@ -637,6 +685,15 @@ class Stack:
                 raise AssertionError(f"Prometheus evaluated its rules {done} times in {timeout:.0f}s, expected "
                                      f"{evaluations}\n{self.diagnostics()}")
             time.sleep(POLL)
+
+    def wait_for_control_breaches(self, timeout: float = 45.0) -> dict[str, bool]:
+        """Wait until every rule generated for other_namespace selects the other app's series."""
+        def all_breach() -> dict[str, bool] | None:
+            breaches = self.control_breaches()
+            return breaches if all(breaches.values()) else None
+
+        return self.wait_until(all_breach, timeout, f"every rule generated for {self.other_namespace} to select "
+                               f"the broken series there (now: {self.control_breaches()})")
 
     def control_breaches(self) -> dict[str, bool]:
         """For each alert: does the expression generated for other_namespace select something right now,
@@ -714,8 +771,9 @@ class Setup:
     """What a test module decides about its stack."""
 
     fixtures: Path  # partials copied next to the environment files the test writes
-    environment: Callable[[str, Path], str]  # (namespace, secrets directory) -> environment file text
-    receivers: Sequence[str]  # receiver names; each gets <secrets>/<name>-url holding its webhook URL
+    # (namespace, secrets directory, the webhook receiver) -> environment file text
+    environment: Callable[[str, Path, "WebhookReceiver"], str]
+    receivers: Sequence[str]  # receiver names: each gets <secrets>/<name>-url and <secrets>/<name>-key
     namespace: str = "fraud-live"  # the environment the stack runs (file live.yaml)
     other_namespace: str = "fraud-shadow"  # broken traffic; its rules (file shadow.yaml) are only generated
     scrape_interval: str = "1s"  # Prometheus' scrape and evaluation interval
@@ -751,11 +809,12 @@ def open_stack(workdir: Path, setup: Setup, prometheus: str, alertmanager: str) 
         cleanup.callback(receiver.close)
         for name in setup.receivers:
             write_secret(secrets / f"{name}-url", receiver.url(name))
+            write_secret(secrets / f"{name}-key", f"key-{name}")
 
         environments, output = workdir / "environments", workdir / "output"
         shutil.copytree(setup.fixtures, environments)
-        (environments / "live.yaml").write_text(setup.environment(setup.namespace, secrets), encoding="utf-8")
-        (environments / "shadow.yaml").write_text(setup.environment(setup.other_namespace, secrets), encoding="utf-8")
+        for name, namespace in (("live", setup.namespace), ("shadow", setup.other_namespace)):
+            (environments / f"{name}.yaml").write_text(setup.environment(namespace, secrets, receiver), encoding="utf-8")
         build(environments, output)
         env = Loader(environments).load("live")
         rules_file = output / "live" / "prometheus" / "alerts.yaml"
@@ -776,7 +835,7 @@ def open_stack(workdir: Path, setup: Setup, prometheus: str, alertmanager: str) 
                           encoding="utf-8")
         prom = cleanup.enter_context(running(Prometheus(prometheus, workdir / "prometheus", config)))
 
-        stack = Stack(namespace=setup.namespace, other_namespace=setup.other_namespace, job=env.spec.service.name,
+        stack = Stack(env=env, namespace=setup.namespace, other_namespace=setup.other_namespace, job=env.spec.service.name,
                       app=app, other=other, receiver=receiver, prometheus=prom, alertmanager=am,
                       rules_file=rules_file, alertmanager_file=alertmanager_file,
                       control_rules=rule_expressions(output / "shadow" / "prometheus" / "alerts.yaml"))
