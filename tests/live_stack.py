@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -692,22 +693,25 @@ class Stack:
             breaches = self.control_breaches()
             return breaches if all(breaches.values()) else None
 
-        return self.wait_until(all_breach, timeout, f"every rule generated for {self.other_namespace} to select "
-                               f"the broken series there (now: {self.control_breaches()})")
+        return self.wait_until(all_breach, timeout, lambda: f"every rule generated for {self.other_namespace} to "
+                               f"select the broken series there (now: {self.control_breaches()})")
 
     def control_breaches(self) -> dict[str, bool]:
         """For each alert: does the expression generated for other_namespace select something right now,
         i.e. would the alert fire there (`for` aside)? Proves `other`'s series are really past the thresholds."""
         return {name: bool(self.prometheus.query(expr)) for name, expr in self.control_rules.items()}
 
-    def wait_until(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    def wait_until(self, condition: Callable[[], Any], timeout: float, what: str | Callable[[], str]) -> Any:
+        """condition()'s first true value, looking every POLL seconds; fails after `timeout` seconds saying
+        `what` it waited for (a callable: worded at the time of failure)."""
         deadline = time.monotonic() + timeout
         while True:
             value = condition()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.diagnostics()}")
+                waited = what() if callable(what) else what
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {waited}\n{self.diagnostics()}")
             time.sleep(POLL)
 
     def diagnostics(self) -> str:
@@ -728,7 +732,8 @@ class Stack:
 def prometheus_config(job: str, targets: Mapping[str, str], rules: Path, alertmanager: str,
                       interval: str) -> str:
     """prometheus.yml: one scrape job named like the service (the rules select `job`), one static target per
-    namespace with the `namespace` label (the rules select it too), the generated rules, the Alertmanager."""
+    namespace with the `namespace` label (the rules select it too), the generated rules, the Alertmanager.
+    Scrapes and rule evaluations every `interval`: the environment's alerts.scrape_interval."""
     config = {
         "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
         "rule_files": [str(rules)],
@@ -776,7 +781,6 @@ class Setup:
     receivers: Sequence[str]  # receiver names: each gets <secrets>/<name>-url and <secrets>/<name>-key
     namespace: str = "fraud-live"  # the environment the stack runs (file live.yaml)
     other_namespace: str = "fraud-shadow"  # broken traffic; its rules (file shadow.yaml) are only generated
-    scrape_interval: str = "1s"  # Prometheus' scrape and evaluation interval
 
 
 def build(environments: Path, output: Path) -> None:
@@ -797,12 +801,11 @@ def open_stack(workdir: Path, setup: Setup, prometheus: str, alertmanager: str) 
     """Generate the artifacts, start everything, wait until Prometheus scrapes both apps, has loaded the rules
     and found the Alertmanager; stop everything afterwards, on failure too."""
     from infragen.load import Loader
+    from infragen.models.types import format_duration
 
     with contextlib.ExitStack() as cleanup:
         secrets = workdir / "secrets"
         if not SECRET_PATH.match(str(secrets)):  # e.g. a --basetemp with a space: infragen refuses such paths
-            import tempfile
-
             secrets = Path(tempfile.mkdtemp(prefix="infragen-live-secrets-", dir="/tmp"))
             cleanup.callback(shutil.rmtree, secrets, True)
         receiver = WebhookReceiver()
@@ -831,7 +834,8 @@ def open_stack(workdir: Path, setup: Setup, prometheus: str, alertmanager: str) 
         config = workdir / "prometheus" / "prometheus.yml"
         config.write_text(prometheus_config(env.spec.service.name, {setup.namespace: app.target,
                                                                     setup.other_namespace: other.target},
-                                            rules_file, f"127.0.0.1:{am.port}", setup.scrape_interval),
+                                            rules_file, f"127.0.0.1:{am.port}",
+                                            format_duration(env.spec.alerts.scrape_interval)),
                           encoding="utf-8")
         prom = cleanup.enter_context(running(Prometheus(prometheus, workdir / "prometheus", config)))
 
