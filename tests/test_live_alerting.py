@@ -6,8 +6,17 @@ records what arrives. A second copy of the application in another namespace repo
 time and must never alert. Loopback only; every server is stopped by its pid.
 
 The environment is tests/fixtures/live-environments/_live.yaml (timings in seconds) plus what environment()
-below adds. New scenarios use the `stack` fixture (tests/live_stack.py): change the app's traffic, then
-`stack.expect(receiver, alertname[, "resolved"])`.
+below adds. New scenarios use the `stack` fixture (tests/live_stack.py), which starts each test with healthy
+traffic and no alert: change the app's traffic, then `stack.expect(receiver, alertname[, "resolved"])`. E.g.
+
+    stack.app.stop()                                   # up == 0 for the app's target
+    stack.expect("critical-hook", "MetricsMissing")
+    stack.app.start()
+    stack.expect("critical-hook", "MetricsMissing", "resolved")
+
+(give such an alert a `for` of a few seconds: on this shared machine a scrape can time out, which reads as
+up == 0). A PagerDuty receiver: `oncall: {pagerduty: {routing_key_file: <secrets>/oncall-key, url: <hooks.url("oncall")>}}`
+in environment() and "oncall" in SETUP.receivers.
 """
 
 from __future__ import annotations
