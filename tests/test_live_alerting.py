@@ -1,0 +1,181 @@
+"""The real Prometheus and Alertmanager (Debian's packages) run the alert rules and the Alertmanager config
+infragen generates, unchanged, and deliver notifications end to end: a fake application in this process
+reports its traffic, Prometheus scrapes it and evaluates the rules, Alertmanager routes each alert by
+severity to a Slack receiver whose webhook URL it reads from a file, and a webhook receiver in this process
+records what arrives. A second copy of the application in another namespace reports broken traffic the whole
+time and must never alert. Loopback only; every server is stopped by its pid.
+
+The environment is tests/fixtures/live-environments/_live.yaml (timings in seconds) plus what environment()
+below adds. New scenarios use the `stack` fixture (tests/live_stack.py), which starts each test with healthy
+traffic and no alert: change the app's traffic, then `stack.expect(receiver, alertname[, "resolved"])`. E.g.
+
+    stack.app.stop()                                   # up == 0 for the app's target
+    stack.expect("critical-hook", "MetricsMissing")
+    stack.app.start()
+    stack.expect("critical-hook", "MetricsMissing", "resolved")
+
+(give such an alert a `for` of a few seconds: on this shared machine a scrape can time out, which reads as
+up == 0). A PagerDuty receiver: `oncall: {pagerduty: {routing_key_file: <secrets>/oncall-key, url: <hooks.url("oncall")>}}`
+in environment() and "oncall" in SETUP.receivers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import FIXTURES
+from live_stack import HEALTHY, FakeApp, Setup, Stack, WebhookReceiver, broken, open_stack
+from tools import REQUIRE_TOOLS, require
+
+pytestmark = pytest.mark.tools
+
+SERVERS = {  # executable -> (Debian package, the name upstream's tarball uses)
+    "prometheus": ("prometheus", "prometheus"),
+    "prometheus-alertmanager": ("prometheus-alertmanager", "alertmanager"),
+}
+
+
+def environment(namespace: str, secrets: Path, hooks: WebhookReceiver) -> str:
+    """An environment over the fixture partial: its namespace, and one Slack receiver per severity route
+    (the test reads which one got a notification from the URL path), each URL in a file in `secrets`."""
+    return f"""\
+extends: _live
+service: {{namespace: {namespace}}}
+alertmanager:
+  receivers:
+    critical-hook: {{slack: {{api_url_file: {secrets}/critical-hook-url}}}}
+    warning-hook: {{slack: {{api_url_file: {secrets}/warning-hook-url, channel: "#fraud-alerts"}}}}
+    default-hook: {{slack: {{api_url_file: {secrets}/default-hook-url}}}}
+  routes: {{critical: critical-hook, warning: warning-hook, info: warning-hook}}
+  default_receiver: default-hook
+"""
+
+
+SETUP = Setup(fixtures=FIXTURES / "live-environments", environment=environment,
+              receivers=("critical-hook", "warning-hook", "default-hook"))
+
+
+def find_servers() -> tuple[str, str]:
+    """The paths of prometheus and prometheus-alertmanager; otherwise skip (fail under INFRAGEN_REQUIRE_TOOLS=1)
+    saying how to install what is missing."""
+    found = {name: shutil.which(name) or shutil.which(upstream) for name, (_, upstream) in SERVERS.items()}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        packages = " ".join(SERVERS[name][0] for name in missing)
+        message = (f"{' and '.join(missing)} not installed: run `apt-get install {packages}` (scripts/test.sh run "
+                   "as root installs them, with promtool and amtool)")
+        if REQUIRE_TOOLS:
+            pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1: missing validators fail]", pytrace=False)
+        pytest.skip(message)
+    return found["prometheus"], found["prometheus-alertmanager"]  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus, alertmanager = find_servers()
+    with open_stack(tmp_path_factory.mktemp("live-alerting"), SETUP, prometheus, alertmanager) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(module_stack: Stack) -> Stack:
+    """The module's stack, reset for this test: healthy app, no alert left, earlier notifications ignored."""
+    module_stack.begin()
+    return module_stack
+
+
+def common_labels(stack: Stack, severity: str) -> dict[str, str]:
+    """The labels infragen puts on every alert of the live environment (team: from _live.yaml's alerts.labels)."""
+    return {"severity": severity, "service": stack.job, "namespace": stack.namespace, "environment": stack.env.name,
+            **stack.env.spec.alerts.labels}
+
+
+def test_fake_app_metrics_pass_promtool() -> None:
+    """The harness itself: what the fake app serves is valid exposition format, by Prometheus' own linter."""
+    promtool = require("promtool")
+    app = FakeApp("lint", broken(10))
+    try:
+        text = app.exposition()
+    finally:
+        app.stop()
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, f"promtool check metrics:\n{result.stdout}{result.stderr}\n{text}"
+
+
+def test_broken_series_in_another_namespace_never_alert(stack: Stack) -> None:
+    # The other namespace's series are past every threshold: the same rules generated for that namespace
+    # select them (otherwise this test would prove nothing).
+    breaches = stack.wait_for_control_breaches()
+    assert len(breaches) == 7, breaches
+    # The rules for this namespace, evaluated over and over on the same data, select nothing: no alert even
+    # pending (HighLatencyP95 and the others wait up to 15m before firing, but would be pending at once).
+    stack.hold_quiet(evaluations=8)
+    assert all(stack.control_breaches().values()), "the other namespace's series stopped breaching during the check"
+    for receiver in SETUP.receivers:
+        stack.assert_not_notified(receiver)
+
+
+def test_error_rate_alert_reaches_the_warning_receiver_then_resolves(stack: Stack) -> None:
+    stack.app.set_errors(0.2)  # 20% 5xx against a threshold of 5%
+    fired = stack.expect("warning-hook", "HighErrorRate")
+
+    alert = stack.firing_once("HighErrorRate")
+    labels = {"alertname": "HighErrorRate", **common_labels(stack, "warning")}
+    assert alert["labels"] == labels, f"{stack.rules_file}: HighErrorRate fired with {alert['labels']}"
+    # Alertmanager's default Slack title: [FIRING:1] <alertname> <namespace> (<the other label values>)
+    assert fired.subject.startswith("[FIRING:1] HighErrorRate "), fired.line()
+    assert sorted(fired.label_values) == sorted(labels.values()), fired.line()
+    attachment = fired.json["attachments"][0]
+    assert fired.json.get("channel") == "#fraud-alerts", fired.text
+    assert attachment["title_link"].endswith("/#/alerts?receiver=warning-hook"), fired.text
+    stack.assert_not_notified("critical-hook")
+    stack.assert_not_notified("default-hook")
+
+    stack.app.set_errors(0.0)
+    # The 5xx already counted leave the 1m window gradually: the ratio drops below 5% within about a minute.
+    resolved = stack.expect("warning-hook", "HighErrorRate", "resolved", timeout=100)
+    assert resolved.subject.startswith("[RESOLVED] HighErrorRate "), resolved.line()
+    assert sorted(resolved.label_values) == sorted(labels.values()), resolved.line()
+    stack.assert_not_notified("critical-hook")
+
+
+def test_pool_exhaustion_reaches_the_critical_receiver_then_resolves(stack: Stack) -> None:
+    stack.app.set(pool_in_use=stack.env.pool_capacity)  # every connection of the pool and its overflow in use
+    fired = stack.expect("critical-hook", "DatabasePoolNearExhaustion")
+
+    alert = stack.firing_once("DatabasePoolNearExhaustion")
+    # Per instance: the series' own labels stay on the alert, the other namespace's instance never shows up.
+    labels = {"alertname": "DatabasePoolNearExhaustion", **common_labels(stack, "critical"),
+              "instance": stack.app.target, "job": stack.job}
+    assert alert["labels"] == labels, f"{stack.rules_file}: DatabasePoolNearExhaustion fired with {alert['labels']}"
+    assert float(alert["value"]) == 1.0, alert
+    assert fired.subject.startswith("[FIRING:1] DatabasePoolNearExhaustion "), fired.line()
+    assert sorted(fired.label_values) == sorted(labels.values()), fired.line()
+    assert fired.json["attachments"][0]["title_link"].endswith("/#/alerts?receiver=critical-hook"), fired.text
+    stack.assert_not_notified("warning-hook")
+    stack.assert_not_notified("default-hook")
+
+    stack.app.set(HEALTHY)
+    resolved = stack.expect("critical-hook", "DatabasePoolNearExhaustion", "resolved")
+    assert resolved.subject.startswith("[RESOLVED] DatabasePoolNearExhaustion "), resolved.line()
+    stack.assert_not_notified("warning-hook")
+
+
+def test_nothing_ever_mentioned_the_other_namespace(stack: Stack) -> None:
+    """Last: over the whole module, while the other namespace stayed broken."""
+    stack.hold_quiet(evaluations=5)
+    assert all(stack.control_breaches().values()), "the other namespace's series are no longer past the thresholds"
+    leaked = [a for a in stack.prometheus.alerts()
+              if a["labels"].get("namespace") == stack.other_namespace or a["labels"].get("instance") == stack.other.target]
+    assert not leaked, f"alerts about the other namespace:\n{stack.diagnostics()}"
+    everything = stack.receiver.notifications()
+    about_other = [n for n in everything if stack.other_namespace in n.text or stack.other.target in n.text]
+    assert not about_other, (f"notifications mentioning {stack.other_namespace} / {stack.other.target}:\n"
+                             + "\n".join(n.line() for n in about_other))
+    assert not stack.receiver.notifications("default-hook"), \
+        f"every alert has a severity, so the root route's receiver gets nothing:\n{stack.receiver.describe()}"
