@@ -41,14 +41,15 @@ SERVERS = {  # executable -> (Debian package, the name upstream's tarball uses)
 
 
 def environment(namespace: str, secrets: Path, hooks: WebhookReceiver) -> str:
-    """An environment over the fixture partial: its namespace, and one Slack receiver per severity route
-    (the test reads which one got a notification from the URL path), each URL in a file in `secrets`."""
+    """An environment over the fixture partial: its namespace, and one receiver per severity route (the test
+    reads which one got a notification from the URL path): critical pages through PagerDuty's Events API at the
+    local receiver (`pagerduty.url`), the others post to Slack webhooks whose URLs are in files in `secrets`."""
     return f"""\
 extends: _live
 service: {{namespace: {namespace}}}
 alertmanager:
   receivers:
-    critical-hook: {{slack: {{api_url_file: {secrets}/critical-hook-url}}}}
+    critical-hook: {{pagerduty: {{routing_key_file: {secrets}/critical-hook-key, url: {hooks.url("critical-hook")}}}}}
     warning-hook: {{slack: {{api_url_file: {secrets}/warning-hook-url, channel: "#fraud-alerts"}}}}
     default-hook: {{slack: {{api_url_file: {secrets}/default-hook-url}}}}
   routes: {{critical: critical-hook, warning: warning-hook, info: warning-hook}}
@@ -154,16 +155,31 @@ def test_pool_exhaustion_reaches_the_critical_receiver_then_resolves(stack: Stac
               "instance": stack.app.target, "job": stack.job}
     assert alert["labels"] == labels, f"{stack.rules_file}: DatabasePoolNearExhaustion fired with {alert['labels']}"
     assert float(alert["value"]) == 1.0, alert
+    # A PagerDuty Events v2 trigger, with the routing key Alertmanager read from its file.
+    assert fired.json["event_action"] == "trigger" and fired.json["routing_key"] == "key-critical-hook", fired.text
     assert fired.subject.startswith("[FIRING:1] DatabasePoolNearExhaustion "), fired.line()
     assert sorted(fired.label_values) == sorted(labels.values()), fired.line()
-    assert fired.json["attachments"][0]["title_link"].endswith("/#/alerts?receiver=critical-hook"), fired.text
     stack.assert_not_notified("warning-hook")
     stack.assert_not_notified("default-hook")
 
     stack.app.set(HEALTHY)
     resolved = stack.expect("critical-hook", "DatabasePoolNearExhaustion", "resolved")
-    assert resolved.subject.startswith("[RESOLVED] DatabasePoolNearExhaustion "), resolved.line()
+    assert resolved.json["event_action"] == "resolve", resolved.text
     stack.assert_not_notified("warning-hook")
+
+
+def test_metrics_missing_pages_when_the_app_stops(stack: Stack) -> None:
+    """The failure no threshold alert sees: no target of the job and namespace is up. Every other alert is silent
+    then; MetricsMissing pages, and resolves when the target is back."""
+    stack.app.stop()
+    fired = stack.expect("critical-hook", "MetricsMissing")
+    alert = stack.firing_once("MetricsMissing")
+    assert alert["labels"] == {"alertname": "MetricsMissing", **common_labels(stack, "critical")}, alert["labels"]
+    assert fired.json["event_action"] == "trigger", fired.text
+    stack.assert_not_notified("warning-hook")
+    stack.app.start()
+    resolved = stack.expect("critical-hook", "MetricsMissing", "resolved")
+    assert resolved.json["event_action"] == "resolve", resolved.text
 
 
 def test_nothing_ever_mentioned_the_other_namespace(stack: Stack) -> None:
