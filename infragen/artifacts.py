@@ -129,13 +129,55 @@ def _service_monitor(env: "Environment") -> dict[str, Any]:
     m = env.spec.monitoring
     return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
             "selector": env.monitored_service_selector, "port": m.port_name, "path": m.path,
-            "interval": env.scrape_interval, "timeout": env.scrape_timeout, "job": env.job}
+            "interval": env.scrape_interval, "timeout": env.scrape_timeout, "job": env.job,
+            "pod_hash_label": env.gated}
 
 
 def _scrape(env: "Environment") -> dict[str, Any]:
     return {"header": env.header, "job_name": env.scrape_job, "interval": env.scrape_interval,
             "timeout": env.scrape_timeout, "path": env.spec.monitoring.path, "namespace": env.namespace,
-            "keep": env.scrape_keep, "job": env.job}
+            "keep": env.scrape_keep, "job": env.job, "pod_hash_label": env.gated}
+
+
+def _gated(env: "Environment") -> bool:
+    return env.gated
+
+
+def _analysed(env: "Environment") -> bool:
+    return env.gated and env.analysis
+
+
+def _blue_green(env: "Environment") -> bool:
+    return env.strategy == "blue-green"
+
+
+def _deployment_patch(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "patch": env.deployment_patch}
+
+
+def _rollout(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "rollout": env.rollout}
+
+
+def _analysis_templates(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "templates": env.analysis_templates}
+
+
+def _preview_service(env: "Environment") -> dict[str, Any]:
+    return {"header": env.header, "service": env.preview_service_object}
+
+
+def _kustomization(env: "Environment") -> dict[str, Any]:
+    """Every other Kubernetes artifact the environment has, and the Deployment patch."""
+    here = "kubernetes/"
+    own = {COMPONENT, DEPLOYMENT_PATCH}
+    resources = [a.path[len(here):] for a in for_environment(env) if a.path.startswith(here) and a.path not in own]
+    return {"header": env.header, "component": {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", "resources": resources,
+        "patches": [{"path": DEPLOYMENT_PATCH[len(here):], "target": {"kind": "Deployment", "name": env.deployment}}]}}
+
+
+COMPONENT, DEPLOYMENT_PATCH = "kubernetes/kustomization.yaml", "kubernetes/deployment-patch.yaml"
 
 
 def _prometheus_rule(env: "Environment") -> dict[str, Any]:
@@ -168,10 +210,23 @@ def _alert_tests(env: "Environment") -> dict[str, Any]:
 
 ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("kubernetes/hpa.yaml", "kubernetes/hpa.yaml.j2", _hpa, consumers.KUBERNETES,
-             "`autoscaling/v2` HorizontalPodAutoscaler for Deployment `<service.name>` (`apps/v1`): CPU and optional "
-             "memory utilisation, scale-up/down stabilization windows and rate policies"),
+             "`autoscaling/v2` HorizontalPodAutoscaler for Deployment `<service.name>`, or its Argo `Rollout` for canary "
+             "and blue-green: CPU and optional memory utilisation, scale-up/down stabilization windows and rate policies"),
     Artifact("kubernetes/pdb.yaml", "kubernetes/pdb.yaml.j2", _pdb, consumers.KUBERNETES,
              "`policy/v1` PodDisruptionBudget over the service's pods, `unhealthyPodEvictionPolicy: AlwaysAllow`"),
+    Artifact(DEPLOYMENT_PATCH, "kubernetes/deployment-patch.yaml.j2", _deployment_patch, consumers.DEPLOYMENT_PATCH,
+             "strategic-merge patch of the application's Deployment: startup, liveness and readiness probes; for "
+             "`rolling` also the update strategy, `minReadySeconds`, `progressDeadlineSeconds`. Never replicas or an image"),
+    Artifact("kubernetes/rollout.yaml", "kubernetes/rollout.yaml.j2", _rollout, consumers.CUSTOM_RESOURCE,
+             "canary and blue-green: an Argo Rollouts `Rollout` that runs the Deployment's pods (`workloadRef`), with "
+             "the steps or the blue-green switch and their analysis", applies=_gated),
+    Artifact("kubernetes/analysis-template.yaml", "kubernetes/analysis-template.yaml.j2", _analysis_templates,
+             consumers.CUSTOM_RESOURCE,
+             "canary and blue-green: the gates (the new pods' error rate and p95 latency, by the alerts' own query "
+             "builders; no data is inconclusive) and, for blue-green, the pre-promotion health check", applies=_analysed),
+    Artifact("kubernetes/preview-service.yaml", "kubernetes/preview-service.yaml.j2", _preview_service,
+             consumers.KUBERNETES,
+             "blue-green: the preview Service that reaches the new stack before the switch", applies=_blue_green),
     Artifact("nginx/upstream.conf", "nginx/upstream.conf.j2", _upstream, consumers.NGINX_HTTP,
              "for nginx's `http {}`: `limit_req_zone` and the upstream (least connections, or session affinity as the "
              "declared nginx version supports it, keepalive, `max_fails`/`fail_timeout`)", structure="nginx"),
@@ -201,6 +256,10 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("kubernetes/dashboard-configmap.yaml", "kubernetes/dashboard-configmap.yaml.j2", _dashboard_configmap,
              consumers.KUBERNETES,
              "the dashboard in a ConfigMap labelled for Grafana's sidecar (`grafana_dashboard: \"1\"`)", applies=_operator),
+    # Last: it lists the Kubernetes artifacts above that the environment has.
+    Artifact(COMPONENT, "kubernetes/kustomization.yaml.j2", _kustomization, consumers.KUSTOMIZATION,
+             "a Kustomize `Component` listing every Kubernetes artifact of the environment and applying the "
+             "Deployment patch: include it under `components:` of the application's kustomization"),
     Artifact("alertmanager/alertmanager.yaml", "alertmanager/alertmanager.yaml.j2", _alertmanager, consumers.AMTOOL,
              "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)"),
     Artifact("app.env", "app.env.j2", _app_env, consumers.SHELL,

@@ -130,7 +130,7 @@ def _text(value: Any, optional: bool = True) -> str | None:
 
 def _finding(data: dict) -> Problem:
     level = data["level"]
-    if level not in ("error", "warning"):
+    if level not in ("error", "warning", "info"):
         raise ValueError("bad level")
     return Finding(_location(data["location"]), _text(data["field"]), _text(data["message"], optional=False), level,
                    _text(data["rule"]), _text(data["environment"]), tuple(_location(r) for r in data["related"]),

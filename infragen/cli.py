@@ -93,8 +93,12 @@ def _print_json(fmt: str, problems: list, failed: bool, strict: bool = False) ->
                               indent=2, sort_keys=True))
 
 
-def _print_problems(problems: list, fmt: str) -> None:
-    """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: printed at the end."""
+def _print_problems(problems: list, fmt: str, notes: bool = False) -> None:
+    """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: printed at the end.
+    Acknowledged warnings (level info) are printed by `validate` only (`notes`): the environment keeps them
+    knowingly, so every build and check would only repeat them."""
+    if not notes:
+        problems = [p for p in problems if p.level != "info"]
     if fmt == "json" or not problems:
         return
     hint_for = _hint_function(problems)
@@ -131,7 +135,7 @@ def _settings(environments: Path | None, output: Path | None, strict: bool | Non
 
 
 def _run(use_case: Callable[..., Any], environments: Path | None, output: Path | None, strict: bool | None,
-         fmt: str | None, names: tuple[str, ...], summary: str | None = None) -> Any:
+         fmt: str | None, names: tuple[str, ...], summary: str | None = None, notes: bool = False) -> Any:
     """Settings, then the use case; input and policy failures exit 2. Warnings are printed here (annotations are
     the caller's: check adds stale files to them)."""
     try:
@@ -140,7 +144,7 @@ def _run(use_case: Callable[..., Any], environments: Path | None, output: Path |
         outcome = use_case(settings, names)
     except InputError as exc:
         _fail(exc, fmt, summary)
-    _print_problems(outcome.findings, fmt)
+    _print_problems(outcome.findings, fmt, notes)
     return outcome
 
 
@@ -277,7 +281,7 @@ def validate(environments: Path | None, output: Path | None, strict: bool | None
     """Load and validate environment files and check every policy rule (docs/policy.md); write no artifact."""
     from . import api
 
-    outcome = _run(api.validate, environments, output, strict, fmt, names)
+    outcome = _run(api.validate, environments, output, strict, fmt, names, notes=True)
     click.echo(f"valid: {', '.join(outcome.environments)}" if outcome.environments else "no environments found",
                err=_quiet(fmt))
     _print_json(fmt, outcome.findings, failed=False, strict=outcome.strict)

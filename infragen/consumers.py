@@ -26,6 +26,9 @@ Status = Literal["ok", "failed", "skipped"]
 
 OLDEST_KUBERNETES = (1, 27)  # the oldest Kubernetes minor the artifacts are checked against
 TOOL_PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager", "nginx": "nginx-light"}
+# Programs that are not a Debian package away: how to get each.
+OTHER_TOOLS = {"kubectl": "install kubectl >= 1.21 from https://kubernetes.io/docs/tasks/tools/ (Debian's "
+                          "kubernetes-client 1.20 has no Kustomize Components)"}
 INSTALL_HINT = "apt-get install prometheus prometheus-alertmanager nginx-light"
 TIMEOUT = 60  # seconds per tool run; they take well under one
 
@@ -40,6 +43,8 @@ def find_tool(name: str) -> str | None:
 
 
 def install_hint(tool: str) -> str:
+    if tool in OTHER_TOOLS:
+        return f"{tool} not installed ({OTHER_TOOLS[tool]})"
     return f"{tool} not installed (apt-get install {TOOL_PACKAGES.get(tool, tool)})"
 
 
@@ -368,24 +373,34 @@ def _schema_errors(document: object, schema_path: Path) -> list[str]:
 
 
 def check_custom_resource(path: Path, crds: Path | None) -> tuple[Status, str, str]:
-    """A custom resource against its CRD's schema, found as {group}/{kind}_{version}.json below `crds`."""
+    """Each custom resource of the file against its CRD's schema, found as {group}/{kind}_{version}.json below `crds`."""
     import yaml
 
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        group, _, version = document["apiVersion"].rpartition("/")
-        kind = document["kind"]
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        return "failed", f"not a Kubernetes object: {_first_line(str(exc))}", str(exc)
-    if crds is None:
-        return "skipped", CRD_HINT, ""
-    schema = crds / group / f"{kind.lower()}_{version}.json"
-    if not schema.is_file():
-        return "skipped", f"no schema for {kind} {group}/{version} at {schema}", ""
-    problems = _schema_errors(document, schema)
-    if problems:
-        return "failed", f"{kind} schema ({group}/{version}): {problems[0]}", "\n".join(problems)
-    return "ok", f"{kind} CRD schema ({group}/{version})", ""
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except yaml.YAMLError as exc:
+        return "failed", f"not valid YAML: {_first_line(str(exc))}", str(exc)
+    return check_custom_resources(documents, crds)
+
+
+def check_custom_resources(documents: Sequence[object], crds: Path | None) -> tuple[Status, str, str]:
+    kinds: list[str] = []
+    for document in documents:
+        try:
+            group, _, version = document["apiVersion"].rpartition("/")  # type: ignore[index]
+            kind = document["kind"]  # type: ignore[index]
+        except (KeyError, TypeError, AttributeError) as exc:
+            return "failed", f"not a Kubernetes object: {exc}", ""
+        if crds is None:
+            return "skipped", CRD_HINT, ""
+        schema = crds / group / f"{kind.lower()}_{version}.json"
+        if not schema.is_file():
+            return "skipped", f"no schema for {kind} {group}/{version} at {schema}", ""
+        problems = _schema_errors(document, schema)
+        if problems:
+            return "failed", f"{kind} schema ({group}/{version}): {problems[0]}", "\n".join(problems)
+        kinds.append(f"{kind} ({group}/{version})")
+    return "ok", "CRD schema: " + ", ".join(dict.fromkeys(kinds)), ""
 
 
 def check_prometheus_rule(promtool: str, path: Path, crds: Path | None) -> tuple[Status, str, str]:
@@ -470,6 +485,91 @@ def check_dashboard(promtool: str, path: Path, schema: Path | None) -> tuple[Sta
     return ("ok" if schema is not None else "skipped"), f"{checked}; {len(queries)} panel queries: promtool check rules", ""
 
 
+# --- Kustomize ----------------------------------------------------------------------------------------------
+
+KUSTOMIZE_MIN = (1, 21)  # kubectl's first built-in Kustomize with Components (Debian's kubernetes-client 1.20 lacks them)
+
+
+@lru_cache(maxsize=4)
+def kubectl_version(kubectl: str) -> tuple[int, int] | None:
+    import json
+
+    code, out = _run([kubectl, "version", "--client", "-o", "json"])
+    try:
+        info = json.loads(out[out.index("{"):])["clientVersion"]
+        return int(info["major"]), int(re.sub(r"\D.*", "", info["minor"]))
+    except (ValueError, KeyError):
+        return None
+
+
+def render_component(kubectl: str, directory: Path, env: "Environment") -> tuple[int, str]:
+    """`kubectl kustomize` of an application kustomization (a stub Deployment and Service named as the environment
+    says) that includes the generated Component: Kustomize silently skips a patch with no target, so the Component
+    alone proves nothing."""
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="infragen-kustomize-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(directory / "kubernetes", root / "component")
+        app = root / "app"
+        app.mkdir()
+        port = env.spec.service.port
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": env.deployment, "namespace": env.namespace},
+                      "spec": {"selector": {"matchLabels": env.selector}, "template": {
+                          "metadata": {"labels": env.selector},
+                          "spec": {"containers": [{"name": env.container, "image": "registry.invalid/app:stub",
+                                                   "ports": [{"name": env.spec.monitoring.port_name,
+                                                              "containerPort": port}]}]}}}}
+        service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.active_service, "namespace": env.namespace},
+                   "spec": {"selector": env.selector, "ports": [{"name": env.spec.monitoring.port_name, "port": port}]}}
+        (app / "app.yaml").write_text(yaml.safe_dump_all([deployment, service]), encoding="utf-8")
+        (app / "kustomization.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["app.yaml"],
+            "components": ["../component"]}), encoding="utf-8")
+        return _run([kubectl, "kustomize", str(app)])
+
+
+def check_kustomized(kubectl: str, directory: Path, env: "Environment", crds: Path | None,
+                     deployment_only: bool) -> tuple[Status, str, str]:
+    """The Component rendered into an application: the Deployment carries the probes (and a rolling update's
+    strategy); with `deployment_only` False every object passes its schema too."""
+    import yaml
+
+    version = kubectl_version(kubectl)
+    if version is None or version < KUSTOMIZE_MIN:
+        return "skipped", (f"kubectl {'.'.join(map(str, version)) if version else '?'} has no Kustomize Components: "
+                           "install kubectl >= 1.21 (https://kubernetes.io/docs/tasks/tools/)"), ""
+    code, out = render_component(kubectl, directory, env)
+    if code != 0:
+        return "failed", f"kubectl kustomize: {_complaint(out)}", out
+    documents = [d for d in yaml.safe_load_all(out) if d]
+    [deployment] = [d for d in documents if d.get("kind") == "Deployment"] or [None]
+    container = next((c for c in (deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
+                      .get("containers", []) if c.get("name") == env.container), {})
+    missing = [p for p in ("startupProbe", "livenessProbe", "readinessProbe") if p not in container]
+    if not env.gated and "strategy" not in (deployment or {}).get("spec", {}):
+        missing.append("strategy")
+    if missing:
+        return ("failed", f"kubectl kustomize: the rendered Deployment lacks {', '.join(missing)} (did the patch "
+                f"reach Deployment {env.deployment}?)", out)
+    label = f"kubectl kustomize {'.'.join(map(str, version))} into a stub application"
+    if deployment_only:
+        status, summary, details = check_kubernetes_text(yaml.safe_dump(deployment))
+        return status, f"{label}: Deployment with probes; {summary}", details
+    core = [d for d in documents if "." not in d["apiVersion"].split("/")[0] or d["apiVersion"].startswith(
+        ("apps/", "policy/", "autoscaling/"))]
+    custom = [d for d in documents if d not in core]
+    status, summary, details = check_kubernetes_text(yaml.safe_dump_all(core))
+    if status != "ok":
+        return status, f"{label}: {summary}", details
+    if custom:
+        status, custom_summary, details = check_custom_resources(custom, crds)
+        if status != "ok":
+            return status, f"{label}: {len(core)} core objects ok; {custom_summary}", details
+    return "ok", f"{label}: {len(documents)} objects, each passes its schema", ""
+
+
 SHELL = Consumer("sh, sourcing the file with set -a: every variable reads back as written", None, lambda i: check_env_file(i.path))
 CUSTOM_RESOURCE = Consumer("jsonschema against the resource's CRD schema (--crd-schemas)", None,
                            lambda i: check_custom_resource(i.path, i.schemas.crds))
@@ -477,5 +577,10 @@ PROMETHEUS_RULE = Consumer("promtool check rules on the spec, and the CRD schema
                            lambda i: check_prometheus_rule(i.tool, i.path, i.schemas.crds))
 SCRAPE_CONFIG = Consumer("promtool check config where promtool has Kubernetes discovery, else checked structurally", None,
                          lambda i: check_scrape_config(i.path))
+DEPLOYMENT_PATCH = Consumer("kubectl kustomize into a stub application, then kubernetes-validate of the patched Deployment",
+                            "kubectl", lambda i: check_kustomized(i.tool, i.directory, i.env, i.schemas.crds, True))
+KUSTOMIZATION = Consumer("kubectl kustomize into a stub application: every object passes kubernetes-validate or its "
+                         "CRD schema (--crd-schemas)", "kubectl",
+                         lambda i: check_kustomized(i.tool, i.directory, i.env, i.schemas.crds, False))
 DASHBOARD = Consumer("promtool check rules on every panel query, and Grafana's dashboard schema (--dashboard-schema)",
                      "promtool", lambda i: check_dashboard(i.tool, i.path, i.schemas.dashboard))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-Level = Literal["error", "warning"]
+# info: a warning the environment acknowledges (policy.acknowledge): printed, never a failure.
+Level = Literal["error", "warning", "info"]
 # A setting's place in the environment file: ("autoscaling", "min_replicas"), ("load_balancing", "servers", 0).
 PathKey = tuple[Any, ...]
 
@@ -58,8 +59,9 @@ class Problem:
             parts.append(self.field)
         prefix = ": ".join(parts)
         text = f"{prefix}: {self.message}" if prefix else self.message
-        if self.level == "warning":
-            text = f"warning: {text}" if not prefix else f"{prefix}: warning: {self.message}"
+        if self.level in ("warning", "info"):
+            word = "warning" if self.level == "warning" else "note"
+            text = f"{word}: {text}" if not prefix else f"{prefix}: {word}: {self.message}"
         if self.rule:
             text += f" [{self.rule}]"
         return one_line(text)
@@ -109,4 +111,4 @@ class InputError(Exception):
 
 def failing(problems: Iterable[Problem], strict: bool) -> list[Problem]:
     """The problems that stop a command: errors, and warnings too under --strict."""
-    return [p for p in problems if p.level == "error" or strict]
+    return [p for p in problems if p.level == "error" or (strict and p.level == "warning")]

@@ -64,7 +64,7 @@ def problem_annotation(problem: "Problem", hint: str | None = None) -> str:
     message = (f"{problem.field}: " if problem.field else "") + problem.message + (f"; fix: {hint}" if hint else "")
     if loc is not None and not in_file and loc.origin:
         message = f"({loc.origin}) {message}"
-    level: Level = "warning" if problem.level == "warning" else "error"
+    level: Level = {"warning": "warning", "info": "notice"}.get(problem.level, "error")  # type: ignore[assignment]
     return annotation(level, message, file=loc.file if in_file else None,
                       line=loc.line if in_file else None, col=loc.column if in_file else None,
                       title=problem.rule or "infragen")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ValidationError
 from .discover import PARTIAL_RE, SUFFIX, Discovery, did_you_mean, display_path
 from .errors import InputError, Location, PathKey, Problem
 from .models.environment import Environment
-from .models.settings import ALLOWABLE_RULES, TIERS, EnvironmentSpec
-from .policy import ALLOWABLE
+from .models.settings import ACKNOWLEDGEABLE_RULES, ALLOWABLE_RULES, TIERS, EnvironmentSpec
+from .policy import ACKNOWLEDGEABLE, ALLOWABLE
 from .models.tiers import TIER_DEFAULTS
 from .secrets import find_inline_secrets
 from .yamlsource import Document, read_file
@@ -96,7 +96,7 @@ def _origin_layer(data: dict[str, Any], origin: str) -> Layer:
 
 
 # What the models check against but cannot import: the rule registry imports them.
-_VALIDATION_CONTEXT = {ALLOWABLE_RULES: ALLOWABLE}
+_VALIDATION_CONTEXT = {ALLOWABLE_RULES: ALLOWABLE, ACKNOWLEDGEABLE_RULES: ACKNOWLEDGEABLE}
 
 
 class Loader(Discovery):

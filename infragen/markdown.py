@@ -54,7 +54,7 @@ def _fence(text: str) -> str:
 
 def _problem(problem: Problem, hint: Callable[[Problem], str | None] | None) -> str:
     where = str(problem.location) if problem.location is not None else ""
-    level = "**error**" if problem.level == "error" else "warning"
+    level = {"error": "**error**", "info": "acknowledged"}.get(problem.level, "warning")
     rule = f" {code(problem.rule)}" if problem.rule else ""
     field = f" {code(problem.field)}" if problem.field else ""
     fix = hint(problem) if hint is not None and problem.rule else None

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Literal
 from .errors import Finding, Level, Location, PathKey, Problem
 from .explain import format_value, origin_of, own_file
 from .models.environment import Environment
+from .models.rollout import smallest_faithful_replicas
 from .models.types import format_duration
 
 Term = Callable[..., str]
@@ -79,6 +80,10 @@ load_rule("nginx-backup-conflict", "error",
 load_rule("nginx-rate-not-integer", "error",
           "The rate limit is a whole number of requests per second or per minute (`limit_req_zone rate=`).",
           "choose rate_limit.window_seconds dividing 60 (or a multiple of 60 that divides requests x 60), or adjust requests")
+load_rule("rollout-needs-prometheus", "error",
+          "A canary or blue-green rollout names the Prometheus its analysis queries (rollout.prometheus_url).",
+          "set rollout.prometheus_url to your Prometheus' in-cluster URL, or set `rollout.strategy: rolling` to keep "
+          "the previous output")
 load_rule("receiver-undefined", "error",
           "Every severity's route and the default receiver name a receiver that is defined.",
           "define the receiver under alertmanager.receivers or route to an existing one")
@@ -93,6 +98,7 @@ class Check:
     env: Environment
     findings: list[Finding] = field(default_factory=list)
     allow_used: set[str] = field(default_factory=set)  # production exceptions some rule needed
+    acknowledged: set[str] = field(default_factory=set)  # acknowledged warnings some rule reported
 
     def __post_init__(self) -> None:
         self.spec = self.env.spec
@@ -128,6 +134,10 @@ class Check:
         level = rule.level
         if rule.production_only:
             level, message = self._exception(rule_id, level, message)
+        elif level == "warning" and rule_id in self.spec.policy.acknowledge:
+            self.acknowledged.add(rule_id)
+            where = origin_of(self.env, ("policy", "acknowledge", self.spec.policy.acknowledge.index(rule_id)))
+            level, message = "info", f"{message}; acknowledged at {where}"
         location = locations[primary] if locations[primary].file is not None else Location(self.env_file)
         related = tuple(loc for p, loc in locations.items() if p != primary and loc.file is not None)
         self.findings.append(Finding(location, ".".join(str(p) for p in primary), message, level=level, rule=rule_id,
@@ -173,7 +183,8 @@ def pdb_blocks_drain(check: Check) -> None:
 
 
 @policy_rule("fleet-exceeds-database", "error",
-             "(max_replicas + surge pods) x (pool + overflow) fits in the database's max_connections less the reserve.",
+             "The fleet's peak during a rollout (max_replicas + surge pods; two full stacks for blue-green) x "
+             "(pool + overflow) fits in the database's max_connections less the reserve.",
              "raise database.max_connections, or lower max_replicas, the pool, or rollout.max_surge")
 def fleet_exceeds_database(check: Check) -> None:
     env, db, a = check.env, check.spec.database, check.spec.autoscaling
@@ -181,11 +192,12 @@ def fleet_exceeds_database(check: Check) -> None:
     if peak <= usable:
         return
     mc, res = ("database", "max_connections"), ("database", "reserved_connections_percent")
-    maxr, surge = ("autoscaling", "max_replicas"), ("rollout", "max_surge")
+    maxr, surge, strategy = ("autoscaling", "max_replicas"), ("rollout", "max_surge"), ("rollout", "strategy")
+    blue_green = env.strategy == "blue-green"
     pool_paths = [("database", "pool_size")] if db.pool_size is not None else [("database", "base_pool_size"),
                                                                                 ("database", "load_estimate")]
     overflow_paths = [("database", "max_overflow")] if db.max_overflow is not None else []
-    paths = [mc, maxr, *pool_paths, *overflow_paths, surge, res]
+    paths = [mc, maxr, *pool_paths, *overflow_paths, strategy if blue_green else surge, res]
 
     def compose(t: Term) -> str:
         if db.pool_size is not None:
@@ -193,9 +205,11 @@ def fleet_exceeds_database(check: Check) -> None:
         else:
             pool = f"pool {env.pool_size} = ceil({t(pool_paths[0])} x {t(pool_paths[1])})"
         overflow = t(("database", "max_overflow")) if overflow_paths else f"overflow {env.pool_overflow} (pool // 2)"
+        pods = (f"2 x {t(maxr)} (both stacks of {t(strategy)} run through the rollback window)" if blue_green
+                else f"({t(maxr)} + {env.surge_pods} surge pods from {t(surge)})")
         return (f"{t(mc)} leaves {usable} usable after {t(res, f'{db.reserved_connections_percent}%')} reserve, "
-                f"but the fleet at peak opens {peak}: ({t(maxr)} + {env.surge_pods} surge pods from {t(surge)}) x "
-                f"({pool} + {overflow}) connections per pod; a scale-up during a rollout would exhaust the database")
+                f"but the fleet at peak opens {peak}: {pods} x ({pool} + {overflow}) connections per pod; "
+                "a scale-up during a rollout would exhaust the database")
 
     needed = -(-peak * 100 // (100 - db.reserved_connections_percent))
     # The surge follows max_replicas when it is a percentage, so search rather than divide. Peak connections
@@ -207,9 +221,12 @@ def fleet_exceeds_database(check: Check) -> None:
             fitting, low = mid, mid + 1
         else:
             high = mid - 1
+    others = ("shrink the pool (database.pool_size / max_overflow)" + (
+        "; a shorter rollout.blue_green.rollback_window shortens the two-stack peak, not its size; "
+        "or set `rollout.strategy: rolling` to keep the previous output" if blue_green else " or rollout.max_surge"))
     hint = (f"raise database.max_connections to at least {needed}"
             + (f", or lower autoscaling.max_replicas to {fitting}" if fitting is not None else "")
-            + ", or shrink the pool (database.pool_size / max_overflow) or rollout.max_surge")
+            + f", or {others}")
     check.report("fleet-exceeds-database", paths, compose, hint)
 
 
@@ -262,18 +279,90 @@ def rate_limit_key_spoofable(check: Check) -> None:
 
 
 @policy_rule("prometheus-rate-window", "error",
-             "Every rate()/increase() window is at least 4 x the scrape interval.",
-             "raise alerts.rate_window to at least 4 x alerts.scrape_interval")
+             "Every rate()/increase() window, the alerts' and the rollout gates', is at least 4 x the scrape interval.",
+             "raise alerts.rate_window (or rollout.gates.window) to at least 4 x alerts.scrape_interval")
 def prometheus_rate_window(check: Check) -> None:
     alerts = check.spec.alerts
-    if alerts.rate_window >= 4 * alerts.scrape_interval:
+    si = ("alerts", "scrape_interval")
+    windows = [(("alerts", "rate_window"), alerts.rate_window)]
+    if check.env.gated:
+        windows.append((("rollout", "gates", "window"), check.spec.rollout.gates.window))
+    for path, window in windows:
+        if window >= 4 * alerts.scrape_interval:
+            continue
+        check.report("prometheus-rate-window", [path, si], lambda t, path=path, window=window: (
+            f"{t(path, format_duration(window))} is shorter than 4 x {t(si, format_duration(alerts.scrape_interval))} "
+            f"= {format_duration(4 * alerts.scrape_interval)}: rate() needs about 4 scrapes per window, or one missed "
+            "scrape hides or fakes an alert"),
+            f"set {'.'.join(path)} to at least {format_duration(4 * alerts.scrape_interval)}")
+
+
+@policy_rule("canary-step-share", "warning",
+             "At min_replicas each canary step's real share of pods (Argo Rollouts without a traffic router splits pods, "
+             "not requests) is at most twice its weight.",
+             "run more replicas, use fewer and larger steps, or acknowledge it: policy.acknowledge: [canary-step-share]")
+def canary_step_share(check: Check) -> None:
+    env = check.env
+    if env.strategy != "canary":
         return
-    rw, si = ("alerts", "rate_window"), ("alerts", "scrape_interval")
-    check.report("prometheus-rate-window", [rw, si], lambda t: (
-        f"{t(rw, format_duration(alerts.rate_window))} is shorter than 4 x {t(si, format_duration(alerts.scrape_interval))} "
-        f"= {format_duration(4 * alerts.scrape_interval)}: rate() needs about 4 scrapes per window, or one missed "
-        "scrape hides or fakes an alert"),
-        f"set alerts.rate_window to at least {format_duration(4 * alerts.scrape_interval)}")
+    for i, (weight, low, _high) in enumerate(env.canary_steps):
+        if low.share <= 2 * weight / 100:
+            continue
+        needed = smallest_faithful_replicas(weight, check.spec.rollout.surge_pods)
+        step, mr = ("rollout", "canary", "steps", i), ("autoscaling", "min_replicas")
+        check.report("canary-step-share", [step, mr], lambda t, weight=weight, low=low, step=step: (
+            f"step {t(step, f'{weight}%')} runs {low.canary} canary and {low.stable} stable pods at {t(mr)}: "
+            f"{low.share:.0%} of the pods and of the requests, not {weight}%"),
+            f"{weight}% means at most {2 * weight}% from {needed} replicas on" if needed else None)
+
+
+@policy_rule("gates-looser-than-alerts", "warning",
+             "A rollout gate is no looser than the alert it mirrors (a canary must not pass while the alert would fire).",
+             "lower the gate to the alert's threshold or below")
+def gates_looser_than_alerts(check: Check) -> None:
+    if not check.env.gated:
+        return
+    gates, alerts = check.spec.rollout.gates, check.spec.alerts
+    pairs = [(("rollout", "gates", "max_error_rate"), gates.max_error_rate, ("alerts", "error_rate", "threshold"),
+              alerts.error_rate.threshold, "HighErrorRate"),
+             (("rollout", "gates", "max_latency_p95_seconds"), gates.max_latency_p95_seconds,
+              ("alerts", "latency_p95", "threshold_seconds"), alerts.latency_p95.threshold_seconds, "HighLatencyP95")]
+    for gate, gate_value, alert, alert_value, name in pairs:
+        if gate_value <= alert_value:
+            continue
+        check.report("gates-looser-than-alerts", [gate, alert], lambda t, gate=gate, alert=alert, name=name: (
+            f"{t(gate)} is looser than {t(alert)}: a new version passes its gate while {name} fires"),
+            f"set {'.'.join(gate)} to at most {format_value(alert_value)}")
+
+
+@policy_rule("gates-need-pod-hash-label", "warning",
+             "The gates select the new pods by rollouts_pod_template_hash: something copies that pod label onto the series.",
+             "load prometheus/scrape.yaml's job (it copies the label), or add to your scrape job: "
+             "{source_labels: [__meta_kubernetes_pod_label_rollouts_pod_template_hash], "
+             "target_label: rollouts_pod_template_hash}")
+def gates_need_pod_hash_label(check: Check) -> None:
+    env = check.env
+    if not env.gated or check.spec.monitoring.operator or not env.analysis:
+        return
+    operator, strategy = ("monitoring", "operator"), ("rollout", "strategy")
+    check.report("gates-need-pod-hash-label", [operator, strategy], lambda t: (
+        f"with {t(operator)} no ServiceMonitor carries the pod label rollouts-pod-template-hash, and the {t(strategy)} "
+        "gates select the new pods by it: a Prometheus whose scrape job does not copy it gives the gates no data, "
+        "and every rollout pauses"))
+
+
+@policy_rule("liveness-checks-dependencies", "error",
+             "The liveness probe never checks dependencies (database, redis, external services).",
+             "point health.liveness_path at the basic /health; dependency checks belong in readiness and in the "
+             "blue-green pre-promotion check")
+def liveness_checks_dependencies(check: Check) -> None:
+    health = check.spec.health
+    if health.liveness_path not in health.dependency_paths:
+        return
+    path = ("health", "liveness_path")
+    check.report("liveness-checks-dependencies", [path, ("health", "dependency_paths")], lambda t: (
+        f"{t(path)} checks dependencies: one database blip fails it on every pod at once and Kubernetes restarts "
+        "them all, turning a blip into an outage"))
 
 
 @policy_rule("operator-resources-unselected", "warning",
@@ -319,6 +408,20 @@ def production_pdb(check: Check) -> None:
         f"{t(which)} keeps no pod available at {t(mr)}: the PDB protects nothing, a drain may evict every pod at once"))
 
 
+@policy_rule("production-ungated-rollout", "error",
+             "A production-tier canary or blue-green rollout runs its analysis (the gates and the health check).",
+             "set rollout.canary.analysis / rollout.blue_green.analysis: true; or add production-ungated-rollout to "
+             "policy.allow in this file, saying why",
+             production_only=True)
+def production_ungated_rollout(check: Check) -> None:
+    env = check.env
+    if check.spec.tier != "production" or not env.gated or env.analysis:
+        return
+    path = ("rollout", "canary", "analysis") if env.strategy == "canary" else ("rollout", "blue_green", "analysis")
+    check.report("production-ungated-rollout", [path, ("rollout", "strategy")], lambda t: (
+        f"{t(path)} in production: the {env.strategy} rollout would promote a new version no gate has judged"))
+
+
 @policy_rule("production-paging", "error",
              "A production-tier environment routes critical alerts to a paging (PagerDuty) receiver, and has a critical alert.",
              "route alertmanager.routes.critical to a receiver with pagerduty, and keep at least one alert at severity "
@@ -345,8 +448,9 @@ def production_paging(check: Check) -> None:
 
 # Last: it needs to know which exceptions the rules above used.
 @policy_rule("policy-allow-unused", "warning",
-             "Every exception in policy.allow is needed: the rule applies to the environment and would fail without it.",
-             "remove the entry from policy.allow")
+             "Every entry of policy.allow and policy.acknowledge is needed: the rule applies to the environment and "
+             "would report without it.",
+             "remove the entry from policy.allow or policy.acknowledge")
 def policy_allow_unused(check: Check) -> None:
     for i, rule_id in enumerate(check.spec.policy.allow):
         if rule_id in check.allow_used:
@@ -354,11 +458,19 @@ def policy_allow_unused(check: Check) -> None:
         path = ("policy", "allow", i)
         why = (f"this is a {check.spec.tier}-tier environment, where the rule does not apply"
                if check.spec.tier != "production" else "the rule holds without it")
-        check.report("policy-allow-unused", [path], lambda t, why=why: f"{t(path)} is not needed: {why}")
+        check.report("policy-allow-unused", [path], lambda t, path=path, why=why: f"{t(path)} is not needed: {why}")
+    for i, rule_id in enumerate(check.spec.policy.acknowledge):
+        if rule_id in check.acknowledged:
+            continue
+        path = ("policy", "acknowledge", i)
+        check.report("policy-allow-unused", [path], lambda t, path=path: (
+            f"{t(path)} is not needed: the environment has no such warning"))
 
 
-# The ids `policy.allow` accepts (the loader passes them to the models' validation).
+# The ids `policy.allow` and `policy.acknowledge` accept (the loader passes them to the models' validation).
 ALLOWABLE: tuple[str, ...] = tuple(rule.id for rule in RULES.values() if rule.production_only)
+ACKNOWLEDGEABLE: tuple[str, ...] = tuple(r.id for r in RULES.values() if r.level == "warning" and r.stage == "policy"
+                                         and r.id != "policy-allow-unused")
 
 
 def hint_for(problem: Problem) -> str | None:

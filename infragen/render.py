@@ -118,6 +118,46 @@ def env_value(value: Any) -> str:
     return text
 
 
+def _inline(value: Any) -> str | None:
+    """A value that fits on its key's line: a scalar, or an empty mapping or list."""
+    if isinstance(value, dict):
+        return "{}" if not value else None
+    if isinstance(value, (list, tuple)):
+        return "[]" if not value else None
+    return yaml_scalar(value)
+
+
+def _tree_lines(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            inline = _inline(child)
+            if inline is not None:
+                lines.append(f"{pad}{yaml_scalar(key)}: {inline}")
+            else:
+                lines.append(f"{pad}{yaml_scalar(key)}:")
+                lines.extend(_tree_lines(child, indent + 2))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            inline = _inline(item)
+            if inline is not None:
+                lines.append(f"{pad}- {inline}")
+            else:
+                nested = _tree_lines(item, indent + 2)
+                nested[0] = f"{pad}- {nested[0][indent + 2:]}"
+                lines.extend(nested)
+    else:
+        raise RenderError(f"yaml_tree takes a mapping or a list, not {type(value).__name__}")
+    return lines
+
+
+def yaml_tree(value: Any, indent: int = 0) -> str:
+    """A mapping or list as block-style YAML, in the order given, every key and scalar through yaml_scalar: a
+    model's object written out whole (a Rollout, an AnalysisTemplate), never by pasting raw strings."""
+    return "\n".join(_tree_lines(value, indent))
+
+
 def json_document(value: Any) -> str:
     """Canonical JSON: keys sorted, two-space indent, ASCII only (every other character escaped)."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False)
@@ -179,7 +219,7 @@ def jinja_env() -> jinja2.Environment:
         bytecode_cache=_template_cache(),
     )
     env.filters.update(yaml=yaml_scalar, nginx=nginx_word, env_value=env_value, comment=comment, json=json_document,
-                       yaml_block=yaml_block)
+                       yaml_block=yaml_block, yaml_tree=yaml_tree)
     return env
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .models.settings import EnvironmentSpec
 from .models.types import SERVER_ADDRESS_RE
-from .policy import ALLOWABLE
+from .policy import ACKNOWLEDGEABLE, ALLOWABLE
 
 _LIST_ITEMS = {"ScalingPolicy", "UpstreamServer"}
 
@@ -24,6 +24,7 @@ def environment_schema() -> dict[str, Any]:
     servers["items"] = {"anyOf": [{"type": "string", "pattern": SERVER_ADDRESS_RE}, servers["items"]]}
     # The rules `policy.allow` may name come from the rule registry, which the models cannot import.
     schema["$defs"]["Policy"]["properties"]["allow"]["items"]["enum"] = list(ALLOWABLE)
+    schema["$defs"]["Policy"]["properties"]["acknowledge"]["items"]["enum"] = list(ACKNOWLEDGEABLE)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "infragen environment file"
     schema["description"] = ("One environment of a service: environments/<name>.yaml. Partials (_name.yaml) use the same "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .artifacts import for_environment
-from .consumers import TOOL_PACKAGES, CheckInput, Schemas, Status, find_tool, install_hint
+from .consumers import OTHER_TOOLS, TOOL_PACKAGES, CheckInput, Schemas, Status, find_tool, install_hint
 
 if TYPE_CHECKING:
     from .models.environment import Environment
@@ -27,7 +27,7 @@ class Result:
 
 def available_tools() -> dict[str, str | None]:
     """Every program a consumer may need -> its path, or None when it is not installed."""
-    return {name: find_tool(name) for name in TOOL_PACKAGES}
+    return {name: find_tool(name) for name in (*TOOL_PACKAGES, *OTHER_TOOLS)}
 
 
 def verify_environment(env: "Environment", directory: Path, tools: Mapping[str, str | None],

@@ -24,6 +24,7 @@ load_balancing:
   servers: ["10.0.0.1:8080", "10.0.0.2:8080"]
 database: {max_connections: 500}
 monitoring: {labels: {release: prometheus}}
+rollout: {strategy: rolling}
 """
 
 

@@ -429,6 +429,40 @@ def _target_groups(rule: AlertRule, hold: int, who: _Who, other_ns: _Who, other_
     ]
 
 
+def _rollout_groups(rule: AlertRule, hold: int, namespace: str, rollout: str) -> list[TestGroup]:
+    """RolloutStuck: fires when the rollout has been Paused or Degraded past `for`; silent while it progresses or is
+    healthy, and for another rollout or namespace stuck the same way."""
+    fire_at = _ceil_eval(hold) + EVAL_SECONDS
+    samples = fire_at // SAMPLE_SECONDS + 4
+    controller = (("job", "argo-rollouts"), ("instance", "argo-rollouts-metrics:8090"))
+
+    def info(phase: str, name: str = rollout, ns: str = namespace) -> _Line:
+        labels = controller + (("namespace", ns), ("name", name), ("strategy", "canary"), ("phase", phase))
+        return _Line("rollout_info", labels, Decimal(1), "gauge")
+
+    def check(at: int, expected: tuple[ExpectedAlert, ...] = ()) -> AlertCheck:
+        return AlertCheck(format_duration(at), rule.name, expected)
+
+    def group(name: str, lines: list[_Line], *checks: AlertCheck) -> TestGroup:
+        return TestGroup(f"{rule.name}: {name}", format_duration(SAMPLE_SECONDS), tuple(_series(lines, samples)), checks)
+
+    labels = {**dict(rule.labels), "name": rollout}
+    expected = ExpectedAlert(labels=tuple(sorted(labels.items())), annotations=tuple(sorted(
+        [("summary", expand_annotation(rule.summary, 1.0, labels)),
+         ("description", expand_annotation(rule.description, 1.0, labels))]
+        + ([("runbook_url", rule.runbook_url)] if rule.runbook_url else []))))
+    checks = ([check((hold - 1) // EVAL_SECONDS * EVAL_SECONDS)] if hold >= EVAL_SECONDS else []) + \
+        [check(fire_at, (expected,))]
+    others = [info("Paused", name=_other_job(rollout)), info("Degraded", ns=_other_namespace(namespace))]
+    return [
+        group(f"fires when paused (waiting on a person) for {rule.for_}, silent until `for` has elapsed",
+              [info("Paused")] + others, *checks),
+        group("fires when degraded", [info("Degraded")], check(fire_at, (expected,))),
+        group("silent while progressing or healthy", [info("Progressing")], check(fire_at)),
+        group("silent when another rollout or namespace is stuck", [info("Healthy")] + others, check(fire_at)),
+    ]
+
+
 def _other_namespace(own: str) -> str:
     return "other-namespace" if own != "other-namespace" else "other-namespace-2"
 
@@ -447,8 +481,11 @@ def build_alert_tests(env: AlertInputs, rules: Sequence[AlertRule]) -> AlertTest
     scenarios = _scenarios(env)
     groups: list[TestGroup] = []
     for rule in rules:
-        if rule.comparison is None:
+        if rule.setting == "metrics_missing":
             groups.extend(_target_groups(rule, alerts.metrics_missing.for_, who, other_ns, other_job))
+            continue
+        if rule.setting == "rollout_stuck":
+            groups.extend(_rollout_groups(rule, alerts.rollout_stuck.for_, env.namespace, env.rollout or ""))
             continue
         scenario = scenarios[rule.name]
         threshold = Decimal(repr(rule.threshold))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from decimal import Decimal
+from typing import Sequence
+
 from .settings import Alerts
 from .types import format_duration, format_number
 
@@ -49,6 +51,7 @@ class AlertInputs:
     settings: Alerts
     pool_size: int
     pool_overflow: int
+    rollout: str | None = None  # the Argo Rollout's name, when a gated strategy has one
 
     @property
     def pool_capacity(self) -> int:
@@ -67,14 +70,40 @@ def percent_text(ratio: float) -> str:
 
 
 def selector(env: AlertInputs, *extra: str) -> str:
-    matchers = [f"job={promql_string(env.job)}", f"namespace={promql_string(env.namespace)}", *extra]
-    return "{" + ",".join(matchers) + "}"
+    return braces(service_matchers(env.job, env.namespace), *extra)
+
+
+def service_matchers(job: str, namespace: str) -> tuple[str, ...]:
+    """The matchers every query of the service starts with: its job and namespace."""
+    return (f"job={promql_string(job)}", f"namespace={promql_string(namespace)}")
+
+
+def braces(matchers: Sequence[str], *extra: str) -> str:
+    return "{" + ",".join([*matchers, *extra]) + "}"
+
+
+# --- queries shared by the alerts and the rollout gates (one builder each, so they can never drift apart) ---
+
+def error_ratio(matchers: Sequence[str], window: str, *, no_errors_is_zero: bool = False) -> str:
+    """Share of 5xx responses: sum of the 5xx rate over sum of every rate (summed separately, then divided).
+    `no_errors_is_zero`: a version that has never answered a 5xx has no 5xx series at all, so its ratio is empty,
+    not 0; a gate must read that as 0 and keep "no data" for zero requests only (then the ratio is 0/0)."""
+    errors = f'sum(rate(http_requests_total{braces(matchers, "status=~" + promql_string("5.."))}[{window}]))'
+    if no_errors_is_zero:
+        errors = f"({errors} or vector(0))"
+    return f"{errors} / sum(rate(http_requests_total{braces(matchers)}[{window}]))"
+
+
+def latency_p95(matchers: Sequence[str], window: str) -> str:
+    """p95 request latency from the histogram, `le` kept through the sum."""
+    return f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{braces(matchers)}[{window}])))"
 
 
 def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
     alerts = env.settings
     window = format_duration(alerts.rate_window)
-    sel = selector(env)
+    matchers = service_matchers(env.job, env.namespace)
+    sel = braces(matchers)
     who = f"{env.job} ({env.environment})"
     where = f"{env.job} in namespace {env.namespace}"
 
@@ -86,15 +115,14 @@ def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
     specs = [
         (
             "HighErrorRate", "error_rate", a.error_rate.threshold,
-            f'sum({rate("http_requests_total", selector(env, "status=~" + promql_string("5..")))}) '
-            f'/ sum({rate("http_requests_total")})', ">", "percentunit",
+            error_ratio(matchers, window), ">", "percentunit",
             f"{who}: 5xx responses above {percent_text(a.error_rate.threshold)}",
             f"{{{{ $value | humanizePercentage }}}} of requests to {where} answered 5xx over the last {window} "
             f"(threshold {percent_text(a.error_rate.threshold)}).",
         ),
         (
             "HighLatencyP95", "latency_p95", a.latency_p95.threshold_seconds,
-            f'histogram_quantile(0.95, sum by (le) ({rate("http_request_duration_seconds_bucket")}))', ">", "s",
+            latency_p95(matchers, window), ">", "s",
             f"{who}: p95 latency above {format_number(a.latency_p95.threshold_seconds)}s",
             f"p95 request latency of {where} is {{{{ $value | humanizeDuration }}}} over the last {window} "
             f"(threshold {format_number(a.latency_p95.threshold_seconds)}s).",
@@ -148,6 +176,18 @@ def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
             "is blind until it is back.",
         ),
     ]
+    if env.rollout is not None:
+        specs.append((
+            # Argo Rollouts' controller exports rollout_info{namespace,name,strategy,phase} = 1 for the current phase.
+            "RolloutStuck", "rollout_stuck", None,
+            f"max by (namespace, name) (rollout_info{{namespace={promql_string(env.namespace)},"
+            f'name={promql_string(env.rollout)},phase=~"Paused|Degraded"}})', None, "short",
+            f"{who}: rollout {env.rollout} paused or degraded for {format_duration(alerts.rollout_stuck.for_)}",
+            f"Rollout {env.rollout} in namespace {env.namespace} has waited on a person (a paused step, an "
+            "inconclusive analysis, a blue-green promotion) or been degraded (an aborted analysis) for "
+            f"{format_duration(alerts.rollout_stuck.for_)}: `kubectl argo rollouts get rollout {env.rollout} "
+            f"-n {env.namespace}` says which.",
+        ))
     rules = []
     extra_labels = tuple(sorted(alerts.labels.items()))
     for name, key, threshold, query, comparison, unit, summary, description in specs:

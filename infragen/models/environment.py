@@ -16,9 +16,11 @@ from typing import Any, Mapping
 
 from ..errors import Location, PathKey
 from .alert_tests import AlertTests, build_alert_tests
-from .alerts import AlertInputs, AlertRule, build_alert_rules, selector as alert_selector
+from .alerts import (AlertInputs, AlertRule, build_alert_rules, error_ratio, latency_p95, promql_string,
+                     selector as alert_selector, service_matchers)
+from .rollout import HASH_ARG, Split, canary_split, gate_conditions
 from .dashboard import DashboardInputs, build_dashboard
-from .settings import SEVERITIES, EnvironmentSpec
+from .settings import GATED, SEVERITIES, EnvironmentSpec
 from .types import format_duration, format_number, split_address
 
 
@@ -55,8 +57,190 @@ class Environment:
 
     @property
     def scale_target(self) -> tuple[str, str, str]:
-        """(apiVersion, kind, name) of the workload the HPA scales."""
+        """(apiVersion, kind, name) of the workload the HPA scales: the Argo Rollout when one runs the Deployment's
+        pods (an HPA still aimed at the Deployment would fight the Rollout's controller)."""
+        if self.gated:
+            return ("argoproj.io/v1alpha1", "Rollout", self.rollout_name)
         return ("apps/v1", "Deployment", self.deployment)
+
+    # --- rollout ---------------------------------------------------------------------------------------
+    @property
+    def strategy(self) -> str:
+        return self.spec.rollout.strategy
+
+    @property
+    def gated(self) -> bool:
+        """Canary and blue-green run through an Argo Rollout whose analysis queries Prometheus."""
+        return self.strategy in GATED
+
+    @property
+    def rollout_name(self) -> str:
+        return self.deployment
+
+    @property
+    def analysis(self) -> bool:
+        """Does the gated strategy run its analysis (canary: the gates; blue-green: health check and gates)?"""
+        r = self.spec.rollout
+        return r.canary.analysis if self.strategy == "canary" else r.blue_green.analysis if self.gated else False
+
+    # The objects below are plain data, serialised by the templates (the `yaml_tree` filter quotes every value).
+    def _probe(self, path: str, probe: Any) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": self.spec.service.port}, "periodSeconds": probe.period_seconds,
+                "timeoutSeconds": probe.timeout_seconds, "failureThreshold": probe.failure_threshold}
+
+    @property
+    def deployment_patch(self) -> dict[str, Any]:
+        """A strategic-merge patch of the application's Deployment: probes (containers merge by name) and, for
+        rolling updates, the update strategy. Never replicas (the HPA owns them) and never an image."""
+        r, h = self.spec.rollout, self.spec.health
+        spec: dict[str, Any] = {}
+        if not self.gated:  # a Rollout replaces the Deployment's own rollout: its strategy would never run
+            spec["strategy"] = {"type": "RollingUpdate",
+                                "rollingUpdate": {"maxSurge": r.max_surge, "maxUnavailable": r.max_unavailable}}
+            spec["minReadySeconds"] = r.min_ready_seconds
+            spec["progressDeadlineSeconds"] = r.progress_deadline_seconds
+        spec["template"] = {"spec": {"containers": [{
+            "name": self.container,
+            "startupProbe": self._probe(h.liveness_path, h.startup),
+            "livenessProbe": self._probe(h.liveness_path, h.liveness),
+            "readinessProbe": self._probe(h.readiness_path, h.readiness),
+        }]}}
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": self.deployment}, "spec": spec}
+
+    def _metadata(self, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"name": name, "namespace": self.namespace, "labels": labels or self.standard_labels}
+
+    @property
+    def _new_pods_arg(self) -> list[dict[str, Any]]:
+        return [{"name": HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest"}}]
+
+    @property
+    def rollout(self) -> dict[str, Any]:
+        """The Argo Rollout that runs the Deployment's pod template (workloadRef): infragen never needs it."""
+        r = self.spec.rollout
+        if self.strategy == "canary":
+            canary: dict[str, Any] = {"maxSurge": r.max_surge, "maxUnavailable": r.max_unavailable}
+            if r.canary.analysis:  # in the background from the start, until the rollout completes
+                canary["analysis"] = {"templates": [{"templateName": self.gates_template}], "args": self._new_pods_arg}
+            pause = {"duration": format_duration(r.canary.pause)} if r.canary.pause is not None else {}
+            canary["steps"] = [step for weight in r.canary.steps for step in ({"setWeight": weight}, {"pause": pause})]
+            strategy: dict[str, Any] = {"canary": canary}
+        else:
+            bg = r.blue_green
+            blue_green: dict[str, Any] = {
+                "activeService": self.active_service, "previewService": self.preview_service,
+                "autoPromotionEnabled": bg.auto_promote, "scaleDownDelaySeconds": bg.rollback_window,
+                "scaleDownDelayRevisionLimit": 1}  # one old stack: two releases in the window never leave three
+            if bg.analysis:
+                blue_green["prePromotionAnalysis"] = {"templates": [{"templateName": self.preview_check_template}]}
+                blue_green["postPromotionAnalysis"] = {"templates": [{"templateName": self.gates_template}],
+                                                       "args": self._new_pods_arg}
+            strategy = {"blueGreen": blue_green}
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": self._metadata(self.rollout_name),
+                "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.deployment,
+                                         "scaleDown": r.workload_scale_down},
+                         "minReadySeconds": r.min_ready_seconds, "progressDeadlineSeconds": r.progress_deadline_seconds,
+                         "strategy": strategy}}
+
+    @property
+    def analysis_templates(self) -> list[dict[str, Any]]:
+        """The gates (new pods' error rate and p95 latency, from the alerts' own query builders); for blue-green also
+        the pre-promotion health check of the new stack through the preview Service."""
+        gates = self.spec.rollout.gates
+        metrics = []
+        for name, query, limit in self.gate_queries:
+            success, failure = gate_conditions(format_number(limit))
+            metrics.append({"name": name, "interval": format_duration(gates.interval), "count": gates.count,
+                            "failureLimit": gates.failure_limit, "successCondition": success,
+                            "failureCondition": failure,
+                            "provider": {"prometheus": {"address": self.spec.rollout.prometheus_url, "query": query}}})
+        templates = [{"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+                      "metadata": self._metadata(self.gates_template),
+                      "spec": {"args": [{"name": HASH_ARG}], "metrics": metrics}}]
+        if self.strategy == "blue-green":
+            templates.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+                              "metadata": self._metadata(self.preview_check_template),
+                              "spec": {"metrics": [{
+                                  # Before the switch the new stack has no traffic: its health, not traffic gates.
+                                  # A non-2xx answer is an error; five in a row (max_retries=5) fail the check.
+                                  "name": "preview-health", "interval": "10s", "count": 1, "failureLimit": 0,
+                                  "consecutiveErrorLimit": 5, "successCondition": 'result == "healthy"',
+                                  "provider": {"web": {"url": self.preview_check_url, "jsonPath": "{$.status}",
+                                                       "timeoutSeconds": 10}}}]}})
+        return templates
+
+    @property
+    def preview_service_object(self) -> dict[str, Any]:
+        """The Service that reaches the new stack before the switch (Argo adds the pod-template-hash selector)."""
+        port = self.spec.service.port
+        return {"apiVersion": "v1", "kind": "Service", "metadata": self._metadata(self.preview_service, self.preview_labels),
+                "spec": {"selector": self.selector, "ports": [{"name": self.spec.monitoring.port_name, "port": port,
+                                                               "targetPort": port, "protocol": "TCP"}]}}
+
+    @property
+    def active_service(self) -> str:
+        return self.spec.rollout.blue_green.active_service or self.service_name
+
+    @property
+    def preview_service(self) -> str:
+        return self.spec.rollout.blue_green.preview_service or f"{self.service_name}-preview"
+
+    @property
+    def preview_labels(self) -> dict[str, str]:
+        """Labels of the preview Service: none the ServiceMonitor selects, or after the switch both Services would
+        select the same pods and every series would be scraped twice."""
+        return {"app.kubernetes.io/component": "preview", "app.kubernetes.io/managed-by": "infragen",
+                "app.kubernetes.io/name": self.preview_service}
+
+    @property
+    def container(self) -> str:
+        return self.spec.health.container or self.service_name
+
+    @property
+    def gates_template(self) -> str:
+        return f"{self.rollout_name}-gates"
+
+    @property
+    def preview_check_template(self) -> str:
+        return f"{self.rollout_name}-preview-health"
+
+    def canary_split(self, weight: int, replicas: int) -> Split:
+        return canary_split(weight, replicas, self.spec.rollout.surge_pods(replicas))
+
+    @property
+    def canary_steps(self) -> list[tuple[int, Split, Split]]:
+        """Each canary step: (weight, split at min_replicas, split at max_replicas)."""
+        a = self.spec.autoscaling
+        return [(w, self.canary_split(w, a.min_replicas), self.canary_split(w, a.max_replicas))
+                for w in self.spec.rollout.canary.steps]
+
+    def peak_pods_at(self, max_replicas: int) -> int:
+        """Pods running at the peak of a rollout at `max_replicas`: plus the surge for rolling updates and canaries
+        (Argo caps a canary at replicas + maxSurge), two full stacks for blue-green (the old one runs on through
+        the rollback window)."""
+        if self.strategy == "blue-green":
+            return 2 * max_replicas
+        return max_replicas + self.spec.rollout.surge_pods(max_replicas)
+
+    @property
+    def gate_matchers(self) -> tuple[str, ...]:
+        """The new version's pods only: the gates compare them, not the fleet."""
+        return service_matchers(self.job, self.namespace) + (
+            f"rollouts_pod_template_hash={promql_string('{{args.' + HASH_ARG + '}}')}",)
+
+    @property
+    def gate_queries(self) -> list[tuple[str, str, float]]:
+        """(metric name, PromQL, highest passing value) of each gate, from the same builders as the alerts."""
+        gates = self.spec.rollout.gates
+        window = format_duration(gates.window)
+        return [("error-rate", error_ratio(self.gate_matchers, window, no_errors_is_zero=True), gates.max_error_rate),
+                ("latency-p95", latency_p95(self.gate_matchers, window), gates.max_latency_p95_seconds)]
+
+    @property
+    def preview_check_url(self) -> str:
+        path = (self.spec.health.dependency_paths or ["/health"])[0]
+        return f"http://{self.preview_service}.{self.namespace}.svc:{self.spec.service.port}{path}"
 
     @property
     def namespace(self) -> str:
@@ -109,7 +293,7 @@ class Environment:
 
     def peak_connections_at(self, max_replicas: int) -> int:
         """Database connections the fleet may open at `max_replicas`, mid-rollout, every pool and overflow full."""
-        return (max_replicas + self.spec.rollout.surge_pods(max_replicas)) * self.pool_capacity
+        return self.peak_pods_at(max_replicas) * self.pool_capacity
 
     @property
     def peak_connections(self) -> int:
@@ -202,7 +386,8 @@ class Environment:
     @cached_property
     def alert_inputs(self) -> AlertInputs:
         return AlertInputs(job=self.job, namespace=self.namespace, environment=self.name, settings=self.spec.alerts,
-                           pool_size=self.pool_size, pool_overflow=self.pool_overflow)
+                           pool_size=self.pool_size, pool_overflow=self.pool_overflow,
+                           rollout=self.rollout_name if self.gated else None)
 
     @cached_property
     def alert_rules(self) -> list[AlertRule]:
@@ -320,9 +505,10 @@ class Environment:
                        f"database.max_connections {db.max_connections} x (100 - database.reserved_connections_percent "
                        f"{db.reserved_connections_percent})%, rounded down"),
             Derivation("rollout.surge_pods", self.surge_pods, surge_formula),
+            Derivation("rollout.peak_pods", self.peak_pods_at(a.max_replicas), self.peak_pods_formula),
             Derivation("database.peak_connections", self.peak_connections,
-                       f"(autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {self.surge_pods}) x "
-                       f"database.connections_per_pod {self.pool_capacity}"),
+                       f"rollout.peak_pods {self.peak_pods_at(a.max_replicas)} x database.connections_per_pod "
+                       f"{self.pool_capacity}"),
             Derivation("disruption_budget.evictions_allowed_at_min_replicas", self.evictions_allowed_at_min_replicas,
                        evictions),
             Derivation("rate_limit.nginx_rate", spec.rate_limit.nginx_rate,
@@ -333,7 +519,30 @@ class Environment:
             Derivation("load_balancing.affinity_mode", lb.affinity_mode,
                        f"session_affinity.enabled {'true' if lb.session_affinity.enabled else 'false'} on nginx "
                        f"{lb.nginx_version}: hash before 1.29.6, sticky from it"),
+            *self.step_derivations(),
         ]
+
+    @property
+    def peak_pods_formula(self) -> str:
+        a = self.spec.autoscaling
+        if self.strategy == "blue-green":
+            return (f"2 x autoscaling.max_replicas {a.max_replicas}: blue-green runs both stacks for "
+                    f"rollout.blue_green.rollback_window {format_duration(self.spec.rollout.blue_green.rollback_window)}")
+        return f"autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {self.surge_pods} ({self.strategy})"
+
+    def step_derivations(self) -> list[Derivation]:
+        """Each canary step as Argo Rollouts really runs it without a traffic router: pods, not traffic."""
+        if self.strategy != "canary":
+            return []
+        a = self.spec.autoscaling
+        rows = []
+        for i, (weight, low, high) in enumerate(self.canary_steps, 1):
+            shown = f"{weight}%: {low.canary}/{low.stable} ({low.share:.0%}) at {a.min_replicas}, " \
+                    f"{high.canary}/{high.stable} ({high.share:.0%}) at {a.max_replicas}"
+            rows.append(Derivation(f"rollout.canary.step_{i}", shown,
+                                   f"canary/stable pods Argo Rollouts runs for weight {weight} at autoscaling.min_replicas "
+                                   f"{a.min_replicas} and max_replicas {a.max_replicas} (real share of pods and requests)"))
+        return rows
 
     def unset_default(self, path: PathKey) -> Derivation | None:
         """The value used for the optional setting at `path` when no layer sets it, and how it is derived."""

@@ -399,6 +399,13 @@ class MetricsMissingAlert(_Alert):
                                                       "(a development target going away must not page).")
 
 
+class RolloutStuckAlert(_Alert):
+    """No threshold: fires when a canary or blue-green rollout waits on a person or is degraded this long."""
+
+    for_: Duration = Field(1800, alias="for")
+    severity: Severity = "warning"
+
+
 class Alerts(Section):
     error_rate: ErrorRateAlert = Field(default_factory=ErrorRateAlert)
     latency_p95: LatencyAlert = Field(default_factory=LatencyAlert)
@@ -408,6 +415,8 @@ class Alerts(Section):
     slow_queries: SlowQueriesAlert = Field(default_factory=SlowQueriesAlert)
     rate_limited: RateLimitedAlert = Field(default_factory=RateLimitedAlert)
     metrics_missing: MetricsMissingAlert = Field(default_factory=MetricsMissingAlert)
+    rollout_stuck: RolloutStuckAlert = Field(default_factory=RolloutStuckAlert, description=(
+        "RolloutStuck, written for canary and blue-green rollouts only."))
     runbook_url: str | None = Field(
         None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$",
         json_schema_extra=form("an http:// or https:// URL without spaces, quotes or query string"),
@@ -443,7 +452,7 @@ class Alerts(Section):
 
 
 ALERT_KEYS = ("error_rate", "latency_p95", "db_pool_utilization", "cache_hit_rate",
-              "unhandled_exceptions", "slow_queries", "rate_limited", "metrics_missing")
+              "unhandled_exceptions", "slow_queries", "rate_limited", "metrics_missing", "rollout_stuck")
 
 _ABS_PATH = r"^/[A-Za-z0-9._/-]+$"
 # Go's url.Parse (Alertmanager) refuses a `%` not followed by two hex digits.
@@ -562,35 +571,168 @@ class Monitoring(Section):
         return value
 
 
+Strategy = Literal["rolling", "canary", "blue-green"]
+GATED: tuple[str, ...] = ("canary", "blue-green")  # strategies whose analysis queries Prometheus
+KEEP_PREVIOUS = "or set `rollout.strategy: rolling` to keep the previous output"
+
+
+class CanarySettings(Section):
+    steps: list[int] = Field(default_factory=lambda: [5, 10, 50], min_length=1, description=(
+        "Canary weights in percent, strictly increasing, each 1-99; full rollout after the last."))
+    pause: Duration | None = Field(300, description="Pause after each step. Default 5m; null waits for a person "
+                                                    "(`kubectl argo rollouts promote`).")
+    analysis: bool = Field(True, description="Run the gates as a background analysis from the first step.")
+
+    @field_validator("steps")
+    @classmethod
+    def _weights(cls, value: list[int]) -> list[int]:
+        for i, weight in enumerate(value):
+            if not 1 <= weight <= 99:
+                raise ValueError(f"weight {weight} is not 1-99: 100 is the full rollout after the last step")
+            if i and weight <= value[i - 1]:
+                raise ValueError(f"weights must increase strictly: {value[i - 1]} then {weight}")
+        return value
+
+
+class BlueGreenSettings(Section):
+    rollback_window: Duration = Field(10800, description="How long the old stack keeps running after the switch, "
+                                                         "so a rollback is immediate. Default 3h.")
+    auto_promote: bool = Field(True, description="Switch as soon as the pre-promotion check passes. Tier default: "
+                                                 "false in production (a person promotes).")
+    active_service: DnsLabel | None = Field(None, description="The Service that takes production traffic. "
+                                                              "Default: service.name.")
+    preview_service: DnsLabel | None = Field(None, description="The Service that reaches the new stack before the "
+                                                               "switch (infragen writes it). Default: <service.name>-preview.")
+    analysis: bool = Field(True, description="Check the new stack's health before the switch and the gates after it.")
+
+    @field_validator("rollback_window")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("a rollback window of 0 removes the old stack at the switch: nothing to roll back to")
+        return value
+
+
+class Gates(Section):
+    max_error_rate: float = Field(0.05, gt=0, lt=1, description="Share of 5xx responses of the new pods above which "
+                                                                "a measurement fails.")
+    max_latency_p95_seconds: float = Field(0.5, gt=0, le=3600, description="p95 latency of the new pods above which "
+                                                                          "a measurement fails.")
+    window: Duration = Field(120, description="rate() window of the gate queries, >= 4 x alerts.scrape_interval. "
+                                              "Default 2m.")
+    interval: Duration = Field(60, description="Time between measurements. Default 1m.")
+    count: int = Field(5, ge=1, le=1000, description="Measurements per analysis.")
+    failure_limit: int = Field(1, ge=0, le=1000, description="Failed measurements tolerated; one more aborts the "
+                                                             "rollout.")
+
+    @field_validator("interval", "window")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+
 class Rollout(Section):
+    strategy: Strategy = Field("rolling", description="rolling | canary | blue-green. Tier default: development "
+                                                      "rolling, staging canary, production blue-green.")
     max_surge: IntOrPercent = Field("25%", json_schema_extra=form(_INT_OR_PERCENT),
-                                    description="Pods a rolling update adds above the replica count (Kubernetes default 25%).")
+                                    description="Pods a rolling update (or a canary) adds above the replica count "
+                                                "(Kubernetes default 25%).")
+    max_unavailable: IntOrPercent = Field(0, json_schema_extra=form(_INT_OR_PERCENT),
+                                          description="Pods a rolling update (or a canary) may take down below the "
+                                                      "replica count. Default 0: full capacity throughout.")
+    min_ready_seconds: int = Field(0, ge=0, le=3600, description="Seconds a new pod must stay ready before it counts.")
+    progress_deadline_seconds: int = Field(600, ge=1, le=86400, description="Seconds without progress before a rollout "
+                                                                            "is reported failed (Kubernetes default).")
+    workload_scale_down: Literal["progressively", "onsuccess", "never"] = Field(
+        "progressively", description="How Argo Rollouts scales the Deployment down when it takes over "
+                                     "(workloadRef.scaleDown). never leaves its pods serving outside every gate.")
+    prometheus_url: str | None = Field(
+        None, pattern=_HTTP_URL, json_schema_extra=form("an http:// or https:// URL such as http://prometheus.monitoring.svc:9090"),
+        description="The Prometheus the analysis queries. Required with a gated strategy.")
+    canary: CanarySettings = Field(default_factory=CanarySettings)
+    blue_green: BlueGreenSettings = Field(default_factory=BlueGreenSettings)
+    gates: Gates = Field(default_factory=Gates)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Rollout":
+        if self.max_surge in (0, "0%") and self.max_unavailable in (0, "0%"):
+            raise ValueError("max_surge and max_unavailable are both 0: no pod could ever be replaced")
+        if self.strategy in GATED and self.prometheus_url is None:
+            raise rule_error("rollout-needs-prometheus",
+                             f"strategy {self.strategy} gates the rollout on queries to Prometheus: set "
+                             f"rollout.prometheus_url (e.g. http://prometheus.monitoring.svc:9090), {KEEP_PREVIOUS}",
+                             at=("strategy",), related=())
+        return self
 
     def surge_pods(self, replicas: int) -> int:
         """Extra pods a rolling update adds to `replicas` (Kubernetes rounds a maxSurge percentage up)."""
         return percent_value(self.max_surge, replicas, round_up=True)
 
+    def unavailable_pods(self, replicas: int) -> int:
+        """Pods an update may take down (Kubernetes rounds a maxUnavailable percentage down)."""
+        return percent_value(self.max_unavailable, replicas, round_up=False)
+
+
+_HEALTH_PATH = r"^/[A-Za-z0-9._~%/-]*$"
+
+
+class Probe(Section):
+    period_seconds: int = Field(10, ge=1, le=3600)
+    timeout_seconds: int = Field(1, ge=1, le=3600)
+    failure_threshold: int = Field(3, ge=1, le=1000)
+
+
+def _startup_probe() -> "Probe":
+    return Probe(period_seconds=5, timeout_seconds=1, failure_threshold=30)
+
+
+class Health(Section):
+    liveness_path: str = Field("/health", pattern=_HEALTH_PATH, json_schema_extra=form("an absolute path such as /health"),
+                               description="Restarts the container when it fails: only what a restart fixes.")
+    readiness_path: str = Field("/health", pattern=_HEALTH_PATH, json_schema_extra=form("an absolute path such as /health"),
+                                description="Takes the pod out of the Service while it fails.")
+    dependency_paths: list[Annotated[str, Field(pattern=_HEALTH_PATH)]] = Field(
+        default_factory=lambda: ["/health/detailed"], json_schema_extra=form("absolute paths such as /health/detailed"),
+        description="Paths that check dependencies (database, redis, external services): never a liveness probe. "
+                    "The first is what a blue-green pre-promotion check asks.")
+    container: DnsLabel | None = Field(None, description="The Deployment's container the probes go to. Default: "
+                                                         "service.name.")
+    startup: Probe = Field(default_factory=_startup_probe, description="Holds the other probes until the app has "
+                                                                      "started: up to failure_threshold x period_seconds.")
+    liveness: Probe = Field(default_factory=Probe, description="Kubernetes' defaults (10s, 1s, 3).")
+    readiness: Probe = Field(default_factory=Probe, description="Kubernetes' defaults (10s, 1s, 3).")
+
 
 # The validation context key under which the loader passes the ids `policy.allow` may name: the production-only
 # rules of infragen.policy's registry (the models cannot import it: it imports them).
 ALLOWABLE_RULES = "allowable_rules"
+ACKNOWLEDGEABLE_RULES = "acknowledgeable_rules"  # the warnings `policy.acknowledge` may name
 
 
-def _allowable(value: str, info: ValidationInfo) -> str:
-    allowable = (info.context or {}).get(ALLOWABLE_RULES)
-    if allowable is not None and value not in allowable:
-        expected = ", ".join(repr(a) for a in allowable[:-1]) + f" or {allowable[-1]!r}" if len(allowable) > 1 else repr(allowable[0])
-        raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
-    return value
+def _known_rule(key: str) -> Any:
+    def check(value: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get(key)
+        if known is not None and value not in known:
+            expected = ", ".join(repr(a) for a in known[:-1]) + f" or {known[-1]!r}" if len(known) > 1 else repr(known[0])
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+    return AfterValidator(check)
 
 
 class Policy(Section):
-    allow: list[Annotated[str, AfterValidator(_allowable)]] = Field(
+    allow: list[Annotated[str, _known_rule(ALLOWABLE_RULES)]] = Field(
         default_factory=list,
         description="Production-tier rules this environment is exempt from (each then reports a warning, not an error). "
                     "Counts only in the environment's own file, not in a partial. See docs/policy.md.")
 
-    @field_validator("allow")
+    acknowledge: list[Annotated[str, _known_rule(ACKNOWLEDGEABLE_RULES)]] = Field(
+        default_factory=list,
+        description="Warnings this environment keeps knowingly: each is then printed as a note and never fails "
+                    "--strict. See docs/policy.md.")
+
+    @field_validator("allow", "acknowledge")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
@@ -613,5 +755,6 @@ class EnvironmentSpec(Section):
     alerts: Alerts = Field(default_factory=Alerts)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
     rollout: Rollout = Field(default_factory=Rollout)
+    health: Health = Field(default_factory=Health)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")

@@ -10,11 +10,13 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "database": {"base_pool_size": 5},
         # One replica: minAvailable 1 would block every drain, so allow one pod down instead.
         "disruption_budget": {"max_unavailable": 1},
+        "rollout": {"strategy": "rolling"},
     },
     "staging": {
         "autoscaling": {"min_replicas": 2, "max_replicas": 5, "target_cpu_percent": 70},
         "database": {"base_pool_size": 10},
         "disruption_budget": {"min_available": 1},
+        "rollout": {"strategy": "canary"},
     },
     "production": {
         "autoscaling": {"min_replicas": 3, "max_replicas": 10, "target_cpu_percent": 60},
@@ -22,5 +24,7 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "disruption_budget": {"min_available": 1},
         # Production pages when its metrics are gone; elsewhere a target going away must not wake anyone.
         "alerts": {"metrics_missing": {"severity": "critical"}},
+        # Full new stack beside the old; a person promotes once its health check passes.
+        "rollout": {"strategy": "blue-green", "blue_green": {"auto_promote": False}},
     },
 }
