@@ -56,6 +56,8 @@ alertmanager:
   default_receiver: team-slack
 monitoring:
   labels: {{release: prometheus-{region}}}
+rollout:
+  prometheus_url: http://prometheus-{region}.monitoring.svc:9090
 """
     files["_nginx-sticky"] = """\
 # Newer nginx: session affinity through nginx's own routing cookie.
@@ -99,7 +101,8 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append('disruption_budget: {min_available: "50%"}')
     load = rng.choice((1.0, 1.0, 1.25, 1.5, 2.0))
     pool = math.ceil(base * load)
-    peak = (high + math.ceil(high * 0.25)) * (pool + pool // 2)
+    # The tier's rollout: blue-green in production runs two full stacks, the others add a 25% surge.
+    peak = (2 * high if tier == "production" else high + math.ceil(high * 0.25)) * (pool + pool // 2)
     max_connections = max(100, math.ceil(peak / 0.9 / 100) * 100)
     lines.append("database:")
     if load != 1.0:
@@ -121,8 +124,10 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         else:
             lines.append(f'    - "10.{octet}.{s}.11:30080"')
     overrides = []
+    error_rate = None
     if rng.random() < 0.4:
-        overrides.append(f"  error_rate: {{threshold: {rng.choice((0.01, 0.02, 0.1))}, for: 10m}}")
+        error_rate = rng.choice((0.01, 0.02, 0.1))
+        overrides.append(f"  error_rate: {{threshold: {error_rate}, for: 10m}}")
     if rng.random() < 0.3:
         overrides.append(f"  latency_p95: {{threshold_seconds: {rng.choice((0.5, 2, 3))}}}")
     if tier == "production" and rng.random() < 0.5:
@@ -137,6 +142,10 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append(f"    {service}-slack:")
         lines.append(f'      slack: {{channel: "#{service}", api_url_file: /etc/alertmanager/secrets/slack-{service}}}')
         lines.append(f"  routes: {{warning: {service}-slack}}")
+    if tier != "development" and error_rate is not None and error_rate < 0.05:
+        lines.append(f"rollout: {{gates: {{max_error_rate: {error_rate}}}}}")  # no looser than the alert it mirrors
+    if tier == "staging":  # canary steps of 5% on a few replicas: kept knowingly, as the shipped staging does
+        lines.append("policy: {acknowledge: [canary-step-share]}")
     return name, "\n".join(lines) + "\n"
 
 

@@ -184,8 +184,9 @@ def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()
 
 
 def new(settings: ToolSettings, name: str, tier: str, servers: Iterable[str], extends: str | None = None,
-        service: str | None = None) -> "Scaffold":
+        service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> "Scaffold":
     """Write a minimal environments/<name>.yaml that validates and builds (infragen.scaffold); never overwrites."""
     from .scaffold import create
 
-    return create(settings.environments, name, tier, list(servers), extends=extends, service=service)
+    return create(settings.environments, name, tier, list(servers), extends=extends, service=service,
+                  strategy=strategy, prometheus_url=prometheus_url)

@@ -48,7 +48,9 @@ def _annotating(fmt: str | None) -> bool:
 
 
 def _annotate(fmt: str | None, problems: list, extra: list[str] = ()) -> None:
-    """GitHub annotations of problems (and of `extra` lines already made), when the format asks for them."""
+    """GitHub annotations of problems (and of `extra` lines already made), when the format asks for them.
+    Acknowledged warnings are left out, as in the text output."""
+    problems = [p for p in problems if p.level != "info"]
     if not _annotating(fmt) or not (problems or extra):
         return
     from .github import problem_annotation
@@ -112,7 +114,7 @@ def _fail(error: InputError, fmt: str | None = None, summary: str | None = None)
     name, to append the failure to the GitHub step summary (check, review)."""
     from .plan import WriteInterrupted
 
-    problems = error.findings + error.problems
+    problems = [p for p in error.findings + error.problems if p.level != "info"]  # acknowledged: not repeated
     _print_problems(problems, fmt)
     _print_json(fmt, problems, failed=True, strict=getattr(error, "strict", False))
     _annotate(fmt, problems)
@@ -339,16 +341,22 @@ def review(environments: Path | None, output: Path | None, base: str, strict: bo
               help="A partial to extend (`_base`: the file environments/_base.yaml).")
 @click.option("--service", default=None, metavar="NAME",
               help="service.name (the Deployment and the Prometheus job); required unless the partial sets it.")
+@click.option("--strategy", type=click.Choice(["rolling", "canary", "blue-green"]), default=None,
+              help="rollout.strategy [default: the tier's: development rolling, staging canary, production blue-green].")
+@click.option("--prometheus-url", default=None, metavar="URL",
+              help="rollout.prometheus_url, the Prometheus a canary or blue-green analysis queries; required for them "
+                   "unless the partial sets it (or give --strategy rolling).")
 @click.argument("name", metavar="ENV")
 def new(environments: Path | None, tier: str, servers: tuple[str, ...], extends: str | None, service: str | None,
-        name: str) -> None:
+        strategy: str | None, prometheus_url: str | None, name: str) -> None:
     """Write environments/ENV.yaml: the smallest file that validates, passes the policy rules and builds, with the
     smallest database.max_connections that fits the fleet (set it to what your database allows). Never overwrites."""
     from . import api
     from .discover import display_path
 
     try:
-        scaffold = api.new(_settings(environments, None), name, tier, servers, extends=extends, service=service)
+        scaffold = api.new(_settings(environments, None), name, tier, servers, extends=extends, service=service,
+                           strategy=strategy, prometheus_url=prometheus_url)
     except InputError as exc:
         _fail(exc)
     command = scaffold.next_command + (f" --environments {environments}" if environments is not None else "")

@@ -245,6 +245,7 @@ def check_markdown(stale: list[tuple[str, str]], unchanged: int, findings: list[
         lines += _table(["file", "status"], [[code(path), label] for label, path in stale[:FILES_LISTED]])
         if len(stale) > FILES_LISTED:
             lines += [f"and {len(stale) - FILES_LISTED} more files.", ""]
+    findings = [p for p in findings if p.level != "info"]  # acknowledged: not repeated on every check
     if findings:
         lines += ["**Policy findings**", ""] + [_problem(p, hint) for p in findings] + [""]
     return "\n".join(lines).rstrip("\n") + "\n"

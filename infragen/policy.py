@@ -80,10 +80,9 @@ load_rule("nginx-backup-conflict", "error",
 load_rule("nginx-rate-not-integer", "error",
           "The rate limit is a whole number of requests per second or per minute (`limit_req_zone rate=`).",
           "choose rate_limit.window_seconds dividing 60 (or a multiple of 60 that divides requests x 60), or adjust requests")
-load_rule("rollout-needs-prometheus", "error",
-          "A canary or blue-green rollout names the Prometheus its analysis queries (rollout.prometheus_url).",
-          "set rollout.prometheus_url to your Prometheus' in-cluster URL, or set `rollout.strategy: rolling` to keep "
-          "the previous output")
+load_rule("blue-green-services-distinct", "error",
+          "A blue-green rollout's active and preview Services are two Services.",
+          "name rollout.blue_green.preview_service (default <service.name>-preview) differently from the active Service")
 load_rule("receiver-undefined", "error",
           "Every severity's route and the default receiver name a receiver that is defined.",
           "define the receiver under alertmanager.receivers or route to an existing one")
@@ -295,6 +294,19 @@ def prometheus_rate_window(check: Check) -> None:
             f"= {format_duration(4 * alerts.scrape_interval)}: rate() needs about 4 scrapes per window, or one missed "
             "scrape hides or fakes an alert"),
             f"set {'.'.join(path)} to at least {format_duration(4 * alerts.scrape_interval)}")
+
+
+@policy_rule("rollout-needs-prometheus", "error",
+             "A canary or blue-green rollout names the Prometheus its analysis queries (rollout.prometheus_url).",
+             "set rollout.prometheus_url to your Prometheus' in-cluster URL (kube-prometheus-stack: "
+             "http://prometheus-operated.monitoring.svc:9090), or set `rollout.strategy: rolling` to keep the previous output")
+def rollout_needs_prometheus(check: Check) -> None:
+    if not check.env.gated or check.spec.rollout.prometheus_url is not None:
+        return
+    strategy, url = ("rollout", "strategy"), ("rollout", "prometheus_url")
+    check.report("rollout-needs-prometheus", [strategy, url], lambda t: (
+        f"{t(strategy)} gates the rollout on queries to Prometheus, and rollout.prometheus_url is not set: "
+        "no default could point anywhere real"))
 
 
 @policy_rule("canary-step-share", "warning",

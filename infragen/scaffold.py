@@ -39,7 +39,8 @@ class Scaffold:
 
 
 def _text(name: str, tier: str, servers: list[str], extends: str | None, service: str | None,
-          max_connections: int | None, peak: int | None) -> str:
+          max_connections: int | None, peak: int | None, strategy: str | None = None,
+          prometheus_url: str | None = None) -> str:
     lines = [f"# {name}: a {tier}-tier environment, written by `infragen new`. The tier's defaults supply replicas,",
              f"# pool sizes and the disruption budget; `infragen explain {name}` shows every value and where it comes from."]
     if extends:
@@ -48,10 +49,16 @@ def _text(name: str, tier: str, servers: list[str], extends: str | None, service
     if service:
         lines += ["service:", f"  name: {service}"]
     lines += ["load_balancing:", "  servers:"] + [f"    - {json.dumps(server)}" for server in servers]
+    if strategy or prometheus_url:
+        lines.append("rollout:")
+        if strategy:
+            lines.append(f"  strategy: {strategy}")
+        if prometheus_url:
+            lines.append(f"  prometheus_url: {json.dumps(prometheus_url)}  # the Prometheus the rollout's analysis queries")
     if max_connections is not None:
         lines += ["database:",
                   f"  # must match what your database allows. {max_connections} is the smallest that fits this fleet's",
-                  f"  # peak of {peak} connections (max replicas + rollout surge, every pool and overflow full) after",
+                  f"  # peak of {peak} connections (every pod of a rollout's peak, every pool and overflow full) after",
                   "  # the reserve; `infragen explain " + name + " database` shows the arithmetic.",
                   f"  max_connections: {max_connections}"]
     return "\n".join(lines) + "\n"
@@ -117,17 +124,21 @@ def smallest_fitting_max_connections(env: Environment) -> int:
 
 
 def create(directory: Path, name: str, tier: str, servers: list[str], extends: str | None = None,
-           service: str | None = None) -> Scaffold:
+           service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> Scaffold:
     directory = Path(directory)
     path = _check_arguments(directory, name, tier, servers, extends)
+    rollout = (strategy, prometheus_url)
     try:
-        draft = _trial(directory, name, _text(name, tier, servers, extends, service, None, None))
+        draft = _trial(directory, name, _text(name, tier, servers, extends, service, None, None, *rollout))
     except InputError as exc:
         if any(p.field in ("service", "service.name") and p.message == "required" for p in exc.problems) and not service:
             raise InputError.single("give --service NAME: no partial sets service.name") from None
         raise
+    if draft.gated and draft.spec.rollout.prometheus_url is None:
+        raise InputError.single(f"a {draft.strategy} rollout (the {tier} tier's) gates on Prometheus queries: give "
+                                "--prometheus-url URL, or --strategy rolling to keep the previous output")
     max_connections = smallest_fitting_max_connections(draft)
-    text = _text(name, tier, servers, extends, service, max_connections, draft.peak_connections)
+    text = _text(name, tier, servers, extends, service, max_connections, draft.peak_connections, *rollout)
     env = _trial(directory, name, text)
     errors = failing(check_environment(env), strict=False)
     if errors:  # a partial that breaks a rule by itself: say so rather than write a file that cannot build

@@ -62,7 +62,7 @@ def test_build_refuses_invalid_input_and_writes_nothing(project, write_env, runn
     write_env("production", MINIMAL + "autoscaling: {min_replicas: 0}\n")
     result = runner.invoke(cli, ["build"])
     assert result.exit_code == 2
-    assert "environments/production.yaml:7:29: autoscaling.min_replicas:" in result.stderr
+    assert "environments/production.yaml:8:29: autoscaling.min_replicas:" in result.stderr
     assert "nothing was written" in result.stderr
     assert "Traceback" not in result.output
     assert files_under(project / "output") == before

@@ -136,7 +136,8 @@ def _parsed(files: dict[str, str], env: str) -> dict[str, Any]:
     for path, text in files.items():
         rel = path.split("/", 1)[1]
         if rel.endswith(".yaml"):
-            out[rel] = yaml.safe_load(text)
+            documents = list(yaml.safe_load_all(text))
+            out[rel] = documents[0] if len(documents) == 1 else documents
             if rel == "kubernetes/dashboard-configmap.yaml":  # the dashboard inside, as Grafana's sidecar reads it
                 out[rel]["data"] = {k: _dashboard(json.loads(v)) for k, v in out[rel]["data"].items()}
         elif rel.endswith(".json"):

@@ -98,7 +98,9 @@ def test_nginx_rate_is_a_whole_number_per_second_or_minute(project, write_env, r
 
 @pytest.mark.parametrize("surge, max_replicas, pods", [('"25%"', 10, 3), ('"25%"', 4, 1), ("0", 10, 0), ("2", 10, 2)])
 def test_surge_pods_round_up_like_kubernetes(project, write_env, surge, max_replicas, pods) -> None:
-    write_env("production", with_minimal(f"rollout: {{max_surge: {surge}}}\nautoscaling: {{max_replicas: {max_replicas}}}\n"))
+    unavailable = ", max_unavailable: 1" if surge == "0" else ""  # both 0 could never replace a pod
+    write_env("production", with_minimal(f"rollout: {{strategy: rolling, max_surge: {surge}{unavailable}}}\n"
+                                         f"autoscaling: {{max_replicas: {max_replicas}}}\n"))
     env = load(project)
     assert env.surge_pods == pods
     assert env.peak_connections == (max_replicas + pods) * 30

@@ -42,7 +42,8 @@ def test_files_are_lf_with_one_final_newline(shipped_files) -> None:
 def test_yaml_artifacts_parse_to_the_model_values(shipped_files) -> None:
     hpa = yaml.safe_load(shipped_files["production/kubernetes/hpa.yaml"])
     assert hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 10
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "fraud-api"}
+    # production is blue-green: the HPA scales the Argo Rollout that runs the Deployment's pods
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "fraud-api"}
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu", "memory"]
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     pdb = yaml.safe_load(shipped_files["development/kubernetes/pdb.yaml"])
@@ -51,9 +52,10 @@ def test_yaml_artifacts_parse_to_the_model_values(shipped_files) -> None:
     rules = yaml.safe_load(shipped_files["production/prometheus/alerts.yaml"])["groups"][0]["rules"]
     assert [r["alert"] for r in rules] == ["HighErrorRate", "HighLatencyP95", "DatabasePoolNearExhaustion",
                                            "LowCacheHitRate", "UnhandledExceptions", "SlowDatabaseQueries",
-                                           "RateLimitExceeded", "MetricsMissing"]
+                                           "RateLimitExceeded", "MetricsMissing", "RolloutStuck"]
     for rule in rules:
-        assert 'job="fraud-api"' in rule["expr"] and 'namespace="simple378-production"' in rule["expr"]
+        assert 'namespace="simple378-production"' in rule["expr"]
+        assert 'job="fraud-api"' in rule["expr"] or rule["alert"] == "RolloutStuck"  # the controller's series
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
         assert rule["labels"]["severity"] in ("critical", "warning", "info")
     am = yaml.safe_load(shipped_files["production/alertmanager/alertmanager.yaml"])

@@ -124,7 +124,7 @@ def test_scalar_change(repo: Path, runner, snapshot) -> None:
     assert "| `kubernetes/hpa.yaml` | `spec.maxReplicas` | `10` | `12` |" in text
     assert "| `app.env` | `K8S_MAX_REPLICAS` | `10` | `12` |" in text
     assert "| `autoscaling.max_replicas` | `10` | `12` | `environments/production.yaml:8` |" in text
-    assert "390 of 450 usable (60 spare) | 450 of 450 usable (0 spare)" in text
+    assert "600 of 720 usable (120 spare) | 720 of 720 usable (0 spare)" in text
     assert len(found["fences"]) == 1 and "-  maxReplicas: 10\n+  maxReplicas: 12" in found["fences"][0].content
 
 
@@ -157,21 +157,22 @@ def test_added_and_deleted_environments(repo: Path, runner, snapshot) -> None:
     assert code == 1
     assert text == snapshot
     found = assert_well_formed(text)
-    added = len(artifact_paths(repo / "environments", "qa"))  # what a build writes for one environment
+    added = len(artifact_paths(repo / "environments", "qa"))  # what a build writes for each (the registry's count)
+    removed = len(list((repo / "output" / "development").rglob("*.*")))
     assert found["first"].startswith("**infragen review** against `HEAD`: 2 environments changed (1 added, 1 deleted), "
-                                     f"2 unchanged, 0 failing; output files: {added} added, 0 changed, {added} removed")
+                                     f"2 unchanged, 0 failing; output files: {added} added, 0 changed, {removed} removed")
     assert [h for h in found["headings"]] == ["`development`: deleted", "`qa`: added"]
 
 
 def test_change_that_creates_a_policy_error(repo: Path, runner, snapshot) -> None:
-    edit(repo, "production.yaml", "max_connections: 500", "max_connections: 400")
+    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 600")
     code, text = run_review(runner)
     assert code == 2  # as check: the new side fails a policy rule
     assert text == snapshot
     found = assert_well_formed(text)
     assert found["headings"] == ["`production`: failing"]
-    assert "**error** `fleet-exceeds-database` `environments/production.yaml:16:20`" in text
-    assert "390 of 450 usable (60 spare) | 390 of 360 usable (30 over)" in text
+    assert "**error** `fleet-exceeds-database` `environments/production.yaml:18:20`" in text
+    assert "600 of 720 usable (120 spare) | 600 of 540 usable (60 over)" in text
     assert "**Artifacts**: no generated file changes." in text
 
 
@@ -271,20 +272,20 @@ def test_step_summary_and_annotations_under_github_actions(repo: Path, runner, m
     summary.write_text("earlier\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    edit(repo, "production.yaml", "max_connections: 500", "max_connections: 400")
+    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 600")
     code, text = run_review(runner)
     assert code == 2
     markdown, _, annotations = text.partition("::error ")
     assert markdown.startswith("**infragen review**")  # the Markdown, then the annotations: never instead
-    assert annotations.startswith("file=environments/production.yaml,line=16,col=20,title=fleet-exceeds-database::")
+    assert annotations.startswith("file=environments/production.yaml,line=18,col=20,title=fleet-exceeds-database::")
     assert summary.read_text() == "earlier\n" + markdown
 
 
 def test_format_github_prints_only_annotations_on_stdout(repo: Path, runner) -> None:
-    edit(repo, "production.yaml", "max_connections: 500", "max_connections: 400")
+    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 600")
     result = runner.invoke(cli, ["review", "--format", "github"])
     assert result.exit_code == 2
-    assert result.stdout.startswith("::error file=environments/production.yaml,line=16,col=20,"
+    assert result.stdout.startswith("::error file=environments/production.yaml,line=18,col=20,"
                                     "title=fleet-exceeds-database::")
     assert result.stderr.startswith("**infragen review**")
 

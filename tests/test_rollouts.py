@@ -799,10 +799,6 @@ def test_bad_rollout_input_is_one_located_line_and_nothing_is_written(project, w
     assert files_under(project / "output") == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infragen accepts rollout.blue_green.preview_service equal to the active Service (and active_service equal to "
-    "the preview's default name): it writes a Rollout Argo Rollouts refuses (activeService == previewService, "
-    "DuplicatedServicesBlueGreenMessage) and a preview Service that collides with the application's own"))
 @pytest.mark.parametrize("blue_green", ["{preview_service: fraud-api}", "{active_service: fraud-api-preview}"])
 def test_blue_green_active_and_preview_services_must_differ(project, write_env, runner, blue_green: str) -> None:
     write_env("production", BIG_DATABASE + "rollout:\n  strategy: blue-green\n" + URL + f"  blue_green: {blue_green}\n")
@@ -812,10 +808,6 @@ def test_blue_green_active_and_preview_services_must_differ(project, write_env, 
     assert files_under(project / "output") == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infragen accepts rollout.progress_deadline_seconds <= rollout.min_ready_seconds and writes them into the "
-    "Deployment patch (rolling) or the Rollout (canary, blue-green); the Kubernetes API server and Argo Rollouts "
-    "both refuse that: 'progressDeadlineSeconds must be greater than minReadySeconds'"))
 @pytest.mark.parametrize("strategy", ["rolling", "canary"])
 def test_progress_deadline_must_exceed_min_ready_seconds(project, write_env, runner, strategy: str) -> None:
     write_env("production", BIG_DATABASE + f"rollout:\n  strategy: {strategy}\n" + URL

@@ -16,6 +16,7 @@ from infragen.scaffold import smallest_fitting_max_connections
 from conftest import SHIPPED_ENVIRONMENTS, artifact_paths, files_under
 
 SERVERS = ["--server", "10.0.0.1:8080", "--server", "10.0.0.2:8080"]
+PROMETHEUS = ["--prometheus-url", "http://prometheus.monitoring.svc:9090"]
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -23,7 +24,10 @@ SERVERS = ["--server", "10.0.0.1:8080", "--server", "10.0.0.2:8080"]
 def test_every_tier_scaffolds_validates_and_builds(project, runner, tier: str, partial: str | None) -> None:
     if partial:
         shutil.copy(SHIPPED_ENVIRONMENTS / f"{partial}.yaml", project / "environments")
+    # The shipped _base names the Prometheus the analyses query; without it, a gated tier needs --prometheus-url.
     args = ["new", "fresh", "--tier", tier, *SERVERS] + (["--extends", partial] if partial else ["--service", "shop"])
+    if not partial and tier != "development":
+        args += PROMETHEUS
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "next: infragen build fresh"
@@ -48,10 +52,26 @@ def test_every_tier_scaffolds_validates_and_builds(project, runner, tier: str, p
 
 def test_staging_scaffold_value(project, runner) -> None:
     """Staging's defaults open (5 + 2 surge) x (10 + 5) = 105 at peak: more than 90 usable of PostgreSQL's 100."""
-    assert runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", *SERVERS]).exit_code == 0
+    assert runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", *SERVERS, *PROMETHEUS]).exit_code == 0
     env = Loader(project / "environments").load("stage")
-    assert env.peak_connections == 105
+    assert env.strategy == "canary" and env.peak_connections == 105
     assert env.spec.database.max_connections == 117 == smallest_fitting_max_connections(env)  # 117 x 90% = 105
+
+
+def test_production_scaffold_fits_two_blue_green_stacks(project, runner) -> None:
+    """Blue-green runs both stacks through the rollback window: 2 x 10 x (20 + 10) = 600, so 667 (x 90% = 600)."""
+    assert runner.invoke(cli, ["new", "prod", "--tier", "production", "--service", "shop", *SERVERS, *PROMETHEUS]).exit_code == 0
+    env = Loader(project / "environments").load("prod")
+    assert env.strategy == "blue-green" and env.peak_connections == 600 and env.spec.database.max_connections == 667
+
+
+def test_a_gated_tier_without_prometheus_asks_for_it_or_rolling(project, runner) -> None:
+    result = runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", *SERVERS])
+    assert result.exit_code == 2 and "give --prometheus-url URL, or --strategy rolling" in result.stderr
+    assert list((project / "environments").iterdir()) == []
+    result = runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", "--strategy", "rolling", *SERVERS])
+    assert result.exit_code == 0, result.output
+    assert Loader(project / "environments").load("stage").strategy == "rolling"
 
 
 def test_refuses_to_overwrite(project, write_env, runner) -> None:

@@ -82,13 +82,15 @@ def test_kubernetes_manifest_is_valid_for_every_supported_version(built: dict[st
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_manifests_point_at_the_service(built: dict[str, Built], name: str) -> None:
     """What a schema cannot see: the PDB selects the service's pods (an empty selector would match every pod
-    in the namespace) and the HPA scales the service's Deployment."""
+    in the namespace) and the HPA scales the service's Deployment, or the Argo Rollout that runs its pods."""
     env = built[name].env
     pdb_path, hpa_path = built[name].path("kubernetes/pdb.yaml"), built[name].path("kubernetes/hpa.yaml")
     pdb, hpa = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (pdb_path, hpa_path))
     selector = pdb["spec"]["selector"]
     assert selector == {"matchLabels": env.selector} and env.selector, f"{_show(pdb_path)}: selector {selector}"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": env.deployment}, \
+    target = ({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": env.deployment} if env.gated
+              else {"apiVersion": "apps/v1", "kind": "Deployment", "name": env.deployment})
+    assert hpa["spec"]["scaleTargetRef"] == target, \
         f"{_show(hpa_path)}: scaleTargetRef {hpa['spec']['scaleTargetRef']}"
     assert pdb["metadata"]["namespace"] == hpa["metadata"]["namespace"] == env.namespace
 
@@ -152,6 +154,10 @@ def test_generated_alert_tests_cover_every_case(built: dict[str, Built], name: s
             silent = [c for c in fire["alert_rule_test"] if not c.get("exp_alerts")]
             assert len(silent) == 1 and _seconds(silent[0]["eval_time"]) < _seconds(firing[0]["eval_time"]), \
                 f"{rule.name}: a silent check before `for` ({hold}s) elapses"
+        if rule.setting == "rollout_stuck":  # paused or degraded fire; progressing, healthy, or another rollout do not
+            assert {"fires when degraded", "silent while progressing or healthy",
+                    "silent when another rollout or namespace is stuck"} <= groups.keys(), names
+            continue
         if rule.comparison is None:  # MetricsMissing: targets gone or down fire; one up, or foreign ones down, do not
             assert {"fires when the target is there but down", "silent while one target is up"} <= groups.keys(), names
             assert any(n.startswith("silent when targets of another namespace") for n in groups), names
@@ -334,11 +340,11 @@ def test_env_file_reads_back_in_a_shell(built: dict[str, Built], name: str) -> N
 
 def test_every_artifact_names_a_consumer_that_runs_something() -> None:
     """A consumer either runs in-process or names the program it needs, and one the install hint covers."""
-    from infragen.consumers import TOOL_PACKAGES
+    from infragen.consumers import OTHER_TOOLS, TOOL_PACKAGES
 
     for artifact in ARTIFACTS:
         assert callable(artifact.consumer.run) and artifact.consumer.name, artifact.path
-        assert artifact.consumer.tool is None or artifact.consumer.tool in TOOL_PACKAGES, artifact.path
+        assert artifact.consumer.tool is None or artifact.consumer.tool in {**TOOL_PACKAGES, **OTHER_TOOLS}, artifact.path
 
 
 # Alert settings across their whole ranges: windows and `for` durations that are not whole minutes,

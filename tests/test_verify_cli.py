@@ -147,6 +147,8 @@ def test_an_nginx_newer_than_the_installed_one_is_skipped_not_passed(project: Pa
         load_balancing:
           nginx_version: "1.29.6"
           servers: ["10.0.0.1:8080", "10.0.0.2:8080"]
+        monitoring: {labels: {release: prometheus}}
+        rollout: {prometheus_url: "http://prometheus.monitoring.svc:9090"}
         """)
     assert runner.invoke(cli, ["build"]).exit_code == 0
     real = infragen.verify.find_tool  # only nginx matters here; the others would just slow the test down

@@ -3,8 +3,8 @@
 Without a traffic router a canary's weight is a ratio of pods. `canary_split` is Argo Rollouts' own arithmetic
 (utils/replicaset/canary.go, approximateWeightedCanaryStableReplicaCounts): among the floor and ceiling of
 replicas x weight / 100, over `replicas` pods or, when surge is allowed, `replicas + 1`, the split whose share
-of pods is closest to the weight; for weights 1-99 on two or more pods the canary never gets 0 pods. So 5% on
-3 replicas is 1 canary pod of 4: 25% of the pods, and of the traffic.
+of pods is closest to the weight; with surge allowed, a weight of 1-99 never gets 0 canary pods (without surge it
+can: 75% of 2 replicas is 0/2). So 5% on 3 replicas is 1 canary pod of 4: 25% of the pods, and of the traffic.
 """
 
 from __future__ import annotations

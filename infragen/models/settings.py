@@ -659,11 +659,9 @@ class Rollout(Section):
     def _consistent(self) -> "Rollout":
         if self.max_surge in (0, "0%") and self.max_unavailable in (0, "0%"):
             raise ValueError("max_surge and max_unavailable are both 0: no pod could ever be replaced")
-        if self.strategy in GATED and self.prometheus_url is None:
-            raise rule_error("rollout-needs-prometheus",
-                             f"strategy {self.strategy} gates the rollout on queries to Prometheus: set "
-                             f"rollout.prometheus_url (e.g. http://prometheus.monitoring.svc:9090), {KEEP_PREVIOUS}",
-                             at=("strategy",), related=())
+        if self.progress_deadline_seconds <= self.min_ready_seconds:
+            raise ValueError(f"progress_deadline_seconds {self.progress_deadline_seconds} must be greater than "
+                             f"min_ready_seconds {self.min_ready_seconds} (Kubernetes and Argo Rollouts refuse it)")
         return self
 
     def surge_pods(self, replicas: int) -> int:
@@ -758,3 +756,16 @@ class EnvironmentSpec(Section):
     health: Health = Field(default_factory=Health)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")
+
+    @model_validator(mode="after")
+    def _distinct_blue_green_services(self) -> "EnvironmentSpec":
+        bg = self.rollout.blue_green
+        active = bg.active_service or self.service.name
+        preview = bg.preview_service or f"{self.service.name}-preview"
+        if active == preview:
+            which = "preview_service" if bg.preview_service is not None else "active_service"
+            raise rule_error("blue-green-services-distinct",
+                             f"rollout.blue_green: the active and the preview Service are both {active!r}: Argo Rollouts "
+                             "refuses the Rollout, and the preview Service would replace the application's own",
+                             at=("rollout", "blue_green", which), related=(("service", "name"),))
+        return self
