@@ -123,7 +123,7 @@ def _margins(env: "EnvironmentReview") -> list[str]:
     if not env.margins:
         return []
     rows = [[escape(m.name), escape(m.before) if m.before is not None else "—",
-             (escape(m.after) if m.after is not None else "—") + (" **(nothing to spare)**" if m.tight else "")]
+             (escape(m.after) if m.after is not None else "—") + (f" **({m.warning})**" if m.warning else "")]
             for m in env.margins]
     return ["**Margins**", ""] + _table(["margin", "before", "after"], rows)
 
