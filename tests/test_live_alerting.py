@@ -30,7 +30,7 @@ import pytest
 
 from conftest import FIXTURES
 from live_stack import HEALTHY, FakeApp, Setup, Stack, WebhookReceiver, broken, open_stack
-from tools import REQUIRE_TOOLS, require
+from tools import missing, require
 
 pytestmark = pytest.mark.tools
 
@@ -65,14 +65,11 @@ def find_servers() -> tuple[str, str]:
     """The paths of prometheus and prometheus-alertmanager; otherwise skip (fail under INFRAGEN_REQUIRE_TOOLS=1)
     saying how to install what is missing."""
     found = {name: shutil.which(name) or shutil.which(upstream) for name, (_, upstream) in SERVERS.items()}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
-        packages = " ".join(SERVERS[name][0] for name in missing)
-        message = (f"{' and '.join(missing)} not installed: run `apt-get install {packages}` (scripts/test.sh run "
-                   "as root installs them, with promtool and amtool)")
-        if REQUIRE_TOOLS:
-            pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1: missing validators fail]", pytrace=False)
-        pytest.skip(message)
+    absent = [name for name, path in found.items() if path is None]
+    if absent:
+        packages = " ".join(SERVERS[name][0] for name in absent)
+        missing(f"{' and '.join(absent)} not installed: run `apt-get install {packages}` (scripts/test.sh run "
+                "as root installs them, with promtool and amtool)")
     return found["prometheus"], found["prometheus-alertmanager"]  # type: ignore[return-value]
 
 

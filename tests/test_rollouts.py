@@ -120,11 +120,8 @@ def require_kubectl() -> str:
     if path is not None and version is not None and version >= KUBECTL_MIN:
         return path
     found = "not installed" if path is None else f"at {path} is version {'.'.join(map(str, version or ())) or '?'}"
-    message = (f"kubectl {found}: these tests need kubectl >= 1.21 with Kustomize Components, from "
-               "https://kubernetes.io/docs/tasks/tools/ (Debian's kubernetes-client 1.20 has none)")
-    if tools.REQUIRE_TOOLS:
-        pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1: missing validators fail]", pytrace=False)
-    pytest.skip(message)
+    tools.missing(f"kubectl {found}: these tests need kubectl >= 1.21 with Kustomize Components, from "
+                  "https://kubernetes.io/docs/tasks/tools/ (Debian's kubernetes-client 1.20 has none)")
 
 
 @pytest.mark.parametrize("required", [False, True])

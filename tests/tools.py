@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,16 +25,20 @@ VERIFY_ENVIRONMENTS = FIXTURES / "verify-environments"  # this module's own edge
 EDGE_ENVIRONMENTS = FIXTURES / "environments"  # the shared edge-case fixtures (when present)
 
 
+def missing(message: str) -> NoReturn:
+    """Skip the test saying what is missing and how to get it; under INFRAGEN_REQUIRE_TOOLS=1 (CI), fail it."""
+    if REQUIRE_TOOLS:
+        pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1: missing validators fail]", pytrace=False)
+    pytest.skip(message)
+
+
 def require(tool: str) -> str:
     """The tool's path; otherwise skip (fail under INFRAGEN_REQUIRE_TOOLS=1) saying how to install it."""
     path = find_tool(tool)
     if path:
         return path
-    message = (f"{tool} not installed: run `{INSTALL_HINT}` (package {TOOL_PACKAGES[tool]}), "
-               "or scripts/test.sh as root, which installs it")
-    if REQUIRE_TOOLS:
-        pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1: missing validators fail]", pytrace=False)
-    pytest.skip(message)
+    missing(f"{tool} not installed: run `{INSTALL_HINT}` (package {TOOL_PACKAGES[tool]}), "
+            "or scripts/test.sh as root, which installs it")
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,5 @@ def require_schemas() -> Path:
     tests validate against; they are not part of the project. Skip, or fail under INFRAGEN_REQUIRE_TOOLS=1."""
     if (SCHEMAS / "crds").is_dir() and (SCHEMAS / "grafana").is_dir():
         return SCHEMAS
-    message = (f"no schemas at {SCHEMAS}: set INFRAGEN_TEST_SCHEMAS to a directory with crds/ "
-               "({group}/{kind}_{version}.json) and grafana/dashboard.jsonschema.json, timeseries.jsonschema.json")
-    if REQUIRE_TOOLS:
-        pytest.fail(f"{message} [INFRAGEN_REQUIRE_TOOLS=1]", pytrace=False)
-    pytest.skip(message)
+    missing(f"no schemas at {SCHEMAS}: set INFRAGEN_TEST_SCHEMAS to a directory with crds/ "
+            "({group}/{kind}_{version}.json) and grafana/dashboard.jsonschema.json, timeseries.jsonschema.json")
