@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import yaml
 import pytest
 
@@ -117,3 +120,13 @@ def test_nginx_filter_refuses_unsafe_words(value: str) -> None:
 def test_env_filter_refuses_unsafe_values(value: str) -> None:
     with pytest.raises(RenderError):
         env_value(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(), lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=30))
+def test_json_document_is_json_dumps_canonical_form(value) -> None:
+    """The fast encoder writes exactly what json.dumps(indent=2, sort_keys=True, ensure_ascii=True) writes."""
+    from infragen.render import json_document
+
+    assert json_document(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False)
