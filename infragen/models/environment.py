@@ -554,6 +554,12 @@ class Environment:
             return Derivation(dotted, self.selector, "{app.kubernetes.io/name: service.name}")
         if path == ("monitoring", "selector_labels"):
             return Derivation(dotted, self.monitored_service_selector, "service.selector")
+        if path == ("rollout", "blue_green", "active_service"):
+            return Derivation(dotted, self.active_service, "service.name")
+        if path == ("rollout", "blue_green", "preview_service"):
+            return Derivation(dotted, self.preview_service, "<service.name>-preview")
+        if path == ("health", "container"):
+            return Derivation(dotted, self.container, "service.name")
         if path == ("database", "pool_size"):
             return Derivation(dotted, self.pool_size, f"ceil(database.base_pool_size {db.base_pool_size} x "
                                                       f"database.load_estimate {format_number(db.load_estimate)})")
