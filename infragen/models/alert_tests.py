@@ -393,6 +393,28 @@ def _flat(lines: list[_Line]) -> list[_Line]:
     return [_Line(line.metric, line.labels, Decimal(1000), "flat") for line in lines]
 
 
+class _Groups(NamedTuple):
+    """Checks and test groups of one rule, every series `samples` long."""
+
+    rule: AlertRule
+    samples: int
+
+    def check(self, at: int, expected: tuple[ExpectedAlert, ...] = ()) -> AlertCheck:
+        return AlertCheck(format_duration(at), self.rule.name, expected)
+
+    def group(self, name: str, lines: list[_Line], *checks: AlertCheck) -> TestGroup:
+        return TestGroup(f"{self.rule.name}: {name}", format_duration(SAMPLE_SECONDS),
+                         tuple(_series(lines, self.samples)), checks)
+
+
+def _expected(rule: AlertRule, value: float, labels: dict[str, str]) -> ExpectedAlert:
+    """The alert as Prometheus sends it: its labels, and its annotations expanded for `value`."""
+    return ExpectedAlert(labels=tuple(sorted(labels.items())), annotations=tuple(sorted(
+        [("summary", expand_annotation(rule.summary, value, labels)),
+         ("description", expand_annotation(rule.description, value, labels))]
+        + ([("runbook_url", rule.runbook_url)] if rule.runbook_url else []))))
+
+
 def _target_groups(rule: AlertRule, hold: int, who: _Who, other_ns: _Who, other_job: _Who) -> list[TestGroup]:
     """MetricsMissing: fires when no target of the job and namespace is up, whether gone or failing; silent while
     one is up, and whatever targets of other namespaces or jobs do."""
@@ -402,18 +424,12 @@ def _target_groups(rule: AlertRule, hold: int, who: _Who, other_ns: _Who, other_
     def up(owner: _Who, value: int, instance: str = "pod-a:8000") -> _Line:
         return _Line("up", owner.labels(instance=instance), Decimal(value), "gauge")
 
-    def check(at: int, expected: tuple[ExpectedAlert, ...] = ()) -> AlertCheck:
-        return AlertCheck(format_duration(at), rule.name, expected)
-
-    def group(name: str, lines: list[_Line], *checks: AlertCheck) -> TestGroup:
-        return TestGroup(f"{rule.name}: {name}", format_duration(SAMPLE_SECONDS), tuple(_series(lines, samples)), checks)
+    make = _Groups(rule, samples)
+    check, group = make.check, make.group
 
     # absent() of a comparison carries no labels of its own: the alert has exactly the rule's labels.
     labels = dict(rule.labels)
-    expected = ExpectedAlert(labels=tuple(sorted(labels.items())), annotations=tuple(sorted(
-        [("summary", expand_annotation(rule.summary, 1.0, labels)),
-         ("description", expand_annotation(rule.description, 1.0, labels))]
-        + ([("runbook_url", rule.runbook_url)] if rule.runbook_url else []))))
+    expected = _expected(rule, 1.0, labels)
     fire_checks = []
     if hold >= EVAL_SECONDS:
         fire_checks.append(check((hold - 1) // EVAL_SECONDS * EVAL_SECONDS))  # pending, not firing, before `for`
@@ -440,17 +456,11 @@ def _rollout_groups(rule: AlertRule, hold: int, namespace: str, rollout: str) ->
         labels = controller + (("namespace", ns), ("name", name), ("strategy", "canary"), ("phase", phase))
         return _Line("rollout_info", labels, Decimal(1), "gauge")
 
-    def check(at: int, expected: tuple[ExpectedAlert, ...] = ()) -> AlertCheck:
-        return AlertCheck(format_duration(at), rule.name, expected)
-
-    def group(name: str, lines: list[_Line], *checks: AlertCheck) -> TestGroup:
-        return TestGroup(f"{rule.name}: {name}", format_duration(SAMPLE_SECONDS), tuple(_series(lines, samples)), checks)
+    make = _Groups(rule, samples)
+    check, group = make.check, make.group
 
     labels = {**dict(rule.labels), "name": rollout}
-    expected = ExpectedAlert(labels=tuple(sorted(labels.items())), annotations=tuple(sorted(
-        [("summary", expand_annotation(rule.summary, 1.0, labels)),
-         ("description", expand_annotation(rule.description, 1.0, labels))]
-        + ([("runbook_url", rule.runbook_url)] if rule.runbook_url else []))))
+    expected = _expected(rule, 1.0, labels)
     checks = ([check((hold - 1) // EVAL_SECONDS * EVAL_SECONDS)] if hold >= EVAL_SECONDS else []) + \
         [check(fire_at, (expected,))]
     others = [info("Paused", name=_other_job(rollout)), info("Degraded", ns=_other_namespace(namespace))]
@@ -498,20 +508,12 @@ def build_alert_tests(env: AlertInputs, rules: Sequence[AlertRule]) -> AlertTest
         word = "above" if scenario.direction == "above" else "below"
         arrow = ">" if scenario.direction == "above" else "<"
 
-        def check(at: int, expected: tuple[ExpectedAlert, ...] = ()) -> AlertCheck:
-            return AlertCheck(format_duration(at), rule.name, expected)
-
-        def group(name: str, lines: list[_Line], *checks: AlertCheck) -> TestGroup:
-            return TestGroup(f"{rule.name}: {name}", format_duration(SAMPLE_SECONDS), tuple(_series(lines, samples)), checks)
+        make = _Groups(rule, samples)
+        check, group = make.check, make.group
 
         labels = dict(scenario.result_labels(who))
         labels.update(rule.labels)
-        expected = ExpectedAlert(
-            labels=tuple(sorted(labels.items())),
-            annotations=tuple(sorted(
-                [("summary", expand_annotation(rule.summary, float(bad), labels)),
-                 ("description", expand_annotation(rule.description, float(bad), labels))]
-                + ([("runbook_url", rule.runbook_url)] if rule.runbook_url else []))))
+        expected = _expected(rule, float(bad), labels)
         # Foreign series pulling the other way: a matcher that leaks them would keep the alert silent.
         fire_lines = scenario.own(who, bad) + scenario.other_good(other_ns, bad) + scenario.other_good(other_job, bad)
         fire_checks = []
