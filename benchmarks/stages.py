@@ -55,12 +55,13 @@ def main() -> None:
     rows.append(("import render, load compiled templates", T() - t))
 
     from fleet import write_fleet
-    from infragen.plan import scan_output
-    from infragen.yamlsource import read_file
-    from infragen.secrets import find_inline_secrets
+
     from infragen import load
-    from infragen.load import merge, _tier_layer
+    from infragen.load import _tier_layer, merge
     from infragen.models.settings import EnvironmentSpec
+    from infragen.plan import scan_output
+    from infragen.secrets import find_inline_secrets
+    from infragen.yamlsource import read_file
 
     root = Path(tempfile.mkdtemp(prefix="infragen-stages-"))
     write_fleet(root, args.count)

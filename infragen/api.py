@@ -12,9 +12,10 @@ and `WriteInterrupted` when writing failed part-way.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .config import ToolSettings
 from .errors import InputError, Location, Problem, failing
@@ -126,7 +127,7 @@ def _after(findings: list[Problem]) -> Iterator[None]:
         raise
 
 
-def environments(settings: ToolSettings, names: Iterable[str] = ()) -> list["Environment"]:
+def environments(settings: ToolSettings, names: Iterable[str] = ()) -> list[Environment]:
     """The selected environments, loaded (InputError lists the problems of all of them)."""
     from .load import Loader
 
@@ -135,8 +136,8 @@ def environments(settings: ToolSettings, names: Iterable[str] = ()) -> list["Env
 
 @dataclass
 class Explanation:
-    environment: "Environment"
-    settings: list["Setting"]
+    environment: Environment
+    settings: list[Setting]
 
 
 def explain(settings: ToolSettings, name: str, field_path: str | None = None) -> Explanation:
@@ -149,7 +150,7 @@ def explain(settings: ToolSettings, name: str, field_path: str | None = None) ->
 
 @dataclass
 class Verification:
-    results: list["Result"]
+    results: list[Result]
     tools: dict[str, str | None] = field(default_factory=dict)  # program -> path, None when not installed
 
     def count(self, status: str) -> int:
@@ -174,7 +175,7 @@ def verify(settings: ToolSettings, names: Iterable[str] = (), crd_schemas: Path 
                         tools)
 
 
-def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()) -> "Review":
+def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()) -> Review:
     """What the working tree changes in effect against git ref `base`: settings, artifacts by path, margins,
     policy findings and the unified diff of each environment (infragen.review). Reads the base with git, never
     writes to the working tree. InputError: a missing ref, a shallow clone without it, no git repository."""
@@ -184,7 +185,7 @@ def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()
 
 
 def new(settings: ToolSettings, name: str, tier: str, servers: Iterable[str], extends: str | None = None,
-        service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> "Scaffold":
+        service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> Scaffold:
     """Write a minimal environments/<name>.yaml that validates and builds (infragen.scaffold); never overwrites."""
     from .scaffold import create
 

@@ -17,8 +17,9 @@ cache stay light.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import consumers
 from .consumers import Consumer
@@ -60,7 +61,7 @@ JSON_DESCRIPTION = FileFormat("json-description", (".json",), 4 * 1024 * 1024, _
 FORMATS = (HASH_COMMENT, JSON_DESCRIPTION)
 
 
-def _always(env: "Environment") -> bool:
+def _always(env: Environment) -> bool:
     return True
 
 
@@ -68,22 +69,22 @@ def _always(env: "Environment") -> bool:
 class Artifact:
     path: str  # below output/<env>/, '/'-separated
     template: str  # below infragen/templates/
-    context: Callable[["Environment"], Mapping[str, Any]]  # exactly the values the template formats
+    context: Callable[[Environment], Mapping[str, Any]]  # exactly the values the template formats
     consumer: Consumer  # the program that proves the built file
     description: str  # one line, for the README's "What it generates"
-    applies: Callable[["Environment"], bool] = _always  # does this environment have the file?
+    applies: Callable[[Environment], bool] = _always  # does this environment have the file?
     format: FileFormat = HASH_COMMENT
     structure: str = "yaml"  # how `infragen review` names a change in it: "yaml" (paths), "nginx" (directives), "env" (keys)
 
 
 # --- contexts ------------------------------------------------------------------------------------------------
 
-def _identity(env: "Environment") -> dict[str, Any]:
+def _identity(env: Environment) -> dict[str, Any]:
     """What every Kubernetes object's metadata carries."""
     return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "app": env.service_name}
 
 
-def _hpa(env: "Environment") -> dict[str, Any]:
+def _hpa(env: Environment) -> dict[str, Any]:
     a = env.spec.autoscaling
     return {**_identity(env), "target": env.scale_target, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
             "metrics": [("cpu", a.target_cpu_percent)]
@@ -93,12 +94,12 @@ def _hpa(env: "Environment") -> dict[str, Any]:
                           a.scale_down_policies)]}
 
 
-def _pdb(env: "Environment") -> dict[str, Any]:
+def _pdb(env: Environment) -> dict[str, Any]:
     return {**_identity(env), "budget": env.pdb_field, "selector": env.selector,
             "unhealthy_pod_eviction_policy": env.spec.disruption_budget.unhealthy_pod_eviction_policy}
 
 
-def _upstream(env: "Environment") -> dict[str, Any]:
+def _upstream(env: Environment) -> dict[str, Any]:
     rl, lb = env.spec.rate_limit, env.spec.load_balancing
     return {"header": env.header, "rate_limit": rl, "rate_limit_zone": env.rate_limit_zone, "upstream": env.upstream_name,
             "upstream_zone": env.upstream_zone, "zone_size": lb.zone_size, "affinity_mode": env.affinity_mode,
@@ -107,25 +108,25 @@ def _upstream(env: "Environment") -> dict[str, Any]:
             "sticky_directive": env.sticky_directive, "servers": env.upstream_servers, "keepalive": lb.keepalive}
 
 
-def _location(env: "Environment") -> dict[str, Any]:
+def _location(env: Environment) -> dict[str, Any]:
     rl = env.spec.rate_limit
     return {"header": env.header, "rate_limit_zone": env.rate_limit_zone, "burst": rl.burst, "nodelay": rl.nodelay,
             "status_code": rl.status_code, "upstream": env.upstream_name}
 
 
-def _alerts(env: "Environment") -> dict[str, Any]:
+def _alerts(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "groups": env.rule_groups}
 
 
-def _operator(env: "Environment") -> bool:
+def _operator(env: Environment) -> bool:
     return env.spec.monitoring.operator
 
 
-def _plain_prometheus(env: "Environment") -> bool:
+def _plain_prometheus(env: Environment) -> bool:
     return not env.spec.monitoring.operator
 
 
-def _service_monitor(env: "Environment") -> dict[str, Any]:
+def _service_monitor(env: Environment) -> dict[str, Any]:
     m = env.spec.monitoring
     return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
             "selector": env.monitored_service_selector, "port": m.port_name, "path": m.path,
@@ -133,41 +134,41 @@ def _service_monitor(env: "Environment") -> dict[str, Any]:
             "pod_hash_label": env.gated}
 
 
-def _scrape(env: "Environment") -> dict[str, Any]:
+def _scrape(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "job_name": env.scrape_job, "interval": env.scrape_interval,
             "timeout": env.scrape_timeout, "path": env.spec.monitoring.path, "namespace": env.namespace,
             "keep": env.scrape_keep, "job": env.job, "pod_hash_label": env.gated}
 
 
-def _gated(env: "Environment") -> bool:
+def _gated(env: Environment) -> bool:
     return env.gated
 
 
-def _analysed(env: "Environment") -> bool:
+def _analysed(env: Environment) -> bool:
     return env.gated and env.analysis
 
 
-def _blue_green(env: "Environment") -> bool:
+def _blue_green(env: Environment) -> bool:
     return env.strategy == "blue-green"
 
 
-def _deployment_patch(env: "Environment") -> dict[str, Any]:
+def _deployment_patch(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "patch": env.deployment_patch}
 
 
-def _rollout(env: "Environment") -> dict[str, Any]:
+def _rollout(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "rollout": env.rollout}
 
 
-def _analysis_templates(env: "Environment") -> dict[str, Any]:
+def _analysis_templates(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "templates": env.analysis_templates}
 
 
-def _preview_service(env: "Environment") -> dict[str, Any]:
+def _preview_service(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "service": env.preview_service_object}
 
 
-def _kustomization(env: "Environment") -> dict[str, Any]:
+def _kustomization(env: Environment) -> dict[str, Any]:
     """Every other Kubernetes artifact the environment has, and the Deployment patch."""
     here = "kubernetes/"
     own = {COMPONENT, DEPLOYMENT_PATCH}
@@ -180,31 +181,31 @@ def _kustomization(env: "Environment") -> dict[str, Any]:
 COMPONENT, DEPLOYMENT_PATCH = "kubernetes/kustomization.yaml", "kubernetes/deployment-patch.yaml"
 
 
-def _prometheus_rule(env: "Environment") -> dict[str, Any]:
+def _prometheus_rule(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
             "groups": env.rule_groups}
 
 
-def _dashboard(env: "Environment") -> dict[str, Any]:
+def _dashboard(env: Environment) -> dict[str, Any]:
     return {"dashboard": env.dashboard}
 
 
-def _dashboard_configmap(env: "Environment") -> dict[str, Any]:
+def _dashboard_configmap(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "name": env.dashboard_name, "namespace": env.namespace,
             "labels": env.dashboard_labels, "file": env.dashboard_file, "dashboard": env.dashboard}
 
 
-def _alertmanager(env: "Environment") -> dict[str, Any]:
+def _alertmanager(env: Environment) -> dict[str, Any]:
     am = env.spec.alertmanager
     return {"header": env.header, "default_receiver": am.default_receiver, "group_by": am.group_by,
             "durations": env.alertmanager_durations, "severity_routes": env.severity_routes, "receivers": env.receivers}
 
 
-def _app_env(env: "Environment") -> dict[str, Any]:
+def _app_env(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "service": env.service_name, "variables": env.app_env}
 
 
-def _alert_tests(env: "Environment") -> dict[str, Any]:
+def _alert_tests(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "tests": env.alert_tests}
 
 
@@ -273,7 +274,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
 BY_PATH: dict[str, Artifact] = {artifact.path: artifact for artifact in ARTIFACTS}
 
 
-def for_environment(env: "Environment") -> tuple[Artifact, ...]:
+def for_environment(env: Environment) -> tuple[Artifact, ...]:
     """The artifacts `env` has, in registry order."""
     return tuple(artifact for artifact in ARTIFACTS if artifact.applies(env))
 

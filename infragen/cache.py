@@ -102,7 +102,7 @@ class Entry:
     findings: list[Problem]  # policy findings, as the checker returned them
 
     @classmethod
-    def of(cls, inputs: tuple[tuple[str, bytes], ...], files: dict[str, str], findings: list) -> "Entry":
+    def of(cls, inputs: tuple[tuple[str, bytes], ...], files: dict[str, str], findings: list) -> Entry:
         return cls(inputs, {path: digest(text.encode("utf-8")) for path, text in files.items()}, list(findings))
 
 
@@ -169,7 +169,7 @@ class ResultCache:
     forgotten: bool = False  # entries of environments that are gone were dropped: save even with none added
 
     @classmethod
-    def open(cls, environments_dir: Path, enabled: bool = True) -> "ResultCache":
+    def open(cls, environments_dir: Path, enabled: bool = True) -> ResultCache:
         home = cache_home() if enabled else None
         fingerprint = code_fingerprint() if home is not None else None
         if home is None or fingerprint is None:

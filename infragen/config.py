@@ -54,7 +54,12 @@ def _has_sources() -> bool:
 def _sourced_settings() -> type:
     """ToolSettings as a pydantic-settings class reading INFRAGEN_* and [tool.infragen]."""
     from pydantic import create_model
-    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, PyprojectTomlConfigSettingsSource, SettingsConfigDict
+    from pydantic_settings import (
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        PyprojectTomlConfigSettingsSource,
+        SettingsConfigDict,
+    )
 
     class Sources(BaseSettings):
         model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, pyproject_toml_table_header=("tool", "infragen"),

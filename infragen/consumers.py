@@ -14,10 +14,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from .models.environment import Environment
@@ -172,7 +173,7 @@ def check_rule_tests(promtool: str, path: Path) -> tuple[Status, str, str]:
 
 # --- Alertmanager -------------------------------------------------------------------------------------------
 
-def routing_expectations(env: "Environment") -> list[tuple[tuple[str, ...], str]]:
+def routing_expectations(env: Environment) -> list[tuple[tuple[str, ...], str]]:
     """(label=value arguments, receiver the environment names for them): per severity, per alert, default."""
     routes = dict(env.severity_routes)
     cases = [((f"severity={severity}",), receiver) for severity, receiver in env.severity_routes]
@@ -192,7 +193,7 @@ def check_alertmanager_config(amtool: str, *paths: Path) -> tuple[Status, str, s
     return "ok", "amtool check-config", ""
 
 
-def check_alertmanager(amtool: str, path: Path, env: "Environment") -> tuple[Status, str, str]:
+def check_alertmanager(amtool: str, path: Path, env: Environment) -> tuple[Status, str, str]:
     """check-config, then each of routing_expectations(env) with `amtool config routes test`."""
     status, summary, details = check_alertmanager_config(amtool, path)
     if status != "ok":
@@ -271,7 +272,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def check_nginx(nginx: str, env: "Environment", http_includes: Sequence[Path],
+def check_nginx(nginx: str, env: Environment, http_includes: Sequence[Path],
                 locations: Mapping[str, Sequence[Path]], where: str = "") -> tuple[Status, str, str]:
     """`nginx -t` on the files in a minimal nginx.conf, when the installed nginx is at least the version the
     environment targets (an older one would reject what the newer one accepts: then skipped, never failed)."""
@@ -335,7 +336,7 @@ DASHBOARD_HINT = "no Grafana dashboard schema given (--dashboard-schema FILE or 
 class CheckInput(NamedTuple):
     path: Path  # the built file
     directory: Path  # output/<env>: its sibling artifacts
-    env: "Environment"
+    env: Environment
     tool: str | None  # the consumer's program, found on PATH (None for in-process consumers)
     schemas: Schemas = Schemas()
 
@@ -502,7 +503,7 @@ def kubectl_version(kubectl: str) -> tuple[int, int] | None:
         return None
 
 
-def render_component(kubectl: str, directory: Path, env: "Environment") -> tuple[int, str]:
+def render_component(kubectl: str, directory: Path, env: Environment) -> tuple[int, str]:
     """`kubectl kustomize` of an application kustomization (a stub Deployment and Service named as the environment
     says) that includes the generated Component: Kustomize silently skips a patch with no target, so the Component
     alone proves nothing."""
@@ -530,7 +531,7 @@ def render_component(kubectl: str, directory: Path, env: "Environment") -> tuple
         return _run([kubectl, "kustomize", str(app)])
 
 
-def check_kustomized(kubectl: str, directory: Path, env: "Environment", crds: Path | None,
+def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path | None,
                      deployment_only: bool) -> tuple[Status, str, str]:
     """The Component rendered into an application: the Deployment carries the probes (and a rolling update's
     strategy); with `deployment_only` False every object passes its schema too."""

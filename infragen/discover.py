@@ -6,8 +6,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .errors import InputError, Location, Problem
 from .fsutil import open_regular

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 # info: a warning the environment acknowledges (policy.acknowledge): printed, never a failure.
 Level = Literal["error", "warning", "info"]
@@ -101,11 +102,11 @@ class InputError(Exception):
         return "\n".join(p.format() for p in self.problems)
 
     @classmethod
-    def single(cls, message: str, location: Location | None = None, field: str | None = None) -> "InputError":
+    def single(cls, message: str, location: Location | None = None, field: str | None = None) -> InputError:
         return cls([Problem(location=location, field=field, message=message)])
 
     @classmethod
-    def merge(cls, errors: Iterable["InputError"]) -> "InputError":
+    def merge(cls, errors: Iterable[InputError]) -> InputError:
         return cls([p for e in errors for p in e.problems])
 
 

@@ -9,14 +9,15 @@ to point.
 from __future__ import annotations
 
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from .errors import InputError, Location, PathKey
 from .discover import did_you_mean
+from .errors import InputError, Location, PathKey
 from .models.environment import Environment
 from .models.types import format_duration, format_number, parse_duration
 

@@ -16,7 +16,8 @@ what they return. The rules come from GitHub's workflow-command syntax (as @acti
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from .errors import Problem
@@ -55,7 +56,7 @@ def annotation(level: Level, message: object, *, file: str | None = None, line: 
                                      "endColumn": end_column, "title": title})
 
 
-def problem_annotation(problem: "Problem", hint: str | None = None) -> str:
+def problem_annotation(problem: Problem, hint: str | None = None) -> str:
     """A problem (a load error or a policy finding) as an annotation on the file and line it names, titled with
     its rule id (`infragen` for problems no rule reports). A location that is no file (a tier default) gives an
     annotation without a file, which GitHub shows on the run."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,12 +17,10 @@ from .discover import PARTIAL_RE, SUFFIX, Discovery, did_you_mean, display_path
 from .errors import InputError, Location, PathKey, Problem
 from .models.environment import Environment
 from .models.settings import ACKNOWLEDGEABLE_RULES, ALLOWABLE_RULES, TIERS, EnvironmentSpec
-from .policy import ACKNOWLEDGEABLE, ALLOWABLE
 from .models.tiers import TIER_DEFAULTS
+from .policy import ACKNOWLEDGEABLE, ALLOWABLE
 from .secrets import find_inline_secrets
 from .yamlsource import Document, read_file
-
-
 
 # Keys that exclude each other: a layer that sets one removes the others it inherits.
 EXCLUSIVE: dict[PathKey, frozenset[str]] = {
@@ -75,7 +74,7 @@ def merge(base: Layer, over: Layer) -> Layer:
     return Layer(data, locations, number_text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tier_layer(tier: str) -> Layer:
     """The tier's defaults as a layer, built once: merge() never modifies its inputs."""
     return _origin_layer(TIER_DEFAULTS[tier], f"tier default ({tier})")

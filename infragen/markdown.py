@@ -9,7 +9,8 @@ largest first, then environments are shortened to their summary line, and the te
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from .errors import Problem
 
@@ -64,7 +65,7 @@ def _problem(problem: Problem, hint: Callable[[Problem], str | None] | None) -> 
 
 # --- infragen review -----------------------------------------------------------------------------------
 
-def summary_line(review: "Review") -> str:
+def summary_line(review: Review) -> str:
     changed = review.having("changed", "added", "deleted")
     added, deleted = len(review.having("added")), len(review.having("deleted"))
     extra = [f"{added} added"] if added else []
@@ -76,7 +77,7 @@ def summary_line(review: "Review") -> str:
             f"output files: {files['create']} added, {files['update']} changed, {files['delete']} removed")
 
 
-def _settings(env: "EnvironmentReview") -> list[str]:
+def _settings(env: EnvironmentReview) -> list[str]:
     if not env.settings:
         if env.status == "added":
             return []
@@ -93,7 +94,7 @@ def _settings(env: "EnvironmentReview") -> list[str]:
     return ["**Settings**", ""] + _table(["setting", "before", "after", "from"], rows)
 
 
-def _file_rows(change: "FileChange") -> list[list[str]]:
+def _file_rows(change: FileChange) -> list[list[str]]:
     name = code(change.path)
     if not change.entries:
         what = {"create": "(new file)", "delete": "(file removed)"}.get(change.kind, "(comments only)")
@@ -106,7 +107,7 @@ def _file_rows(change: "FileChange") -> list[list[str]]:
     return rows
 
 
-def _artifacts(env: "EnvironmentReview") -> list[str]:
+def _artifacts(env: EnvironmentReview) -> list[str]:
     if not env.files:
         if env.status in ("unchanged", "changed", "failing") and env.settings:
             return ["**Artifacts**: no generated file changes.", ""]
@@ -119,7 +120,7 @@ def _artifacts(env: "EnvironmentReview") -> list[str]:
     return ["**Artifacts**", ""] + _table(["file", "path", "before", "after"], rows)
 
 
-def _margins(env: "EnvironmentReview") -> list[str]:
+def _margins(env: EnvironmentReview) -> list[str]:
     if not env.margins:
         return []
     rows = [[escape(m.name), escape(m.before) if m.before is not None else "—",
@@ -128,7 +129,7 @@ def _margins(env: "EnvironmentReview") -> list[str]:
     return ["**Margins**", ""] + _table(["margin", "before", "after"], rows)
 
 
-def _findings(env: "EnvironmentReview", hint: Callable[[Problem], str | None] | None) -> list[str]:
+def _findings(env: EnvironmentReview, hint: Callable[[Problem], str | None] | None) -> list[str]:
     lines = []
     if env.problems:
         lines += ["**Does not load** (the working tree's files):", ""]
@@ -145,7 +146,7 @@ def _findings(env: "EnvironmentReview", hint: Callable[[Problem], str | None] | 
     return lines
 
 
-def _diff(env: "EnvironmentReview", cut: bool) -> list[str]:
+def _diff(env: EnvironmentReview, cut: bool) -> list[str]:
     if not env.diff:
         return []
     count = _plural(len(env.files), "file")
@@ -157,11 +158,11 @@ def _diff(env: "EnvironmentReview", cut: bool) -> list[str]:
             env.diff.rstrip("\n"), fence, "", "</details>", ""]
 
 
-def _heading(env: "EnvironmentReview") -> str:
+def _heading(env: EnvironmentReview) -> str:
     return f"### {code(env.name)}: {env.status}"
 
 
-def environment_section(env: "EnvironmentReview", hint: Callable[[Problem], str | None] | None = None,
+def environment_section(env: EnvironmentReview, hint: Callable[[Problem], str | None] | None = None,
                         cut_diff: bool = False, brief: bool = False) -> list[str]:
     lines = [_heading(env), ""]
     if brief:
@@ -175,7 +176,7 @@ def environment_section(env: "EnvironmentReview", hint: Callable[[Problem], str 
             + _diff(env, cut_diff))
 
 
-def review_markdown(review: "Review", hint: Callable[[Problem], str | None] | None = None,
+def review_markdown(review: Review, hint: Callable[[Problem], str | None] | None = None,
                     limit: int = COMMENT_LIMIT) -> str:
     """The review as one Markdown text under `limit` characters."""
     shown = [e for e in review.environments if e.status != "unchanged" or e.base_problems]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from . import pool
 from .cache import Entry, ResultCache

@@ -13,9 +13,10 @@ import difflib
 import errno
 import os
 import stat
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Literal
+from typing import Literal
 
 from .artifacts import BY_PATH, format_of
 from .discover import ENV_NAME_RE, display_path

@@ -18,8 +18,9 @@ warnings by an exception in the environment's own file: `policy: {allow: [rule-i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 from .errors import Finding, Level, Location, PathKey, Problem
 from .explain import format_value, origin_of, own_file
@@ -38,7 +39,7 @@ class Rule:
     summary: str
     hint: str
     production_only: bool = False  # binds production-tier environments only; `policy.allow` may relax it
-    check: Callable[["Check"], None] | None = None  # policy stage: the function that reports violations
+    check: Callable[[Check], None] | None = None  # policy stage: the function that reports violations
 
 
 RULES: dict[str, Rule] = {}
@@ -56,10 +57,10 @@ def load_rule(id: str, level: Level, summary: str, hint: str) -> None:
 
 
 def policy_rule(id: str, level: Level, summary: str, hint: str, *, production_only: bool = False
-                ) -> Callable[[Callable[["Check"], None]], Callable[["Check"], None]]:
+                ) -> Callable[[Callable[[Check], None]], Callable[[Check], None]]:
     """Declare a policy-stage rule: the decorated function reports its violations through `check.report`.
     Rules run in the order they are declared."""
-    def register(func: Callable[["Check"], None]) -> Callable[["Check"], None]:
+    def register(func: Callable[[Check], None]) -> Callable[[Check], None]:
         _register(Rule(id, level, "policy", summary, hint, production_only, func))
         return func
     return register

@@ -9,10 +9,11 @@ import math
 import os
 import re
 import sys
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache, lru_cache
 from json.encoder import encode_basestring_ascii as _json_string
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jinja2
 import yaml
@@ -270,7 +271,7 @@ def _normalise(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(name: str) -> jinja2.Template:
     """A template compiled once per process."""
     return jinja_env().get_template(name)

@@ -12,9 +12,10 @@ infragen.markdown turns a `Review` into the pull-request comment; nothing here f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from .artifact_diff import Entry, entries
 from .artifacts import ARTIFACTS, BY_PATH, format_of

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .discover import ENV_NAME_RE, PARTIAL_RE, SUFFIX, display_path, did_you_mean
+from .discover import ENV_NAME_RE, PARTIAL_RE, SUFFIX, did_you_mean, display_path
 from .errors import InputError, Location, Problem, failing
 from .load import Loader
 from .models.environment import Environment

@@ -5,9 +5,10 @@ skipped with the package to install, never as a pass. Reads output/, writes only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from .artifacts import for_environment
 from .consumers import OTHER_TOOLS, TOOL_PACKAGES, CheckInput, Schemas, Status, find_tool, install_hint
@@ -30,7 +31,7 @@ def available_tools() -> dict[str, str | None]:
     return {name: find_tool(name) for name in (*TOOL_PACKAGES, *OTHER_TOOLS)}
 
 
-def verify_environment(env: "Environment", directory: Path, tools: Mapping[str, str | None],
+def verify_environment(env: Environment, directory: Path, tools: Mapping[str, str | None],
                        schemas: Schemas = Schemas()) -> list[Result]:
     """One result per artifact the environment has, in registry order."""
     results = []

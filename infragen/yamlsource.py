@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from .discover import MAX_FILE_BYTES, read_settings_bytes
-from .fsutil import NotRegularFile
 from .errors import InputError, Location
+from .fsutil import NotRegularFile
 
 try:  # the C composer is ~10x faster; same node graph, same marks
     _Loader: type = yaml.CSafeLoader

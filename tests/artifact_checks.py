@@ -12,10 +12,16 @@ import re
 import tempfile
 from pathlib import Path
 
-from infragen.consumers import (check_alertmanager_config, check_kubernetes_text, check_rules, find_tool, nginx_test,
-                             nginx_version)
-
 from tools import require
+
+from infragen.consumers import (
+    check_alertmanager_config,
+    check_kubernetes_text,
+    check_rules,
+    find_tool,
+    nginx_test,
+    nginx_version,
+)
 
 K8S_VERSION = "1.30.0"
 

@@ -6,8 +6,8 @@ import contextlib
 import os
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner

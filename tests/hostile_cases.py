@@ -8,9 +8,9 @@ says what exit code and which text the user must see.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from conftest import MINIMAL
 

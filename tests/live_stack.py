@@ -33,11 +33,12 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -613,7 +614,7 @@ class Stack:
     """The running stack. `app` is the service in `namespace`, the one the alert rules watch; `other` is the
     same service (same `job`) in `other_namespace`, reporting broken traffic the whole time."""
 
-    env: "Environment"  # the environment the stack runs (infragen's resolved settings)
+    env: Environment  # the environment the stack runs (infragen's resolved settings)
     namespace: str
     other_namespace: str
     job: str
@@ -781,7 +782,7 @@ class Setup:
 
     fixtures: Path  # partials copied next to the environment files the test writes
     # (namespace, secrets directory, the webhook receiver) -> environment file text
-    environment: Callable[[str, Path, "WebhookReceiver"], str]
+    environment: Callable[[str, Path, WebhookReceiver], str]
     receivers: Sequence[str]  # receiver names: each gets <secrets>/<name>-url and <secrets>/<name>-key
     namespace: str = "fraud-live"  # the environment the stack runs (file live.yaml)
     other_namespace: str = "fraud-shadow"  # broken traffic; its rules (file shadow.yaml) are only generated

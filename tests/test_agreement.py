@@ -11,13 +11,12 @@ import re
 from fractions import Fraction
 
 import yaml
+from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infragen.load import Loader
 from infragen.render import render_environment
-
-from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
 
 
 def agreement(files: dict[str, str], name: str) -> dict[str, tuple[object, object]]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, artifact_paths, files_under
 
 from infragen import cache as cache_module
 from infragen.cli import cli
-
-from conftest import REPO, artifact_paths, files_under
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT, files_under
 
 ACTION = REPO / "action.yml"

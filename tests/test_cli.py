@@ -6,11 +6,9 @@ import json
 
 import jsonschema
 import yaml
-
-from infragen.cli import cli
-
 from conftest import MINIMAL, SHIPPED_ENVIRONMENTS, artifact_paths, files_under
 
+from infragen.cli import cli
 
 # --- build --------------------------------------------------------------------------------------------
 

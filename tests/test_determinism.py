@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT
+from conftest import files_under as tree
 
-from conftest import REPO, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT, files_under as tree
 from infragen.cli import cli
 
 PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import typing
 
+from conftest import REPO
 from pydantic import BaseModel
 
 from infragen.models.settings import EnvironmentSpec
-
-from conftest import REPO
 
 
 def _model(annotation) -> type[BaseModel] | None:

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import MINIMAL
 
 from infragen.cli import cli
 from infragen.explain import explain
 from infragen.load import Loader
-
-from conftest import MINIMAL
 
 BASE = """\
 service: {name: fraud-api}

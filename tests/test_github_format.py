@@ -7,9 +7,16 @@ from pathlib import Path
 import pytest
 
 from infragen import github
-from infragen.github import (SUMMARY_LIMIT, annotation, append_step_summary, endgroup, escape_data,
-                             escape_property, group, in_github_actions)
-
+from infragen.github import (
+    SUMMARY_LIMIT,
+    annotation,
+    append_step_summary,
+    endgroup,
+    escape_data,
+    escape_property,
+    group,
+    in_github_actions,
+)
 
 # --- escaping ---------------------------------------------------------------------------------------
 
@@ -146,7 +153,7 @@ def test_summary_closes_a_previous_unterminated_line(tmp_path: Path) -> None:
 def test_summary_is_utf8(tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     assert append_step_summary("replicas → 12 ✓", {"GITHUB_STEP_SUMMARY": str(summary)}) is True
-    assert summary.read_bytes() == "replicas → 12 ✓\n".encode("utf-8")
+    assert summary.read_bytes() == "replicas → 12 ✓\n".encode()
 
 
 def test_summary_unwritable_returns_false(tmp_path: Path) -> None:
@@ -215,9 +222,9 @@ def test_summary_already_full_writes_nothing(tmp_path: Path) -> None:
 
 # --- the commands' --format github, GITHUB_ACTIONS and GITHUB_STEP_SUMMARY ---------------------------
 
-from infragen.cli import cli  # noqa: E402
-
 from conftest import MINIMAL, artifact_paths  # noqa: E402
+
+from infragen.cli import cli  # noqa: E402
 
 WARNING_ENV = MINIMAL.replace('servers: ["10.0.0.1:8080", "10.0.0.2:8080"]', 'servers: ["10.0.0.1:8080"]')
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import MINIMAL, REPO, chdir
 from hostile_cases import CASES, LAUGHS, Case
+
 from infragen.cli import cli
 
 DOC = REPO / "docs" / "bad-input.md"
@@ -66,7 +66,7 @@ def run_case(case: Case, root: Path) -> tuple[int, str, str]:
         elapsed = time.monotonic() - started
         after = tree(root)
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{case.id}: traceback\n{result.output}") 
+        f"{case.id}: traceback\n{result.output}")
     assert elapsed < 5, f"{case.id} took {elapsed:.1f}s"
     if result.exit_code != 0:
         assert after == before, f"{case.id}: a failed run changed files"

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from artifact_checks import check_all, env_compose, env_docker, nginx_parse
+
 from infragen.errors import InputError
 from infragen.load import Loader
 from infragen.render import render_environment

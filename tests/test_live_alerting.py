@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from conftest import FIXTURES
 from live_stack import HEALTHY, FakeApp, Setup, Stack, WebhookReceiver, broken, open_stack
 from tools import missing, require

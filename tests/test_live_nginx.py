@@ -15,17 +15,17 @@ import subprocess
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from tools import require
 
+from infragen.consumers import free_port, nginx_version, nginx_wrapper
 from infragen.load import Loader
 from infragen.render import render_environment
-from infragen.consumers import free_port, nginx_version, nginx_wrapper
-from tools import require
 
 pytestmark = pytest.mark.tools
 

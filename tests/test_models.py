@@ -6,12 +6,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import MINIMAL
 
 from infragen.errors import InputError
 from infragen.load import Loader
 from infragen.models.types import format_duration, parse_duration, percent_value
-
-from conftest import MINIMAL
 
 
 def load(project: Path, name: str = "production"):

@@ -14,15 +14,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
+from tools import require, require_schemas
 
 from infragen.cli import cli
 from infragen.consumers import check_dashboard, check_scrape_config
 from infragen.load import Loader
 from infragen.models.dashboard import alert_panels, dashboard_uid
 from infragen.render import render_environment
-
-from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
-from tools import require, require_schemas
 
 SETS = {"shipped": SHIPPED_ENVIRONMENTS, "fixture": FIXTURES / "environments"}
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import MINIMAL, REPO
+from conftest import files_under as snapshot
 
-from conftest import MINIMAL, REPO, files_under as snapshot
 from infragen.cli import cli
 from infragen.fsutil import TMP_TAG
 

@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import MINIMAL, REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +20,6 @@ from infragen.cli import cli
 from infragen.errors import InputError, Problem
 from infragen.load import Loader
 from infragen.policy import RULES, check, check_environment, hint_for
-
-from conftest import MINIMAL, REPO
 
 # A production environment with everything valid and no warning; tests change one thing at a time.
 GOOD = MINIMAL

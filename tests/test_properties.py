@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 import yaml
+from artifact_checks import check_all, nginx_installed_version
 from click.testing import CliRunner
+from conftest import SHIPPED_ENVIRONMENTS, chdir, files_under
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from artifact_checks import check_all, nginx_installed_version
-from conftest import SHIPPED_ENVIRONMENTS, chdir, files_under
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import yaml
+from conftest import FIXTURES, SHIPPED_ENVIRONMENTS, artifact_paths
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import yaml
-import pytest
-
-from infragen.load import Loader
 from infragen.artifacts import MARKER, format_of
+from infragen.load import Loader
 from infragen.render import RenderError, env_value, nginx_word, render_all, yaml_scalar
-
-from conftest import FIXTURES, SHIPPED_ENVIRONMENTS, artifact_paths
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import artifact_paths, files_under
 from markdown_it import MarkdownIt
 
 from infragen import api
@@ -19,8 +20,6 @@ from infragen.cli import cli
 from infragen.config import load_settings
 from infragen.markdown import COMMENT_LIMIT, review_markdown
 from infragen.policy import hint_for
-
-from conftest import artifact_paths, files_under
 
 EDIT = ("max_replicas: 10", "max_replicas: 12")  # environments/production.yaml, as the README's example
 

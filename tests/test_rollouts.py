@@ -21,19 +21,19 @@ import math
 import re
 import shutil
 import subprocess
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tools
 import yaml
+from conftest import FIXTURES, MINIMAL, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT, files_under
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import infragen.consumers
 import infragen.verify
-import tools
-from conftest import FIXTURES, MINIMAL, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT, files_under
 from infragen.artifacts import COMPONENT, DEPLOYMENT_PATCH, for_environment
 from infragen.cli import cli
 from infragen.consumers import check_kubernetes_text
@@ -50,12 +50,12 @@ SOURCES = {"shipped": SHIPPED_ENVIRONMENTS, "variant": VARIANTS, "edge": FIXTURE
 KUBERNETES = "kubernetes/"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(label: str, name: str) -> Environment:
     return Loader(SOURCES[label]).load(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def rendered(label: str, name: str) -> dict[str, str]:
     """The environment's artifacts as the current code renders them: path below output/<env>/ -> text."""
     prefix = f"{name}/"

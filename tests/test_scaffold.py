@@ -6,14 +6,13 @@ import shutil
 
 import pytest
 import yaml
+from conftest import SHIPPED_ENVIRONMENTS, artifact_paths, files_under
 
 from infragen.cli import cli
 from infragen.load import Loader
 from infragen.models.settings import TIERS
 from infragen.policy import check_environment
 from infragen.scaffold import smallest_fitting_max_connections
-
-from conftest import SHIPPED_ENVIRONMENTS, artifact_paths, files_under
 
 SERVERS = ["--server", "10.0.0.1:8080", "--server", "10.0.0.2:8080"]
 PROMETHEUS = ["--prometheus-url", "http://prometheus.monitoring.svc:9090"]

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import MINIMAL, REPO, artifact_paths
 
 from infragen import pipeline, policy
 from infragen.cli import cli
 from infragen.errors import InputError
 from infragen.load import Loader
 from infragen.render import render_all
-
-from conftest import MINIMAL, REPO, artifact_paths
 
 _spec = importlib.util.spec_from_file_location("bench_fleet", REPO / "benchmarks" / "fleet.py")
 fleet = importlib.util.module_from_spec(_spec)

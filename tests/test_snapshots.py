@@ -7,12 +7,11 @@ A change to a template or model shows up here as a readable diff of the generate
 from __future__ import annotations
 
 import pytest
-
-from infragen.load import Loader
-from infragen.artifacts import ARTIFACTS
-from infragen.render import render_environment
-
 from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
+
+from infragen.artifacts import ARTIFACTS
+from infragen.load import Loader
+from infragen.render import render_environment
 
 SHIPPED = Loader(SHIPPED_ENVIRONMENTS)
 EDGE = Loader(FIXTURES / "environments")

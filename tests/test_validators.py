@@ -18,9 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes_validate.utils import all_versions
+from tools import Built, build_all, environment_ids, require
 
 from infragen.artifacts import ARTIFACTS
-from infragen.render import render_environment
 from infragen.consumers import (
     check_alertmanager,
     check_alertmanager_config,
@@ -34,7 +34,7 @@ from infragen.consumers import (
     nginx_version,
     routing_expectations,
 )
-from tools import Built, build_all, environment_ids, require
+from infragen.render import render_environment
 
 ENVIRONMENTS = environment_ids()
 

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, artifact_paths
+from tools import require, require_schemas
 
 import infragen.consumers
 import infragen.verify
-from conftest import REPO, artifact_paths
 from infragen.cli import cli
-from tools import require, require_schemas
 
 LINE = re.compile(r"^(?P<path>\S+)\s+(?P<status>ok|failed|skipped)\s+(?P<summary>.+)$")
 

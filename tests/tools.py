@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from conftest import FIXTURES, REPO, SHIPPED_ENVIRONMENTS
 
+from infragen.consumers import INSTALL_HINT, TOOL_PACKAGES, find_tool
 from infragen.load import Loader
 from infragen.models.environment import Environment
 from infragen.render import render_environment
-from infragen.consumers import INSTALL_HINT, TOOL_PACKAGES, find_tool
-
-from conftest import FIXTURES, REPO, SHIPPED_ENVIRONMENTS
 
 REQUIRE_TOOLS = os.environ.get("INFRAGEN_REQUIRE_TOOLS") == "1"
 VERIFY_ENVIRONMENTS = FIXTURES / "verify-environments"  # this module's own edge cases

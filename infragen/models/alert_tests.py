@@ -16,13 +16,13 @@ Timing model (all series start at t=0 from zero, constant rates, so every value 
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import math
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Callable, Iterator, Literal, NamedTuple, Sequence
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 from .alerts import AlertInputs, AlertRule, promql_string
 from .types import format_duration

@@ -9,10 +9,10 @@ compares false, so it never fires.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from decimal import Decimal
-from typing import Sequence
+from functools import lru_cache
 
 from .settings import Alerts
 from .types import format_duration, format_number

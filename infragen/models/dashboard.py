@@ -10,8 +10,9 @@ scrape targets up (what MetricsMissing watches).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .alerts import AlertRule, promql_string
 

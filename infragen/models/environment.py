@@ -10,16 +10,17 @@ made it, numbers filled in: `infragen explain` prints those instead of restating
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import Location, PathKey
 from .alert_tests import AlertTests, build_alert_tests
-from .alerts import (AlertInputs, AlertRule, build_alert_rules, error_ratio, latency_p95, promql_string,
-                     selector as alert_selector, service_matchers)
-from .rollout import HASH_ARG, Split, canary_split, gate_conditions
+from .alerts import AlertInputs, AlertRule, build_alert_rules, error_ratio, latency_p95, promql_string, service_matchers
+from .alerts import selector as alert_selector
 from .dashboard import DashboardInputs, build_dashboard
+from .rollout import HASH_ARG, Split, canary_split, gate_conditions
 from .settings import GATED, SEVERITIES, EnvironmentSpec
 from .types import format_duration, format_number, split_address
 

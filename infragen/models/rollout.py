@@ -59,7 +59,7 @@ def canary_split(weight: int, replicas: int, surge_pods: int) -> Split:
     return Split(best[0], best[1] - best[0])
 
 
-def smallest_faithful_replicas(weight: int, surge_pods_at: "callable[[int], int]", limit: int = 10_000) -> int | None:
+def smallest_faithful_replicas(weight: int, surge_pods_at: callable[[int], int], limit: int = 10_000) -> int | None:
     """The fewest replicas at which the canary's real share is at most twice `weight` (None beyond `limit`)."""
     for replicas in range(1, limit + 1):
         if canary_split(weight, replicas, surge_pods_at(replicas)).share <= 2 * weight / MAX_WEIGHT:

@@ -16,17 +16,17 @@ from pydantic_core import PydanticCustomError
 
 from .types import (
     COOKIE_NAME_RE,
+    INT32_MAX,
     NGINX_VARIABLE_RE,
     NGINX_VERSION_RE,
     SERVER_ADDRESS_RE,
-    split_address,
-    percent_value,
-    INT32_MAX,
-    KubernetesLabels,
-    PortName,
     DnsLabel,
     Duration,
     IntOrPercent,
+    KubernetesLabels,
+    PortName,
+    percent_value,
+    split_address,
 )
 
 Tier = Literal["development", "staging", "production"]
@@ -124,7 +124,7 @@ class DisruptionBudget(Section):
         "AlwaysAllow", description="AlwaysAllow suits a stateless API: a crash-looping pod never blocks a drain.")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "DisruptionBudget":
+    def _exactly_one(self) -> DisruptionBudget:
         if (self.min_available is None) == (self.max_unavailable is None):
             raise ValueError("set exactly one of min_available or max_unavailable")
         return self
@@ -184,7 +184,7 @@ class RateLimit(Section):
     zone_size: str = Field("10m", pattern=r"^[1-9][0-9]{0,5}[km]$", json_schema_extra=form("a size such as 10m or 64k"), description="Shared memory for client states (1m holds ~16k).")
 
     @model_validator(mode="after")
-    def _whole_rate(self) -> "RateLimit":
+    def _whole_rate(self) -> RateLimit:
         try:
             self.nginx_rate
         except ValueError as exc:
@@ -298,7 +298,7 @@ class LoadBalancing(Section):
         return value
 
     @model_validator(mode="after")
-    def _one_method(self) -> "LoadBalancing":
+    def _one_method(self) -> LoadBalancing:
         backup = next((i for i, s in enumerate(self.servers) if s.backup), None)
         if self.affinity_mode == "hash":
             if self.method is not None:
@@ -481,7 +481,7 @@ class Receiver(Section):
     slack: Slack | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "Receiver":
+    def _something(self) -> Receiver:
         if self.pagerduty is None and self.slack is None:
             raise ValueError("a receiver needs pagerduty or slack (or both)")
         return self
@@ -532,7 +532,7 @@ class AlertmanagerSettings(Section):
         return value
 
     @model_validator(mode="after")
-    def _known_receivers(self) -> "AlertmanagerSettings":
+    def _known_receivers(self) -> AlertmanagerSettings:
         missing = [(where, name) for where, name in self.route_references() if name not in self.receivers]
         if missing:
             where, name = missing[0]
@@ -656,7 +656,7 @@ class Rollout(Section):
     gates: Gates = Field(default_factory=Gates)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Rollout":
+    def _consistent(self) -> Rollout:
         if self.max_surge in (0, "0%") and self.max_unavailable in (0, "0%"):
             raise ValueError("max_surge and max_unavailable are both 0: no pod could ever be replaced")
         if self.progress_deadline_seconds <= self.min_ready_seconds:
@@ -682,7 +682,7 @@ class Probe(Section):
     failure_threshold: int = Field(3, ge=1, le=1000)
 
 
-def _startup_probe() -> "Probe":
+def _startup_probe() -> Probe:
     return Probe(period_seconds=5, timeout_seconds=1, failure_threshold=30)
 
 
@@ -758,7 +758,7 @@ class EnvironmentSpec(Section):
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")
 
     @model_validator(mode="after")
-    def _distinct_blue_green_services(self) -> "EnvironmentSpec":
+    def _distinct_blue_green_services(self) -> EnvironmentSpec:
         bg = self.rollout.blue_green
         active = bg.active_service or self.service.name
         preview = bg.preview_service or f"{self.service.name}-preview"
