@@ -2,7 +2,7 @@
 
 Orchestration only. The result cache is consulted here, once, before any work is shared out: an environment
 whose inputs are unchanged since a cached run is offered to the caller's `reuse` first. Every other one goes
-through load -> render -> policy in a chunk of names (infragen.pool spreads the chunks over the cores), and
+through load -> render -> policy in a chunk of names (infragen.workers spreads the chunks over the cores), and
 its {path: text} goes to the caller's `each` in the process that rendered it (build and check plan that
 environment's directory there, so only the differences travel back). Chunks are contiguous runs of names
 and are merged in order, so output and findings are identical whether one process did the work or several.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import pool
+from . import workers as forked
 from .cache import Entry, ResultCache
 from .discover import Discovery
 from .errors import InputError, Problem
@@ -140,16 +140,16 @@ def process(environments_dir: Path, requested: Iterable[str] | None, *, workers:
             cache.keep_only(names)
         if reuse is not None:
             job.hits = {name: entry for name in names if (entry := cache.lookup(name)) is not None}
-    workers = pool.default_workers() if workers is None else max(1, workers)
+    workers = forked.default_workers() if workers is None else max(1, workers)
     parallel_min = PARALLEL_MIN if parallel_min is None else parallel_min
-    if workers == 1 or len(names) < max(parallel_min, 2) or not pool.can_fork():
+    if workers == 1 or len(names) < max(parallel_min, 2) or not forked.can_fork():
         results = [job.run(names)]
     else:
         if len(job.hits) < len(names):
             from .render import compile_all
 
             compile_all()  # imported and compiled once here, inherited by every worker
-        results = pool.map_chunks(job.run, chunks_of(names, min(workers, len(names)), PARENT_SHARE))
+        results = forked.map_chunks(job.run, chunks_of(names, min(workers, len(names)), PARENT_SHARE))
     problems: list[Problem] = []
     kept: list[Any] = []
     findings: list[Problem] = []

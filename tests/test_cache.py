@@ -170,7 +170,7 @@ def test_workers_reuse_and_fall_back_like_one_process(project, runner, monkeypat
     """Above PARALLEL_MIN environments the lookups and comparisons run in forked workers too."""
     import importlib.util
 
-    from infragen import pipeline, pool
+    from infragen import pipeline, workers
 
     spec = importlib.util.spec_from_file_location("fleet", REPO / "benchmarks" / "fleet.py")
     fleet = importlib.util.module_from_spec(spec)
@@ -180,9 +180,9 @@ def test_workers_reuse_and_fall_back_like_one_process(project, runner, monkeypat
     monkeypatch.delenv("INFRAGEN_CACHE")
     monkeypatch.setattr(pipeline, "PARALLEL_MIN", 8)
     forks = []
-    real_map = pool.map_chunks
-    monkeypatch.setattr(pool, "map_chunks", lambda func, chunks: forks.append(chunks[1:]) or real_map(func, chunks))
-    monkeypatch.setattr(pool, "default_workers", lambda: 2)
+    real_map = workers.map_chunks
+    monkeypatch.setattr(workers, "map_chunks", lambda func, chunks: forks.append(chunks[1:]) or real_map(func, chunks))
+    monkeypatch.setattr(workers, "default_workers", lambda: 2)
     assert run(runner, "build")[0] == 0
     assert forks and names[-1] in forks[-1][-1]
     assert len(cache_files(project)) == 1
