@@ -15,13 +15,16 @@ from . import __version__
 from .errors import InputError
 
 EXIT_OK, EXIT_STALE, EXIT_INVALID = 0, 1, 2
+ENVIRONMENTS_HELP = ("Directory of environment files [default: environments/ in the project root, or "
+                     "[tool.infragen] environments, or $INFRAGEN_ENVIRONMENTS].")
+WRITING_COMMANDS = ("build", "new")  # the others never write, so never say "nothing was written"
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--output", "output", type=click.Path(path_type=Path, file_okay=False), default=None,
-                        help="Output directory [default: output/, or [tool.infragen] output, or $INFRAGEN_OUTPUT].")(func)
+                        help="Output directory [default: output/ in the project root, or [tool.infragen] output, or $INFRAGEN_OUTPUT].")(func)
     func = click.option("--environments", "environments", type=click.Path(path_type=Path, file_okay=False), default=None,
-                        help="Directory of environment files [default: environments/].")(func)
+                        help=ENVIRONMENTS_HELP)(func)
     return func
 
 
@@ -120,9 +123,11 @@ def _fail(error: InputError, fmt: str | None = None, summary: str | None = None)
     _print_json(fmt, problems, failed=True, strict=getattr(error, "strict", False))
     _annotate(fmt, problems)
     count = len(problems)  # one line each above, warnings printed before the failure included
-    outcome = ("the build stopped part-way: every file is either its old or its new version; fix it and build again"
-               if isinstance(error, WriteInterrupted) else "nothing was written")
-    click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}; {outcome}", err=True)
+    if isinstance(error, WriteInterrupted):
+        outcome = "the build stopped part-way: every file is either its old or its new version; fix it and build again"
+    else:  # only a command that writes says it did not: for check or validate it would be noise
+        outcome = "nothing was written" if click.get_current_context().info_name in WRITING_COMMANDS else ""
+    click.echo(f"infragen: {count} problem{'s' if count != 1 else ''}" + (f"; {outcome}" if outcome else ""), err=True)
     if summary:
         from .markdown import failure_markdown
 
@@ -131,10 +136,16 @@ def _fail(error: InputError, fmt: str | None = None, summary: str | None = None)
 
 
 def _settings(environments: Path | None, output: Path | None, strict: bool | None = None):
-    from .config import load_settings
+    """The tool settings, in the project root found upward from the working directory (said when it is not the
+    working directory: the paths in every message are then relative to somewhere else)."""
+    from .config import find_root, load_settings
 
     cache = click.get_current_context().meta.get("infragen.cache")
-    return load_settings(environments=environments, output=output, strict=strict, cache=cache)
+    root = find_root()
+    if root != Path.cwd():
+        click.echo(f"infragen: project root {root} (the nearest directory above the working directory with "
+                   "environments/ or [tool.infragen])", err=True)
+    return load_settings(root, environments=environments, output=output, strict=strict, cache=cache)
 
 
 def _run(use_case: Callable[..., Any], environments: Path | None, output: Path | None, strict: bool | None,
@@ -191,13 +202,34 @@ def _fix_command(environments: Path | None, output: Path | None, names: tuple[st
     return " ".join(parts + list(names))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Every command's exit codes, for the top-level help (tests/test_cli.py checks them against the README's table).
+EXIT_CODES = {
+    "build": "0 written (or already up to date), 2",
+    "check": "0 up to date, 1 output out of date, 2",
+    "diff": "0 (whether or not there is a diff), 2",
+    "validate": "0 valid, 2",
+    "explain": "0, 2",
+    "verify": "0 every check that ran passed, 1 a check failed (or was skipped, with --require-all), 2",
+    "review": "0 nothing changed, 1 changes, 2",
+    "new": "0 written, 2",
+    "list": "0, 2",
+    "schema": "0",
+}
+
+
+def _group_help() -> str:
+    width = max(map(len, EXIT_CODES))
+    rows = "\n".join(f"  {name:{width}}  {codes}" for name, codes in EXIT_CODES.items())
+    return ("Generate and check a service's deployment artifacts from typed environment files.\n\n"
+            "Run it anywhere in the project: the project root is the nearest directory, from the working directory "
+            "up, that holds environments/ (or a pyproject.toml with [tool.infragen]).\n\n"
+            f"\b\nExit codes (2: invalid input or usage, with one file:line:col line per problem):\n{rows}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=_group_help())
 @click.version_option(__version__, prog_name="infragen")
 def cli() -> None:
-    """Generate and check a service's deployment artifacts from typed environment files.
-
-    Exit codes: 0 ok, 1 output out of date (check), 2 invalid input or usage.
-    """
+    pass
 
 
 @cli.command()
@@ -333,7 +365,7 @@ def review(environments: Path | None, output: Path | None, base: str, strict: bo
 
 @cli.command()
 @click.option("--environments", "environments", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Directory of environment files [default: environments/].")
+              help=ENVIRONMENTS_HELP)
 @click.option("--tier", required=True, type=click.Choice(["development", "staging", "production"]),
               help="The tier whose defaults the environment starts from.")
 @click.option("--server", "servers", multiple=True, required=True, metavar="HOST:PORT",
@@ -387,7 +419,7 @@ def list_(environments: Path | None, output: Path | None) -> None:
 
 @cli.command("explain")
 @click.option("--environments", "environments", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Directory of environment files [default: environments/].")
+              help=ENVIRONMENTS_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: the settings as one JSON document.")
 @click.argument("name", metavar="ENV")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 from .errors import InputError, Location, Problem
 
 ENV_PREFIX = "INFRAGEN_"
-PYPROJECT = "pyproject.toml"  # in the working directory, like every other default path
+PYPROJECT = "pyproject.toml"  # in the project root, like every other default path
 
 
 @dataclass(frozen=True)
@@ -33,25 +33,46 @@ class ToolSettings:
 
 
 FIELDS = tuple(f.name for f in fields(ToolSettings))
+PATHS = ("environments", "output")
 
 
-def _has_sources() -> bool:
-    ours = {ENV_PREFIX + name.upper() for name in FIELDS}  # not e.g. INFRAGEN_REQUIRE_TOOLS
-    if any(key.upper() in ours for key in os.environ):
-        return True
-    if not os.path.isfile(PYPROJECT):
+def _has_table(pyproject: Path) -> bool:
+    """Whether the file exists and has a [tool.infragen] table (a malformed one: the error comes later, from
+    pydantic-settings, when it is in the project root)."""
+    if not pyproject.is_file():
         return False
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    with open(PYPROJECT, "rb") as fh:
-        tool = tomllib.load(fh).get("tool", {})
+    try:
+        with open(pyproject, "rb") as fh:
+            tool = tomllib.load(fh).get("tool", {})
+    except (OSError, ValueError):
+        return True
     return isinstance(tool, dict) and "infragen" in tool
 
 
-@lru_cache(maxsize=1)
-def _sourced_settings() -> type:
+def find_root(start: Path | None = None) -> Path:
+    """The project root, found as git finds its work tree: the working directory (or start) or the nearest
+    directory above it that holds an `environments/` directory or a pyproject.toml with [tool.infragen]; the
+    working directory itself when none does (its missing environments/ is then the error). Default paths and
+    pyproject.toml are read from the root, so every command works from any subdirectory of the project."""
+    here = Path.cwd() if start is None else start
+    for directory in (here, *here.parents):
+        if (directory / "environments").is_dir() or _has_table(directory / PYPROJECT):
+            return directory
+    return here
+
+
+def _env_vars(*names: str) -> set[str]:
+    """Which of these settings an INFRAGEN_* variable sets."""
+    given = {key.upper() for key in os.environ}
+    return {name for name in names if ENV_PREFIX + name.upper() in given}
+
+
+@lru_cache(maxsize=4)
+def _sourced_settings(pyproject: Path) -> type:
     """ToolSettings as a pydantic-settings class reading INFRAGEN_* and [tool.infragen]."""
     from pydantic import create_model
     from pydantic_settings import (
@@ -69,7 +90,7 @@ def _sourced_settings() -> type:
         def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
                                        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
                                        file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls))
+            return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls, pyproject))
 
     hints = get_type_hints(ToolSettings)
     defaults = ToolSettings()
@@ -77,22 +98,28 @@ def _sourced_settings() -> type:
     return create_model("ToolSettingsSources", __base__=Sources, **spec)
 
 
-def load_settings(**overrides: Any) -> ToolSettings:
+def load_settings(root: Path | None = None, **overrides: Any) -> ToolSettings:
+    """The settings for a run in root (default: find_root()). Paths given as options or INFRAGEN_* variables
+    are relative to the working directory, as typed; defaults and [tool.infragen] values to the root."""
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(given) - set(FIELDS))
     if unknown:
         raise TypeError(f"unknown tool settings: {', '.join(unknown)}")
+    root = find_root() if root is None else root
+    pyproject = root / PYPROJECT
+    explicit = set(given) | _env_vars(*PATHS)  # as typed: relative to the working directory
     try:
-        if _has_sources():
-            given = _sourced_settings()(**given).model_dump()
-        settings = ToolSettings(**{k: Path(v) if k in ("environments", "output") else bool(v) for k, v in given.items()})
+        if _env_vars(*FIELDS) or _has_table(pyproject):
+            given = _sourced_settings(pyproject)(**given).model_dump()
+        settings = ToolSettings(**{k: Path(v) if k in PATHS else bool(v) for k, v in given.items()})
+        settings = replace(settings, **{k: _under(root, getattr(settings, k)) for k in PATHS if k not in explicit})
     except InputError:
         raise
     except Exception as exc:
         from pydantic import ValidationError  # only the pydantic-settings path can raise it
 
         if not isinstance(exc, ValidationError):  # malformed or unreadable pyproject.toml
-            raise InputError.single(f"cannot read settings: {exc}", Location("pyproject.toml")) from None
+            raise InputError.single(f"cannot read settings: {exc}", Location(str(pyproject))) from None
         problems = [Problem(Location("pyproject.toml [tool.infragen] / INFRAGEN_*"), ".".join(str(p) for p in e["loc"]),
                             e["msg"]) for e in exc.errors(include_url=False)]
         raise InputError(problems) from None
@@ -104,3 +131,11 @@ def load_settings(**overrides: Any) -> ToolSettings:
                                 f"{str(settings.environments)!r}; set --output (or INFRAGEN_OUTPUT, [tool.infragen] output) "
                                 "to a directory of its own, such as output/")
     return settings
+
+
+def _under(root: Path, path: Path) -> Path:
+    """path as seen from the working directory, for a path relative to root: unchanged when root is the working
+    directory, so messages keep showing `environments/...`."""
+    if path.is_absolute() or root == Path.cwd():
+        return path
+    return root / path

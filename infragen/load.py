@@ -201,7 +201,8 @@ class Loader(Discovery):
         try:
             spec = EnvironmentSpec.model_validate(layer.data, context=_VALIDATION_CONTEXT)
         except ValidationError as exc:
-            raise InputError(secrets + problems_from_validation(exc, layer, display)) from None
+            parents = self._resolved[name][1]
+            raise InputError(secrets + problems_from_validation(exc, layer, display, parents[0][1] if parents else None)) from None
         if secrets:
             raise InputError(secrets)
         source = f"{self.label}/{name}{SUFFIX}"
@@ -376,13 +377,39 @@ def _rule_problem(err: dict[str, Any], path: PathKey, layer: Layer, display: str
     return Problem(location, ".".join(str(p) for p in primary), message, rule=ctx["rule"], related=tuple(related))
 
 
-def problems_from_validation(exc: ValidationError, layer: Layer, display: str) -> list[Problem]:
+def _missing_problem(path: PathKey, layer: Layer, display: str, extends_at: Location | None) -> Problem:
+    """A required key no file sets, reported in the environment's own file, which is the one to fix (a partial is
+    shared): at the enclosing section the file writes; else at its `extends:`, naming the partial that holds the
+    section; else at the file's start."""
+    dotted = ".".join(str(p) for p in path)
+    for end in range(len(path) - 1, 0, -1):
+        loc = layer.locations.get(path[:end])
+        if loc is None or loc.file is None:
+            continue
+        if loc.file == display:
+            return Problem(loc, dotted, "required")
+        section = ".".join(str(p) for p in path[:end])
+        return Problem(extends_at or Location(display, 1, 1), dotted,
+                       f"required: {section} comes from {loc}, which this file extends, and it does not set "
+                       f"{'.'.join(str(p) for p in path[end:])}: set {dotted} in this file")
+    return Problem(Location(display, 1, 1), dotted, "required")
+
+
+def problems_from_validation(exc: ValidationError, layer: Layer, display: str,
+                             extends_at: Location | None = None) -> list[Problem]:
+    """One problem per setting. extends_at: where the environment's file names its first partial."""
     grouped: dict[PathKey, list[str]] = {}
+    missing: list[Problem] = []
     rule_problems: list[Problem] = []
     for err in exc.errors(include_url=False):
         path = _clean_loc(err["loc"], err["type"])
         if err["type"] == "policy_rule":
             rule_problems.append(_rule_problem(err, path, layer, display))
+            continue
+        if err["type"] == "missing":
+            problem = _missing_problem(path, layer, display, extends_at)
+            if problem not in missing:
+                missing.append(problem)
             continue
         message = _message(err, path, layer)
         bucket = grouped.setdefault(path, [])
@@ -405,4 +432,4 @@ def problems_from_validation(exc: ValidationError, layer: Layer, display: str) -
             message += f" (value from {location.origin})"
             location = Location(display)
         problems.append(Problem(location, ".".join(str(p) for p in path), message))
-    return problems + rule_problems
+    return problems + missing + rule_problems

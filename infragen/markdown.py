@@ -254,6 +254,6 @@ def check_markdown(stale: list[tuple[str, str]], unchanged: int, findings: list[
 
 def failure_markdown(command: str, problems: list[Problem], outcome: str,
                      hint: Callable[[Problem], str | None] | None = None) -> str:
-    lines = [f"**infragen {command}**: {_plural(len(problems), 'problem')}; {outcome}.", ""]
+    lines = [f"**infragen {command}**: {_plural(len(problems), 'problem')}" + (f"; {outcome}." if outcome else "."), ""]
     lines += [_problem(p, hint) for p in problems]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -151,18 +151,17 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
         return f"{env.evictions_allowed_at_min_replicas} at {replicas} replica{'' if replicas == 1 else 's'}"
 
     def steps(env: Environment | None) -> str | None:
-        """Each canary step as Argo really runs it: canary/stable pods and share at min and max replicas."""
+        """Each canary step as Argo really runs it: canary and stable pods and share at min and max replicas."""
         if env is None or env.strategy != "canary":
             return None
-        return "; ".join(f"{weight}%: {low.canary}/{low.stable} ({low.share:.0%}) to {high.canary}/{high.stable} "
-                         f"({high.share:.0%})" for weight, low, high in env.canary_steps)
+        return "; ".join(f"{weight}%: {low} to {high}" for weight, low, high in env.canary_steps)
 
     found = [
         Margin("database connections at peak (the rollout's peak pods, pools full)", fleet(base), fleet(head),
                "nothing to spare" if head is not None and head.peak_connections >= head.usable_connections else None),
         Margin("PDB evictions allowed at min replicas", evictions(base), evictions(head),
                "nothing to spare" if head is not None and head.evictions_allowed_at_min_replicas < 1 else None),
-        Margin("canary pods per step, canary/stable at min to max replicas", steps(base), steps(head),
+        Margin("canary pods per step, at min to max replicas", steps(base), steps(head),
                "a step's real share is over twice its weight" if head is not None and head.strategy == "canary"
                and any(low.share > 2 * weight / 100 for weight, low, _high in head.canary_steps) else None),
     ]

@@ -22,7 +22,7 @@ from hostile_cases import CASES, LAUGHS, Case
 from infragen.cli import cli
 
 DOC = REPO / "docs" / "bad-input.md"
-SUMMARY = re.compile(r"^infragen: (\d+) problems?; nothing was written$")
+SUMMARY = re.compile(r"^infragen: (\d+) problems?(; nothing was written)?$")  # said by the commands that write
 LOCATED = re.compile(r"^(environments|output)/[^:]+:\d+(:\d+)?: ")
 FILE_ONLY = re.compile(r"^(environments|output)(/[^:]*)?: ")
 NEEDS_LINE = {"YAML", "YAML 1.1", "Injection"}
@@ -89,6 +89,7 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
         lines = err.rstrip("\n").split("\n")
         summary = SUMMARY.match(lines[-1])
         assert summary, lines[-1]
+        assert bool(summary.group(2)) == (case.args[0] in ("build", "new")), lines[-1]
         problems = lines[:-1]
         assert len(problems) == int(summary.group(1)) >= 1, err  # one line per problem
         for line in problems:

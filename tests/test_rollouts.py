@@ -558,8 +558,9 @@ def test_explain_rollout_prints_each_canary_step_as_argo_runs_it(shipped_project
     result = runner.invoke(cli, ["explain", "staging", "rollout"])
     assert result.exit_code == 0, result.output
     # staging: autoscaling 2-5 replicas, max_surge 25% (1 pod at 2, 2 at 5)
-    rows = {1: "5%: 1/2 (33%) at 2, 1/5 (17%) at 5", 2: "10%: 1/2 (33%) at 2, 1/5 (17%) at 5",
-            3: "50%: 1/1 (50%) at 2, 3/3 (50%) at 5"}
+    rows = {1: "5%: 1 canary + 2 stable (33%) at 2 replicas, 1 canary + 5 stable (17%) at 5",
+            2: "10%: 1 canary + 2 stable (33%) at 2 replicas, 1 canary + 5 stable (17%) at 5",
+            3: "50%: 1 canary + 1 stable (50%) at 2 replicas, 3 canary + 3 stable (50%) at 5"}
     for step, value in rows.items():
         assert re.search(rf"^rollout\.canary\.step_{step}\s+{re.escape(value)}\s+derived: ", result.output, re.M), \
             result.output

@@ -538,10 +538,9 @@ class Environment:
         a = self.spec.autoscaling
         rows = []
         for i, (weight, low, high) in enumerate(self.canary_steps, 1):
-            shown = f"{weight}%: {low.canary}/{low.stable} ({low.share:.0%}) at {a.min_replicas}, " \
-                    f"{high.canary}/{high.stable} ({high.share:.0%}) at {a.max_replicas}"
+            shown = f"{weight}%: {low} at {a.min_replicas} replicas, {high} at {a.max_replicas}"
             rows.append(Derivation(f"rollout.canary.step_{i}", shown,
-                                   f"canary/stable pods Argo Rollouts runs for weight {weight} at autoscaling.min_replicas "
+                                   f"canary and stable pods Argo Rollouts runs for weight {weight} at autoscaling.min_replicas "
                                    f"{a.min_replicas} and max_replicas {a.max_replicas} (real share of pods and requests)"))
         return rows
 

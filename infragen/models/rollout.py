@@ -25,6 +25,10 @@ class Split(NamedTuple):
         """The canary's share of the pods (and, without a traffic router, of the requests)."""
         return self.canary / (self.canary + self.stable)
 
+    def __str__(self) -> str:
+        """`1 canary + 2 stable (33%)`: both counts named, never a fraction (`1/2`) that reads as another share."""
+        return f"{self.canary} canary + {self.stable} stable ({self.share:.0%})"
+
 
 def _tied(weight: int, total: int) -> bool:
     return math.modf(total * (weight / MAX_WEIGHT))[0] == 0.5
