@@ -31,7 +31,7 @@ from conftest import FIXTURES
 from live_stack import HEALTHY, FakeApp, Setup, Stack, WebhookReceiver, broken, open_stack
 from tools import missing, require
 
-pytestmark = pytest.mark.tools
+pytestmark = [pytest.mark.tools, pytest.mark.live]  # real servers on 127.0.0.1
 
 SERVERS = {  # executable -> (Debian package, the name upstream's tarball uses)
     "prometheus": ("prometheus", "prometheus"),

@@ -27,7 +27,7 @@ from infragen.consumers import free_port, nginx_version, nginx_wrapper
 from infragen.load import Loader
 from infragen.render import render_environment
 
-pytestmark = pytest.mark.tools
+pytestmark = [pytest.mark.tools, pytest.mark.live]  # real servers on 127.0.0.1
 
 BACKENDS = 3
 SLOW_SECONDS = 0.2  # how long the slow backend holds each request in the least-connections test
