@@ -235,8 +235,9 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "for a `location {}`: `limit_req` with burst answering 429, `proxy_pass` with the headers keepalive and "
              "the backend need", structure="nginx"),
     Artifact("prometheus/alerts.yaml", "prometheus/alerts.yaml.j2", _alerts, consumers.PROMTOOL_RULES,
-             "the eight alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
-             "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`, `MetricsMissing`), selecting the "
+             "the alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
+             "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`, `MetricsMissing`, and for canary and "
+             "blue-green `RolloutStuck`), selecting the "
              "service's series by `job` and `namespace`, for a Prometheus that loads rule files (with the operator, "
              "load `kubernetes/prometheusrule.yaml` instead: never both)"),
     Artifact("prometheus/scrape.yaml", "prometheus/scrape.yaml.j2", _scrape, consumers.SCRAPE_CONFIG,
