@@ -127,6 +127,7 @@ def _promtool_test(promtool: str, directory: Path) -> subprocess.CompletedProces
 
 
 @pytest.mark.tools
+@pytest.mark.slow  # three promtool runs
 def test_the_generated_tests_pass_and_fail_a_rule_with_another_threshold(project, write_env, tmp_path) -> None:
     promtool = require("promtool")
     text = MINIMAL + "alerts: {error_rate: {threshold: 0.05}, slow_queries: {threshold_seconds: 2.0}}\n"

@@ -506,6 +506,7 @@ def test_json_on_success_and_for_load_errors(project, write_env, runner) -> None
     assert finding["rule"] == "nginx-rate-not-integer" and finding["line"] == 2 and finding["hint"]
 
 
+@pytest.mark.slow  # a real interpreter per command
 def test_shipped_project_passes_strict_in_a_real_process(shipped_project) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for command in (["validate", "--strict", "--format", "json"], ["check", "--strict"]):
@@ -557,6 +558,7 @@ def test_rate_not_whole_points_at_the_partial_that_set_the_window(project, write
     assert "rate_limit.requests 100 set at environments/production.yaml:2:24" in problem.message
 
 
+@pytest.mark.slow  # 60 generated fleets
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(max_replicas=st.integers(3, 40), pool=st.integers(1, 60), overflow=st.integers(0, 30),
        surge=st.one_of(st.integers(0, 5), st.integers(0, 100).map(lambda n: f"{n}%")), reserve=st.integers(0, 90))

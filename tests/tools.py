@@ -89,4 +89,5 @@ def require_schemas() -> Path:
     if (SCHEMAS / "crds").is_dir() and (SCHEMAS / "grafana").is_dir():
         return SCHEMAS
     missing(f"no schemas at {SCHEMAS}: set INFRAGEN_TEST_SCHEMAS to a directory with crds/ "
-            "({group}/{kind}_{version}.json) and grafana/dashboard.jsonschema.json, timeseries.jsonschema.json")
+            "({group}/{kind}_{version}.json) and grafana/dashboard.jsonschema.json, timeseries.jsonschema.json "
+            "(README.md, Testing, says where to get them)")
