@@ -119,7 +119,9 @@ def load_settings(root: Path | None = None, **overrides: Any) -> ToolSettings:
         from pydantic import ValidationError  # only the pydantic-settings path can raise it
 
         if not isinstance(exc, ValidationError):  # malformed or unreadable pyproject.toml
-            raise InputError.single(f"cannot read settings: {exc}", Location(str(pyproject))) from None
+            from .discover import display_path
+
+            raise InputError.single(f"cannot read settings: {exc}", Location(display_path(pyproject))) from None
         problems = [Problem(Location("pyproject.toml [tool.infragen] / INFRAGEN_*"), ".".join(str(p) for p in e["loc"]),
                             e["msg"]) for e in exc.errors(include_url=False)]
         raise InputError(problems) from None
