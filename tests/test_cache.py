@@ -235,6 +235,7 @@ def test_an_input_that_became_a_fifo_is_reported_not_waited_for(caching, runner)
     assert run(runner, "check") == cold  # would block forever in open().read() without the loader's guards
 
 
+@pytest.mark.slow  # generated damage, a run each
 def test_any_damage_to_the_cache_file_is_an_empty_cache(caching, runner) -> None:
     """One flipped bit anywhere: never a traceback, never another answer (JSON: data that fails validation)."""
     staging = caching / "environments" / "staging.yaml"

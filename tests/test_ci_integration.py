@@ -96,6 +96,7 @@ def test_hooks_manifest_is_valid() -> None:
         assert hook["files"] == "^(environments|output)/"
 
 
+@pytest.mark.slow  # pre-commit installs infragen into an environment of its own
 def test_pre_commit_hooks_with_try_repo(tmp_path: Path, pre_commit_home: Path) -> None:
     """`pre-commit try-repo` installs this repository (pip, from pyproject.toml) and runs its hooks on a
     project: check passes on the shipped project and fails once an environment changes; build then
@@ -157,18 +158,21 @@ def step(name: str) -> dict:
     return matches[0]
 
 
+@pytest.mark.slow  # check-jsonschema in a process of its own
 def test_action_metadata_schema() -> None:
     check_jsonschema = require("check-jsonschema", TEST_EXTRAS)
     proc = run([check_jsonschema, "--builtin-schema", "vendor.github-actions", str(ACTION)], cwd=REPO)
     assert proc.returncode == 0, shown(proc)
 
 
+@pytest.mark.slow  # check-jsonschema in a process of its own
 def test_sample_workflow_schema() -> None:
     check_jsonschema = require("check-jsonschema", TEST_EXTRAS)
     proc = run([check_jsonschema, "--builtin-schema", "vendor.github-workflows", str(SAMPLE_WORKFLOW)], cwd=REPO)
     assert proc.returncode == 0, shown(proc)
 
 
+@pytest.mark.slow  # actionlint in a process of its own
 def test_sample_workflow_actionlint(tmp_path: Path) -> None:
     """actionlint checks the workflow and, through `uses: ./`, its inputs and outputs against action.yml."""
     actionlint = require("actionlint", TEST_EXTRAS)
@@ -354,6 +358,7 @@ def test_review_step_refuses_a_missing_or_option_like_base(tmp_path: Path, step_
     assert not (repo / "pwned").exists()
 
 
+@pytest.mark.slow  # git clones and the real infragen
 def test_action_steps_with_the_real_infragen_on_a_shallow_pull_request(tmp_path: Path) -> None:
     """The check and review steps as GitHub runs them (GITHUB_ACTIONS=true, a job summary file), with this
     infragen, in a shallow clone of a pull request that raises max_replicas and rebuilds output/."""

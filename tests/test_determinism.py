@@ -57,6 +57,7 @@ CONDITIONS = [
 ]
 
 
+@pytest.mark.slow  # a real build per condition
 @pytest.mark.parametrize("env", CONDITIONS)
 def test_same_bytes_under_seed_locale_and_time_zone(shipped_copy: Path, env: dict[str, str]) -> None:
     assert build_in_subprocess(shipped_copy, **env) == EXPECTED
@@ -118,6 +119,7 @@ def _pythons() -> list:
     return params
 
 
+@pytest.mark.slow  # a real build per Python
 @pytest.mark.parametrize("python", _pythons())
 def test_same_bytes_on_every_python_version(shipped_copy: Path, python: str | None) -> None:
     if python is None:

@@ -99,6 +99,7 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
                 assert LOCATED.match(line) or FILE_ONLY.match(line), f"no file in {line!r}"
 
 
+@pytest.mark.slow  # a child interpreter
 def test_billion_laughs_is_fast_with_bounded_memory(tmp_path: Path) -> None:
     """In a subprocess limited to 300 MB of address space and 10 s: the 387M-value document fails cleanly."""
     (tmp_path / "environments").mkdir()
@@ -116,6 +117,7 @@ def test_billion_laughs_is_fast_with_bounded_memory(tmp_path: Path) -> None:
     assert "expands to more than 20000 values" in proc.stderr
 
 
+@pytest.mark.slow  # a child interpreter per depth
 def test_deep_nesting_does_not_crash_the_interpreter(tmp_path: Path) -> None:
     """PyYAML's C composer segfaults (-11) on deep flow nesting; in a subprocess we see a clean exit 2."""
     (tmp_path / "environments").mkdir()

@@ -165,6 +165,7 @@ def test_every_string_setting_is_found():
     assert len(STRING_PATHS) >= 30
 
 
+@pytest.mark.slow  # every hostile value through every real consumer
 @pytest.mark.tools
 def test_no_value_injects_into_any_artifact(tmp_path: Path):
     envdir = tmp_path / "environments"

@@ -118,6 +118,7 @@ def test_prometheus_rule_holds_exactly_the_rule_groups_of_alerts_yaml(rendered, 
     assert "MetricsMissing" in [r["alert"] for r in plain["groups"][0]["rules"]]
 
 
+@pytest.mark.slow  # promtool per environment
 @pytest.mark.tools
 def test_prometheus_rule_spec_passes_promtool(tmp_path, rendered) -> None:
     from infragen.consumers import check_prometheus_rule
@@ -198,6 +199,7 @@ def test_each_alert_panel_shows_exactly_the_alerts_query_and_threshold(rendered)
         assert [rule.name for rule, _panel in alert_panels(env.alert_rules)] == [r.name for r in threshold_rules]
 
 
+@pytest.mark.slow  # promtool per environment
 @pytest.mark.tools
 def test_every_panel_query_passes_promtool(tmp_path, rendered) -> None:
     promtool = require("promtool")

@@ -105,6 +105,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a killed build per rename
 def test_killed_at_every_rename_leaves_each_file_old_or_new(tmp_path: Path, versions) -> None:
     old, new = versions
     # Each file is one rename; kill just before and just after the first, a middle and the last one
@@ -125,6 +126,7 @@ def test_killed_at_every_rename_leaves_each_file_old_or_new(tmp_path: Path, vers
     assert snapshot(root / "output") == new
 
 
+@pytest.mark.slow  # builds killed at random moments
 def test_sigkill_at_random_moments(tmp_path: Path, versions) -> None:
     """SIGKILL from outside while a real build is writing: we watch for its first rename (the first file's
     inode changes), then kill after a random few milliseconds. INFRAGEN_KILLS=50 for a longer run."""
@@ -152,6 +154,7 @@ def test_sigkill_at_random_moments(tmp_path: Path, versions) -> None:
     print("files replaced before SIGKILL:", hits)
 
 
+@pytest.mark.slow  # a build per failing write
 def test_failed_write_mid_build_reports_one_line_and_leaves_old_or_new(project: Path, monkeypatch) -> None:
     """Disk full on the 3rd write: exit 2, one problem line, no temporary left, every file old or new."""
     import infragen.plan as plan
@@ -191,6 +194,7 @@ def test_failed_write_mid_build_reports_one_line_and_leaves_old_or_new(project: 
 
 # --- concurrency ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # real processes holding the lock
 def test_build_waits_for_the_lock(tmp_path: Path) -> None:
     """While another process holds the output lock, a build writes nothing; it finishes once released."""
     setup_project(tmp_path, 1)
@@ -221,6 +225,7 @@ def test_build_waits_for_the_lock(tmp_path: Path) -> None:
     assert snapshot(tmp_path / "output") != before
 
 
+@pytest.mark.slow  # concurrent real builds
 def test_concurrent_builds_do_not_corrupt_each_other(tmp_path: Path, versions) -> None:
     _, new = versions
     setup_project(tmp_path, 2)

@@ -119,6 +119,7 @@ def project_dir():
         yield Path(tmp)
 
 
+@pytest.mark.slow  # generated environments through the real tools
 @settings(settings.get_profile(PROFILE))
 @given(data=environment)
 @pytest.mark.tools
@@ -189,6 +190,7 @@ def built_template(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow  # generated mutations, a build each
 @settings(settings.get_profile(PROFILE), max_examples=(EXAMPLES or 100) if PROFILE == "infragen" else None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(change=mutated())

@@ -120,6 +120,7 @@ def test_env_filter_refuses_unsafe_values(value: str) -> None:
         env_value(value)
 
 
+@pytest.mark.slow  # 200 generated documents
 @settings(max_examples=200, deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
                     | st.text(), lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=30))
