@@ -52,7 +52,9 @@ class Discovery:
     def names(self) -> list[str]:
         """Environment names (files not starting with `_`), sorted so output never depends on listing order."""
         if not self.dir.is_dir():
-            raise InputError.single("environments directory not found (set --environments or [tool.infragen] environments)",
+            raise InputError.single("environments directory not found (by default infragen looks for environments/ in "
+                                    "the working directory and every directory above it; or set --environments, "
+                                    "INFRAGEN_ENVIRONMENTS or [tool.infragen] environments)",
                                     Location(display_path(self.dir)))
         names, problems = [], []
         for entry in sorted(os.listdir(self.dir)):
