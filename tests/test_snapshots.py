@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, SHIPPED_ENVIRONMENTS
@@ -179,6 +180,15 @@ def test_embedded_dashboard_is_stored_once() -> None:
     assert "<<< embeds grafana/dashboard.json >>>" in stored
     assert len(stored) < len(files["kubernetes/dashboard-configmap.yaml"]) - len(files["grafana/dashboard.json"]) // 2
     assert unelide(files, stored) == files["kubernetes/dashboard-configmap.yaml"]
+
+
+def test_snapshots_stay_near_one_copy_of_the_output() -> None:
+    """The point of the forms above: the snapshot file holds about one copy of the shipped output plus the ROOT
+    fixture and small diffs (it held 3.1 copies when every file was stored in full). A fixture that differs much
+    from ROOT should name a closer base in BASES."""
+    stored = (Path(__file__).parent / "__snapshots__" / "test_snapshots.ambr").stat().st_size
+    output = sum(len(text.encode()) for name in SHIPPED.names() for text in rendered(SHIPPED, name).values())
+    assert stored < 1.6 * output, f"snapshots {stored} bytes for {output} bytes of shipped output"
 
 
 def test_edge_cases_cover_what_they_claim() -> None:
