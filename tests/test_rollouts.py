@@ -213,6 +213,7 @@ def crd_errors(document: dict[str, Any], crds: Path) -> list[str]:
 CORE_GROUPS = ("v1", "apps/v1", "autoscaling/v2", "policy/v1")
 
 
+@pytest.mark.slow  # kubectl kustomize per environment
 @pytest.mark.tools
 @pytest.mark.parametrize("env_id", ROLLOUT_IDS)
 def test_kustomize_renders_the_component_into_the_applications_deployment(env_id: str, tmp_path: Path) -> None:
@@ -295,6 +296,7 @@ def verify_lines(output: str) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.tools
+@pytest.mark.slow  # kubectl kustomize and verify per case
 @pytest.mark.parametrize("file, old, new", [
     # the Component's patch aimed at another Deployment
     ("kubernetes/kustomization.yaml", "      name: fraud-api\n", "      name: fraud-api-v2\n"),

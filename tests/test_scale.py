@@ -50,6 +50,7 @@ def processed(env_dir: Path, **options) -> tuple[list[str], dict[str, str], list
     return names, {path: text for files in per_env for path, text in files.items()}, findings
 
 
+@pytest.mark.slow  # forked workers
 @needs_fork
 def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> None:
     env_dir = project / "environments"
@@ -64,6 +65,7 @@ def test_parallel_render_is_byte_identical_to_serial(fleet_project, project) -> 
     assert list(serial) == artifact_paths(env_dir)
 
 
+@pytest.mark.slow  # forked workers
 @needs_fork
 def test_parallel_policy_findings_match_serial(fleet_project, project) -> None:
     env_dir = project / "environments"
@@ -96,6 +98,7 @@ def test_parallel_reports_the_same_problems_in_the_same_order(fleet_project, pro
     assert len(serial.value.problems) == 3
 
 
+@pytest.mark.slow  # forked workers
 @needs_fork
 def test_a_failed_worker_is_redone_in_the_parent(fleet_project, project, monkeypatch) -> None:
     env_dir = project / "environments"
@@ -112,6 +115,7 @@ def test_a_failed_worker_is_redone_in_the_parent(fleet_project, project, monkeyp
     assert pipeline.process(env_dir, None, workers=2, parallel_min=2) == expected
 
 
+@pytest.mark.slow  # forked workers
 @needs_fork
 def test_plans_made_per_environment_in_workers_merge_into_the_whole_directory_plan(fleet_project, project, runner) -> None:
     from infragen.plan import make_plan, merge_plans
@@ -174,6 +178,7 @@ def test_named_environments_render_the_same_through_the_cli_as_alone(fleet_proje
 
 # --- build with nothing changed, check never writes ---------------------------------------------------
 
+@pytest.mark.slow  # a fleet built twice
 def test_build_with_nothing_changed_rewrites_no_file(fleet_project, project, runner) -> None:
     assert runner.invoke(cli, ["build"]).exit_code == 0
     before = tree_state(project / "output")
@@ -183,6 +188,7 @@ def test_build_with_nothing_changed_rewrites_no_file(fleet_project, project, run
     assert tree_state(project / "output") == before  # same mtimes and inodes: nothing replaced
 
 
+@pytest.mark.slow  # a fleet built twice
 def test_build_after_one_change_rewrites_only_that_environment(fleet_project, project, runner) -> None:
     assert runner.invoke(cli, ["build"]).exit_code == 0
     before = tree_state(project / "output")
@@ -196,6 +202,7 @@ def test_build_after_one_change_rewrites_only_that_environment(fleet_project, pr
     assert differing and all(k.startswith(f"{changed}/") for k in differing)
 
 
+@pytest.mark.slow  # a fleet built per case
 @pytest.mark.parametrize("situation", ["up to date", "stale", "missing output", "orphaned file", "invalid input"])
 def test_check_and_diff_never_write(fleet_project, project, runner, situation) -> None:
     assert runner.invoke(cli, ["build"]).exit_code == 0

@@ -126,6 +126,7 @@ def test_promtool_check_rules_without_warnings(built: dict[str, Built], name: st
     assert f"{len(built[name].env.alert_rules)} rules" in summary
 
 
+@pytest.mark.slow  # promtool test rules per environment
 @pytest.mark.tools
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_generated_alert_tests_pass(built: dict[str, Built], name: str) -> None:
@@ -185,6 +186,7 @@ def _seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", text))
 
 
+@pytest.mark.slow  # promtool runs
 @pytest.mark.tools
 def test_alert_tests_follow_the_threshold(tmp_path: Path, built: dict[str, Built]) -> None:
     """Tests generated for one threshold fail against rules built with another: they carry the number."""
@@ -364,6 +366,7 @@ _THRESHOLD_FIELD = {"latency_p95": "threshold_seconds", "slow_queries": "thresho
                     "rate_limited": "threshold_per_second"}
 
 
+@pytest.mark.slow  # promtool per generated example
 @pytest.mark.tools
 @settings(max_examples=4, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chosen=_ALERT_SETTINGS)

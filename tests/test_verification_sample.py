@@ -28,6 +28,7 @@ UPDATE = os.environ.get("INFRAGEN_UPDATE_DOCS") == "1"
 
 
 @pytest.mark.tools
+@pytest.mark.slow  # infragen verify over a whole environment
 def test_the_verify_sample_is_what_verify_prints(shipped_project, runner, monkeypatch) -> None:
     if not (REQUIRE_TOOLS or UPDATE):
         pytest.skip("compared where every tool is required (INFRAGEN_REQUIRE_TOOLS=1, as in .ci/run): the sample "

@@ -36,6 +36,7 @@ def _all_tools() -> list[str]:
     return ["--crd-schemas", str(schemas / "crds"), "--dashboard-schema", str(schemas / "grafana/dashboard.jsonschema.json")]
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 @pytest.mark.tools
 def test_verify_passes_on_the_shipped_output(shipped_project: Path, runner) -> None:
     schemas = _all_tools()
@@ -56,6 +57,7 @@ def without_external_tools(monkeypatch: pytest.MonkeyPatch) -> None:
                         lambda name: None if name in infragen.consumers.TOOL_PACKAGES else real(name))
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 def test_missing_tools_are_skipped_with_an_install_hint(shipped_project: Path, runner, without_external_tools) -> None:
     result = runner.invoke(cli, ["verify", "production"])
     assert result.exit_code == 0, result.output
@@ -72,6 +74,7 @@ def test_missing_tools_are_skipped_with_an_install_hint(shipped_project: Path, r
     assert strict.exit_code == 1, strict.output
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 @pytest.mark.tools
 def test_a_wrong_receiver_fails_with_amtools_answer(shipped_project: Path, runner) -> None:
     require("amtool")
@@ -85,6 +88,7 @@ def test_a_wrong_receiver_fails_with_amtools_answer(shipped_project: Path, runne
     assert "severity=critical routes to 'team-slack', the environment names 'oncall'" in summary
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 def test_an_invalid_manifest_fails_with_the_schema_message(shipped_project: Path, runner, without_external_tools) -> None:
     path = shipped_project / "output/production/kubernetes/pdb.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("minAvailable: 1", "minAvailable: [1]"), encoding="utf-8")
@@ -94,6 +98,7 @@ def test_an_invalid_manifest_fails_with_the_schema_message(shipped_project: Path
     assert status == "failed" and "Kubernetes 1.27: spec.minAvailable" in summary, summary
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 def test_missing_output_fails_and_says_how_to_build(shipped_project: Path, runner, without_external_tools) -> None:
     (shipped_project / "output/staging/app.env").unlink()
     result = runner.invoke(cli, ["verify", "staging"])
@@ -114,6 +119,7 @@ def test_unknown_environment_is_a_usage_error(shipped_project: Path, runner) -> 
     assert "unknown environment 'prod'" in result.output
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 @pytest.mark.tools
 def test_verify_runs_as_a_module(shipped_project: Path) -> None:
     schemas = _all_tools()
@@ -136,6 +142,7 @@ def test_a_missing_validator_skips_locally_and_fails_in_ci(monkeypatch: pytest.M
     assert "apt-get install prometheus prometheus-alertmanager nginx-light" in str(raised.value)
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 @pytest.mark.tools
 def test_an_nginx_newer_than_the_installed_one_is_skipped_not_passed(project: Path, write_env, runner,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,6 +167,7 @@ def test_an_nginx_newer_than_the_installed_one_is_skipped_not_passed(project: Pa
     assert runner.invoke(cli, ["verify", "--require-all"]).exit_code == 1
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 def test_custom_resources_without_schemas_are_skipped_with_the_hint(shipped_project: Path, runner) -> None:
     result = runner.invoke(cli, ["verify", "production"])
     lines = _lines(result.output)
@@ -168,6 +176,7 @@ def test_custom_resources_without_schemas_are_skipped_with_the_hint(shipped_proj
     assert runner.invoke(cli, ["verify", "--crd-schemas", "no-such-dir", "production"]).exit_code == 2
 
 
+@pytest.mark.slow  # infragen verify over whole environments, every consumer
 def test_a_resource_that_breaks_its_crd_schema_fails_verify(shipped_project: Path, runner) -> None:
     schemas = require_schemas()
     monitor = shipped_project / "output/production/kubernetes/servicemonitor.yaml"
