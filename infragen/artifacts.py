@@ -81,12 +81,12 @@ class Artifact:
 
 def _identity(env: Environment) -> dict[str, Any]:
     """What every Kubernetes object's metadata carries."""
-    return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "app": env.service_name}
+    return {"header": env.header, "name": env.service_name, "namespace": env.namespace, "app": env.service_name}
 
 
 def _hpa(env: Environment) -> dict[str, Any]:
     a = env.spec.autoscaling
-    return {**_identity(env), "target": env.scale_target, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
+    return {**_identity(env), "target": env.rollout.scale_target, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
             "metrics": [("cpu", a.target_cpu_percent)]
             + ([("memory", a.target_memory_percent)] if a.target_memory_percent is not None else []),
             "behavior": [("scaleUp", a.scale_up_stabilization_seconds, a.scale_up_select_policy, a.scale_up_policies),
@@ -95,27 +95,27 @@ def _hpa(env: Environment) -> dict[str, Any]:
 
 
 def _pdb(env: Environment) -> dict[str, Any]:
-    return {**_identity(env), "budget": env.pdb_field, "selector": env.selector,
+    return {**_identity(env), "budget": env.capacity.pdb_field, "selector": env.selector,
             "unhealthy_pod_eviction_policy": env.spec.disruption_budget.unhealthy_pod_eviction_policy}
 
 
 def _upstream(env: Environment) -> dict[str, Any]:
-    rl, lb = env.spec.rate_limit, env.spec.load_balancing
-    return {"header": env.header, "rate_limit": rl, "rate_limit_zone": env.rate_limit_zone, "upstream": env.upstream_name,
-            "upstream_zone": env.upstream_zone, "zone_size": lb.zone_size, "affinity_mode": env.affinity_mode,
-            "nginx_version": lb.nginx_version, "affinity_ttl": env.affinity_ttl,
-            "balancing_method": env.balancing_method, "balancing_directive": env.balancing_directive,
-            "sticky_directive": env.sticky_directive, "servers": env.upstream_servers, "keepalive": lb.keepalive}
+    rl, lb, edge = env.spec.rate_limit, env.spec.load_balancing, env.edge
+    return {"header": env.header, "rate_limit": rl, "rate_limit_zone": edge.rate_limit_zone,
+            "upstream": edge.upstream_name, "upstream_zone": edge.upstream_zone, "zone_size": lb.zone_size,
+            "affinity_mode": edge.affinity_mode, "nginx_version": lb.nginx_version, "affinity_ttl": edge.affinity_ttl,
+            "balancing_method": edge.balancing_method, "balancing_directive": edge.balancing_directive,
+            "sticky_directive": edge.sticky_directive, "servers": edge.upstream_servers, "keepalive": lb.keepalive}
 
 
 def _location(env: Environment) -> dict[str, Any]:
     rl = env.spec.rate_limit
-    return {"header": env.header, "rate_limit_zone": env.rate_limit_zone, "burst": rl.burst, "nodelay": rl.nodelay,
-            "status_code": rl.status_code, "upstream": env.upstream_name}
+    return {"header": env.header, "rate_limit_zone": env.edge.rate_limit_zone, "burst": rl.burst,
+            "nodelay": rl.nodelay, "status_code": rl.status_code, "upstream": env.edge.upstream_name}
 
 
 def _alerts(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "groups": env.rule_groups}
+    return {"header": env.header, "groups": env.monitoring.rule_groups}
 
 
 def _operator(env: Environment) -> bool:
@@ -127,45 +127,50 @@ def _plain_prometheus(env: Environment) -> bool:
 
 
 def _service_monitor(env: Environment) -> dict[str, Any]:
-    m = env.spec.monitoring
-    return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
-            "selector": env.monitored_service_selector, "port": m.port_name, "path": m.path,
-            "interval": env.scrape_interval, "timeout": env.scrape_timeout, "job": env.job,
-            "pod_hash_label": env.gated}
+    m, mon = env.spec.monitoring, env.monitoring
+    return {"header": env.header, "name": env.service_name, "namespace": env.namespace, "labels": mon.operator_labels,
+            "selector": mon.service_selector, "port": m.port_name, "path": m.path, "interval": mon.scrape_interval,
+            "timeout": mon.scrape_timeout, "job": env.service_name, "pod_hash_label": mon.pod_hash_label}
 
 
 def _scrape(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "job_name": env.scrape_job, "interval": env.scrape_interval,
-            "timeout": env.scrape_timeout, "path": env.spec.monitoring.path, "namespace": env.namespace,
-            "keep": env.scrape_keep, "job": env.job, "pod_hash_label": env.gated}
+    mon = env.monitoring
+    return {"header": env.header, "job_name": mon.scrape_job, "interval": mon.scrape_interval,
+            "timeout": mon.scrape_timeout, "path": env.spec.monitoring.path, "namespace": env.namespace,
+            "keep": mon.scrape_keep, "job": env.service_name, "pod_hash_label": mon.pod_hash_label}
 
 
-def _gated(env: Environment) -> bool:
-    return env.gated
+def _argo(env: Environment) -> bool:
+    return env.rollout.argo
 
 
 def _analysed(env: Environment) -> bool:
-    return env.gated and env.analysis
+    return env.rollout.analysed
 
 
 def _blue_green(env: Environment) -> bool:
-    return env.strategy == "blue-green"
+    return env.rollout.strategy == "blue-green"
 
 
+# The documents import the models: imported when a build needs them, so this module stays light.
 def _deployment_patch(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "patch": env.deployment_patch}
+    from .documents import deployment_patch
+    return {"header": env.header, "patch": deployment_patch.document(env)}
 
 
 def _rollout(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "rollout": env.rollout}
+    from .documents import rollout
+    return {"header": env.header, "rollout": rollout.document(env)}
 
 
 def _analysis_templates(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "templates": env.analysis_templates}
+    from .documents import analysis_template
+    return {"header": env.header, "templates": analysis_template.documents(env)}
 
 
 def _preview_service(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "service": env.preview_service_object}
+    from .documents import preview_service
+    return {"header": env.header, "service": preview_service.document(env)}
 
 
 def _kustomization(env: Environment) -> dict[str, Any]:
@@ -175,30 +180,32 @@ def _kustomization(env: Environment) -> dict[str, Any]:
     resources = [a.path[len(here):] for a in for_environment(env) if a.path.startswith(here) and a.path not in own]
     return {"header": env.header, "component": {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", "resources": resources,
-        "patches": [{"path": DEPLOYMENT_PATCH[len(here):], "target": {"kind": "Deployment", "name": env.deployment}}]}}
+        "patches": [{"path": DEPLOYMENT_PATCH[len(here):], "target": {"kind": "Deployment", "name": env.service_name}}]}}
 
 
 COMPONENT, DEPLOYMENT_PATCH = "kubernetes/kustomization.yaml", "kubernetes/deployment-patch.yaml"
 
 
 def _prometheus_rule(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "name": env.deployment, "namespace": env.namespace, "labels": env.operator_labels,
-            "groups": env.rule_groups}
+    return {"header": env.header, "name": env.service_name, "namespace": env.namespace,
+            "labels": env.monitoring.operator_labels, "groups": env.monitoring.rule_groups}
 
 
 def _dashboard(env: Environment) -> dict[str, Any]:
-    return {"dashboard": env.dashboard}
+    return {"dashboard": env.monitoring.dashboard}
 
 
 def _dashboard_configmap(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "name": env.dashboard_name, "namespace": env.namespace,
-            "labels": env.dashboard_labels, "file": env.dashboard_file, "dashboard": env.dashboard}
+    mon = env.monitoring
+    return {"header": env.header, "name": mon.dashboard_name, "namespace": env.namespace,
+            "labels": mon.dashboard_labels, "file": mon.dashboard_file, "dashboard": mon.dashboard}
 
 
 def _alertmanager(env: Environment) -> dict[str, Any]:
     am = env.spec.alertmanager
     return {"header": env.header, "default_receiver": am.default_receiver, "group_by": am.group_by,
-            "durations": env.alertmanager_durations, "severity_routes": env.severity_routes, "receivers": env.receivers}
+            "durations": env.routing.durations, "severity_routes": env.routing.severity_routes,
+            "receivers": env.routing.receivers}
 
 
 def _app_env(env: Environment) -> dict[str, Any]:
@@ -206,7 +213,7 @@ def _app_env(env: Environment) -> dict[str, Any]:
 
 
 def _alert_tests(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "tests": env.alert_tests}
+    return {"header": env.header, "tests": env.monitoring.alert_tests}
 
 
 ARTIFACTS: tuple[Artifact, ...] = (
@@ -220,7 +227,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "`rolling` also the update strategy, `minReadySeconds`, `progressDeadlineSeconds`. Never replicas or an image"),
     Artifact("kubernetes/rollout.yaml", "kubernetes/rollout.yaml.j2", _rollout, consumers.CUSTOM_RESOURCE,
              "canary and blue-green: an Argo Rollouts `Rollout` that runs the Deployment's pods (`workloadRef`), with "
-             "the steps or the blue-green switch and their analysis", applies=_gated),
+             "the steps or the blue-green switch and their analysis", applies=_argo),
     Artifact("kubernetes/analysis-template.yaml", "kubernetes/analysis-template.yaml.j2", _analysis_templates,
              consumers.CUSTOM_RESOURCE,
              "canary and blue-green: the gates (the new pods' error rate and p95 latency, by the alerts' own query "

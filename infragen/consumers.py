@@ -175,9 +175,9 @@ def check_rule_tests(promtool: str, path: Path) -> tuple[Status, str, str]:
 
 def routing_expectations(env: Environment) -> list[tuple[tuple[str, ...], str]]:
     """(label=value arguments, receiver the environment names for them): per severity, per alert, default."""
-    routes = dict(env.severity_routes)
-    cases = [((f"severity={severity}",), receiver) for severity, receiver in env.severity_routes]
-    for rule in env.alert_rules:
+    routes = dict(env.routing.severity_routes)
+    cases = [((f"severity={severity}",), receiver) for severity, receiver in env.routing.severity_routes]
+    for rule in env.monitoring.alert_rules:
         labels = (f"alertname={rule.name}",) + tuple(f"{k}={v}" for k, v in rule.labels)
         cases.append((labels, routes[rule.severity]))
     cases.append((("alertname=SomethingElse",), env.spec.alertmanager.default_receiver))
@@ -205,7 +205,7 @@ def check_alertmanager(amtool: str, path: Path, env: Environment) -> tuple[Statu
             got = _first_line(out)
             return ("failed", f"amtool config routes test: {' '.join(labels)} routes to {got!r}, the environment names {receiver!r}",
                     out)
-    severities = ", ".join(f"{sev}->{receiver}" for sev, receiver in env.severity_routes)
+    severities = ", ".join(f"{sev}->{receiver}" for sev, receiver in env.routing.severity_routes)
     return "ok", f"amtool check-config; routes {severities}", ""
 
 
@@ -280,7 +280,7 @@ def check_nginx(nginx: str, env: Environment, http_includes: Sequence[Path],
     wanted = env.spec.load_balancing.version
     if installed is not None and installed < wanted:
         return ("skipped", f"installed nginx {'.'.join(map(str, installed))} is older than the nginx "
-                f"{env.spec.load_balancing.nginx_version} this environment targets ({env.affinity_mode} affinity); "
+                f"{env.spec.load_balancing.nginx_version} this environment targets ({env.edge.affinity_mode} affinity); "
                 "checked by snapshot only", "")
     label = f"nginx -t, nginx {'.'.join(map(str, installed))}" if installed else "nginx -t"
     code, out = nginx_test(nginx, http_includes, locations)
@@ -516,13 +516,13 @@ def render_component(kubectl: str, directory: Path, env: Environment) -> tuple[i
         app.mkdir()
         port = env.spec.service.port
         deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
-                      "metadata": {"name": env.deployment, "namespace": env.namespace},
+                      "metadata": {"name": env.service_name, "namespace": env.namespace},
                       "spec": {"selector": {"matchLabels": env.selector}, "template": {
                           "metadata": {"labels": env.selector},
                           "spec": {"containers": [{"name": env.container, "image": "registry.invalid/app:stub",
                                                    "ports": [{"name": env.spec.monitoring.port_name,
                                                               "containerPort": port}]}]}}}}
-        service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.active_service, "namespace": env.namespace},
+        service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.rollout.active_service, "namespace": env.namespace},
                    "spec": {"selector": env.selector, "ports": [{"name": env.spec.monitoring.port_name, "port": port}]}}
         (app / "app.yaml").write_text(yaml.safe_dump_all([deployment, service]), encoding="utf-8")
         (app / "kustomization.yaml").write_text(yaml.safe_dump({
@@ -549,11 +549,11 @@ def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path
     container = next((c for c in (deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
                       .get("containers", []) if c.get("name") == env.container), {})
     missing = [p for p in ("startupProbe", "livenessProbe", "readinessProbe") if p not in container]
-    if not env.gated and "strategy" not in (deployment or {}).get("spec", {}):
+    if not env.rollout.argo and "strategy" not in (deployment or {}).get("spec", {}):
         missing.append("strategy")
     if missing:
         return ("failed", f"kubectl kustomize: the rendered Deployment lacks {', '.join(missing)} (did the patch "
-                f"reach Deployment {env.deployment}?)", out)
+                f"reach Deployment {env.service_name}?)", out)
     label = f"kubectl kustomize {'.'.join(map(str, version))} into a stub application"
     if deployment_only:
         status, summary, details = check_kubernetes_text(yaml.safe_dump(deployment))

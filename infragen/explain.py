@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 from .discover import did_you_mean
 from .errors import InputError, Location, PathKey
 from .models.environment import Environment
+from .models.explained import derivations, unset_default
 from .models.types import format_duration, format_number, parse_duration
 
 Kind = Literal["environment", "partial", "tier", "default", "derived"]
@@ -127,14 +128,14 @@ def effective_settings(env: Environment) -> list[Setting]:
         duration = _is_duration(info) or path[-1] in ("fail_timeout",)
         location = origin_of(env, path)
         if value is None and location.file is None:
-            derivation = env.unset_default(path)
+            derivation = unset_default(env, path)
             if derivation is not None:
                 settings.append(Setting(dotted, format_value(derivation.value), "derived", f"derived: {derivation.formula}"))
                 continue
         kind, source = describe(env, location)
         settings.append(Setting(dotted, format_value(value, duration), kind, source,
                                 location if location.file is not None else None))
-    for derivation in env.derivations():
+    for derivation in derivations(env):
         settings.append(Setting(derivation.setting, format_value(derivation.value), "derived",
                                 f"derived: {derivation.formula}"))
     return settings

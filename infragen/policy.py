@@ -162,7 +162,7 @@ class Check:
              "keep disruption_budget.min_available below autoscaling.min_replicas, or use max_unavailable >= 1")
 def pdb_blocks_drain(check: Check) -> None:
     budget, replicas = check.spec.disruption_budget, check.spec.autoscaling.min_replicas
-    if check.env.evictions_allowed_at_min_replicas >= 1:
+    if check.env.capacity.evictions_allowed_at_min_replicas >= 1:
         return
     mr = ("autoscaling", "min_replicas")
     if budget.min_available is not None:
@@ -188,12 +188,12 @@ def pdb_blocks_drain(check: Check) -> None:
              "raise database.max_connections, or lower max_replicas, the pool, or rollout.max_surge")
 def fleet_exceeds_database(check: Check) -> None:
     env, db, a = check.env, check.spec.database, check.spec.autoscaling
-    usable, peak = env.usable_connections, env.peak_connections
+    usable, peak = env.capacity.usable_connections, env.capacity.peak_connections
     if peak <= usable:
         return
     mc, res = ("database", "max_connections"), ("database", "reserved_connections_percent")
     maxr, surge, strategy = ("autoscaling", "max_replicas"), ("rollout", "max_surge"), ("rollout", "strategy")
-    blue_green = env.strategy == "blue-green"
+    blue_green = env.rollout.strategy == "blue-green"
     pool_paths = [("database", "pool_size")] if db.pool_size is not None else [("database", "base_pool_size"),
                                                                                 ("database", "load_estimate")]
     overflow_paths = [("database", "max_overflow")] if db.max_overflow is not None else []
@@ -203,21 +203,21 @@ def fleet_exceeds_database(check: Check) -> None:
         if db.pool_size is not None:
             pool = t(("database", "pool_size"))
         else:
-            pool = f"pool {env.pool_size} = ceil({t(pool_paths[0])} x {t(pool_paths[1])})"
-        overflow = t(("database", "max_overflow")) if overflow_paths else f"overflow {env.pool_overflow} (pool // 2)"
+            pool = f"pool {env.capacity.pool_size} = ceil({t(pool_paths[0])} x {t(pool_paths[1])})"
+        overflow = t(("database", "max_overflow")) if overflow_paths else f"overflow {env.capacity.pool_overflow} (pool // 2)"
         pods = (f"2 x {t(maxr)} (both stacks of {t(strategy)} run through the rollback window)" if blue_green
-                else f"({t(maxr)} + {env.surge_pods} surge pods from {t(surge)})")
+                else f"({t(maxr)} + {env.capacity.surge_pods} surge pods from {t(surge)})")
         return (f"{t(mc)} leaves {usable} usable after {t(res, f'{db.reserved_connections_percent}%')} reserve, "
                 f"but the fleet at peak opens {peak}: {pods} x ({pool} + {overflow}) connections per pod; "
                 "a scale-up during a rollout would exhaust the database")
 
-    needed = -(-peak * 100 // (100 - db.reserved_connections_percent))
+    needed = env.capacity.smallest_fitting_max_connections
     # The surge follows max_replicas when it is a percentage, so search rather than divide. Peak connections
     # grow with n, so bisect: a linear walk down from max_replicas 2147483647 would never finish.
     low, high, fitting = a.min_replicas, a.max_replicas - 1, None
     while low <= high:
         mid = (low + high) // 2
-        if env.peak_connections_at(mid) <= usable:
+        if env.capacity.peak_connections_at(mid) <= usable:
             fitting, low = mid, mid + 1
         else:
             high = mid - 1
@@ -285,7 +285,7 @@ def prometheus_rate_window(check: Check) -> None:
     alerts = check.spec.alerts
     si = ("alerts", "scrape_interval")
     windows = [(("alerts", "rate_window"), alerts.rate_window)]
-    if check.env.gated:
+    if check.env.rollout.argo:
         windows.append((("rollout", "gates", "window"), check.spec.rollout.gates.window))
     for path, window in windows:
         if window >= 4 * alerts.scrape_interval:
@@ -302,7 +302,7 @@ def prometheus_rate_window(check: Check) -> None:
              "set rollout.prometheus_url to your Prometheus' in-cluster URL (kube-prometheus-stack: "
              "http://prometheus-operated.monitoring.svc:9090), or set `rollout.strategy: rolling` to keep the previous output")
 def rollout_needs_prometheus(check: Check) -> None:
-    if not check.env.gated or check.spec.rollout.prometheus_url is not None:
+    if not check.env.rollout.argo or check.spec.rollout.prometheus_url is not None:
         return
     strategy, url = ("rollout", "strategy"), ("rollout", "prometheus_url")
     check.report("rollout-needs-prometheus", [strategy, url], lambda t: (
@@ -316,10 +316,10 @@ def rollout_needs_prometheus(check: Check) -> None:
              "run more replicas, use fewer and larger steps, or acknowledge it: policy.acknowledge: [canary-step-share]")
 def canary_step_share(check: Check) -> None:
     env = check.env
-    if env.strategy != "canary":
+    if env.rollout.strategy != "canary":
         return
-    for i, (weight, low, _high) in enumerate(env.canary_steps):
-        if low.share <= 2 * weight / 100:
+    for i, (weight, low, _high) in enumerate(env.rollout.canary_steps):
+        if low.faithful(weight):
             continue
         needed = smallest_faithful_replicas(weight, check.spec.rollout.surge_pods)
         step, mr = ("rollout", "canary", "steps", i), ("autoscaling", "min_replicas")
@@ -333,7 +333,7 @@ def canary_step_share(check: Check) -> None:
              "A rollout gate is no looser than the alert it mirrors (a canary must not pass while the alert would fire).",
              "lower the gate to the alert's threshold or below")
 def gates_looser_than_alerts(check: Check) -> None:
-    if not check.env.gated:
+    if not check.env.rollout.argo:
         return
     gates, alerts = check.spec.rollout.gates, check.spec.alerts
     pairs = [(("rollout", "gates", "max_error_rate"), gates.max_error_rate, ("alerts", "error_rate", "threshold"),
@@ -355,7 +355,7 @@ def gates_looser_than_alerts(check: Check) -> None:
              "target_label: rollouts_pod_template_hash}")
 def gates_need_pod_hash_label(check: Check) -> None:
     env = check.env
-    if not env.gated or check.spec.monitoring.operator or not env.analysis:
+    if not env.rollout.argo or check.spec.monitoring.operator or not env.rollout.analysed:
         return
     operator, strategy = ("monitoring", "operator"), ("rollout", "strategy")
     check.report("gates-need-pod-hash-label", [operator, strategy], lambda t: (
@@ -428,11 +428,11 @@ def production_pdb(check: Check) -> None:
              production_only=True)
 def production_ungated_rollout(check: Check) -> None:
     env = check.env
-    if check.spec.tier != "production" or not env.gated or env.analysis:
+    if check.spec.tier != "production" or not env.rollout.argo or env.rollout.analysed:
         return
-    path = ("rollout", "canary", "analysis") if env.strategy == "canary" else ("rollout", "blue_green", "analysis")
+    path = ("rollout", "canary", "analysis") if env.rollout.strategy == "canary" else ("rollout", "blue_green", "analysis")
     check.report("production-ungated-rollout", [path, ("rollout", "strategy")], lambda t: (
-        f"{t(path)} in production: the {env.strategy} rollout would promote a new version no gate has judged"))
+        f"{t(path)} in production: the {env.rollout.strategy} rollout would promote a new version no gate has judged"))
 
 
 @policy_rule("production-paging", "error",

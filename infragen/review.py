@@ -140,30 +140,30 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
     def fleet(env: Environment | None) -> str | None:
         if env is None:
             return None
-        spare = env.usable_connections - env.peak_connections
-        return (f"{env.peak_connections} of {env.usable_connections} usable "
+        spare = env.capacity.usable_connections - env.capacity.peak_connections
+        return (f"{env.capacity.peak_connections} of {env.capacity.usable_connections} usable "
                 + (f"({spare} spare)" if spare >= 0 else f"({-spare} over)"))
 
     def evictions(env: Environment | None) -> str | None:
         if env is None:
             return None
         replicas = env.spec.autoscaling.min_replicas
-        return f"{env.evictions_allowed_at_min_replicas} at {replicas} replica{'' if replicas == 1 else 's'}"
+        return f"{env.capacity.evictions_allowed_at_min_replicas} at {replicas} replica{'' if replicas == 1 else 's'}"
 
     def steps(env: Environment | None) -> str | None:
         """Each canary step as Argo really runs it: canary and stable pods and share at min and max replicas."""
-        if env is None or env.strategy != "canary":
+        if env is None or env.rollout.strategy != "canary":
             return None
-        return "; ".join(f"{weight}%: {low} to {high}" for weight, low, high in env.canary_steps)
+        return "; ".join(f"{weight}%: {low} to {high}" for weight, low, high in env.rollout.canary_steps)
 
     found = [
         Margin("database connections at peak (the rollout's peak pods, pools full)", fleet(base), fleet(head),
-               "nothing to spare" if head is not None and head.peak_connections >= head.usable_connections else None),
+               "nothing to spare" if head is not None and head.capacity.peak_connections >= head.capacity.usable_connections else None),
         Margin("PDB evictions allowed at min replicas", evictions(base), evictions(head),
-               "nothing to spare" if head is not None and head.evictions_allowed_at_min_replicas < 1 else None),
+               "nothing to spare" if head is not None and head.capacity.evictions_allowed_at_min_replicas < 1 else None),
         Margin("canary pods per step, at min to max replicas", steps(base), steps(head),
-               "a step's real share is over twice its weight" if head is not None and head.strategy == "canary"
-               and any(low.share > 2 * weight / 100 for weight, low, _high in head.canary_steps) else None),
+               "a step's real share is over twice its weight" if head is not None and head.rollout.strategy == "canary"
+               and not all(low.faithful(weight) for weight, low, _high in head.rollout.canary_steps) else None),
     ]
     return [m for m in found if m.before != m.after]
 

@@ -109,20 +109,6 @@ def _trial(directory: Path, name: str, text: str) -> Environment:
                               for p in exc.problems]) from None
 
 
-def smallest_fitting_max_connections(env: Environment) -> int:
-    """The least database.max_connections whose usable share (the model's own rounding, after the reserve) holds
-    the fleet's peak: the model answers for each candidate, bisected."""
-    peak, database = env.peak_connections, env.spec.database
-    low, high = 1, max(1, peak) * 100  # a reserve is at most 90%: 10 x peak always fits
-    while low < high:
-        mid = (low + high) // 2
-        if database.model_copy(update={"max_connections": mid}).usable_connections >= peak:
-            high = mid
-        else:
-            low = mid + 1
-    return low
-
-
 def create(directory: Path, name: str, tier: str, servers: list[str], extends: str | None = None,
            service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> Scaffold:
     directory = Path(directory)
@@ -134,11 +120,11 @@ def create(directory: Path, name: str, tier: str, servers: list[str], extends: s
         if any(p.field in ("service", "service.name") and p.message == "required" for p in exc.problems) and not service:
             raise InputError.single("give --service NAME: no partial sets service.name") from None
         raise
-    if draft.gated and draft.spec.rollout.prometheus_url is None:
-        raise InputError.single(f"a {draft.strategy} rollout (the {tier} tier's) gates on Prometheus queries: give "
+    if draft.rollout.argo and draft.spec.rollout.prometheus_url is None:
+        raise InputError.single(f"a {draft.rollout.strategy} rollout (the {tier} tier's) gates on Prometheus queries: give "
                                 "--prometheus-url URL, or --strategy rolling to keep the previous output")
-    max_connections = smallest_fitting_max_connections(draft)
-    text = _text(name, tier, servers, extends, service, max_connections, draft.peak_connections, *rollout)
+    max_connections = draft.capacity.smallest_fitting_max_connections
+    text = _text(name, tier, servers, extends, service, max_connections, draft.capacity.peak_connections, *rollout)
     env = _trial(directory, name, text)
     errors = failing(check_environment(env), strict=False)
     if errors:  # a partial that breaks a rule by itself: say so rather than write a file that cannot build

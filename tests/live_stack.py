@@ -830,7 +830,7 @@ def open_stack(workdir: Path, setup: Setup, prometheus: str, alertmanager: str) 
 
         app = FakeApp(setup.namespace, HEALTHY)
         cleanup.callback(app.stop)
-        other = FakeApp(setup.other_namespace, broken(env.pool_capacity))
+        other = FakeApp(setup.other_namespace, broken(env.capacity.connections_per_pod))
         cleanup.callback(other.stop)
 
         (workdir / "alertmanager").mkdir()

@@ -142,7 +142,7 @@ def test_error_rate_alert_reaches_the_warning_receiver_then_resolves(stack: Stac
 
 
 def test_pool_exhaustion_reaches_the_critical_receiver_then_resolves(stack: Stack) -> None:
-    stack.app.set(pool_in_use=stack.env.pool_capacity)  # every connection of the pool and its overflow in use
+    stack.app.set(pool_in_use=stack.env.capacity.connections_per_pod)  # every connection of the pool and its overflow in use
     fired = stack.expect("critical-hook", "DatabasePoolNearExhaustion")
 
     alert = stack.firing_once("DatabasePoolNearExhaustion")

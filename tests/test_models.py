@@ -46,8 +46,8 @@ def test_tier_defaults(project, write_env, tier, replicas, cpu, base_pool, pdb) 
     a = env.spec.autoscaling
     assert (a.min_replicas, a.max_replicas) == replicas
     assert a.target_cpu_percent == cpu
-    assert env.pool_size == base_pool and env.pool_overflow == base_pool // 2
-    assert env.pdb_field == pdb
+    assert env.capacity.pool_size == base_pool and env.capacity.pool_overflow == base_pool // 2
+    assert env.capacity.pdb_field == pdb
     assert (a.scale_up_stabilization_seconds, a.scale_down_stabilization_seconds) == (0, 300)
     assert env.spec.rate_limit.nginx_rate == "100r/m"
     assert env.spec.database.max_connections == 500  # from MINIMAL
@@ -58,7 +58,7 @@ def test_model_defaults_not_tied_to_tier(project, write_env) -> None:
     write_env("production", MINIMAL)
     env = load(project)
     assert env.spec.load_balancing.nginx_version == "1.22"
-    assert env.spec.load_balancing.session_affinity.enabled and env.affinity_ttl == "3h"
+    assert env.spec.load_balancing.session_affinity.enabled and env.edge.affinity_ttl == "3h"
     assert env.spec.load_balancing.keepalive == 32
     assert env.spec.rate_limit.key == "$binary_remote_addr" and env.spec.rate_limit.status_code == 429
     assert env.spec.alerts.scrape_interval == 30 and env.spec.alerts.rate_window == 300
@@ -85,7 +85,7 @@ def test_namespace_defaults_to_the_environment_name(project, write_env) -> None:
 def test_pool_size_and_overflow(project, write_env, database, pool, overflow) -> None:
     write_env("production", MINIMAL.replace("database: {max_connections: 500}", f"database: {database}"))
     env = load(project)
-    assert (env.pool_size, env.pool_overflow, env.pool_capacity) == (pool, overflow, pool + overflow)
+    assert (env.capacity.pool_size, env.capacity.pool_overflow, env.capacity.connections_per_pod) == (pool, overflow, pool + overflow)
 
 
 @pytest.mark.parametrize("requests, window, rate", [(100, 60, "100r/m"), (10, 1, "10r/s"), (120, 60, "2r/s"),
@@ -101,14 +101,14 @@ def test_surge_pods_round_up_like_kubernetes(project, write_env, surge, max_repl
     write_env("production", with_minimal(f"rollout: {{strategy: rolling, max_surge: {surge}{unavailable}}}\n"
                                          f"autoscaling: {{max_replicas: {max_replicas}}}\n"))
     env = load(project)
-    assert env.surge_pods == pods
-    assert env.peak_connections == (max_replicas + pods) * 30
+    assert env.capacity.surge_pods == pods
+    assert env.capacity.peak_connections == (max_replicas + pods) * 30
 
 
 def test_affinity_mode_follows_nginx_version(project, write_env) -> None:
     for version, mode in (('"1.22"', "hash"), ('"1.29.5"', "hash"), ('"1.29.6"', "sticky"), ('"1.30"', "sticky")):
         write_env("production", with_minimal(f"load_balancing: {{nginx_version: {version}}}\n"))
-        assert load(project).affinity_mode == mode, version
+        assert load(project).edge.affinity_mode == mode, version
 
 
 def test_durations() -> None:
@@ -158,15 +158,15 @@ def test_later_partials_override_earlier_and_the_file_overrides_all(project, wri
 
 def test_servers_without_a_port_use_the_service_port(project, write_env) -> None:
     write_env("production", with_minimal('service: {port: 9000}\nload_balancing: {servers: ["10.0.0.1", "[fd00::1]", "app.internal:80"]}\n'))
-    assert [s["address"] for s in load(project).upstream_servers] == ["10.0.0.1:9000", "[fd00::1]:9000", "app.internal:80"]
+    assert [s["address"] for s in load(project).edge.upstream_servers] == ["10.0.0.1:9000", "[fd00::1]:9000", "app.internal:80"]
 
 
 @pytest.mark.parametrize("tier", ["development", "production"])
 def test_exclusive_pdb_keys_replace_each_other_across_layers(project, write_env, tier) -> None:
     write_env("production", MINIMAL.replace("tier: production", f"tier: {tier}") + "disruption_budget: {max_unavailable: 1}\n")
-    assert load(project).pdb_field == ("maxUnavailable", 1)
+    assert load(project).capacity.pdb_field == ("maxUnavailable", 1)
     write_env("production", MINIMAL.replace("tier: production", f"tier: {tier}") + 'disruption_budget: {min_available: "50%"}\n')
-    assert load(project).pdb_field == ("minAvailable", "50%")
+    assert load(project).capacity.pdb_field == ("minAvailable", "50%")
 
 
 def test_null_removes_an_optional_inherited_value(project, write_env) -> None:

@@ -61,7 +61,7 @@ def test_service_monitor_pins_the_job_the_alerts_select(rendered, key) -> None:
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["relabelings"][-1] == {"action": "replace", "targetLabel": "job", "replacement": env.spec.service.name}
     assert endpoint["port"] == env.spec.monitoring.port_name and endpoint["path"] == env.spec.monitoring.path
-    assert monitor["spec"].get("podTargetLabels") == (["rollouts-pod-template-hash"] if env.gated else None)
+    assert monitor["spec"].get("podTargetLabels") == (["rollouts-pod-template-hash"] if env.rollout.argo else None)
     assert monitor["spec"]["selector"]["matchLabels"] == (env.spec.monitoring.selector_labels or env.selector)
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [env.namespace]}
     interval, timeout = (_seconds(endpoint[k]) for k in ("interval", "scrapeTimeout"))
@@ -186,7 +186,7 @@ def test_each_alert_panel_shows_exactly_the_alerts_query_and_threshold(rendered)
     for key, env in ENVIRONMENTS.items():
         dashboard = json.loads(rendered[key]["grafana/dashboard.json"])
         rules = {r["alert"]: r for r in yaml.safe_load(rendered[key]["prometheus/alerts.yaml"])["groups"][0]["rules"]}
-        threshold_rules = [r for r in env.alert_rules if r.comparison is not None]
+        threshold_rules = [r for r in env.monitoring.alert_rules if r.comparison is not None]
         assert len(threshold_rules) == 7
         panels = {p["title"]: p for p in dashboard["panels"]}
         for rule in threshold_rules:
@@ -196,7 +196,7 @@ def test_each_alert_panel_shows_exactly_the_alerts_query_and_threshold(rendered)
             # the alert as Prometheus loads it is exactly: the panel's query, its comparison, the panel's line
             assert rules[rule.name]["expr"] == f"{target['expr']} {rule.comparison} {_number(threshold)}", (key, rule.name)
             assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line"
-        assert [rule.name for rule, _panel in alert_panels(env.alert_rules)] == [r.name for r in threshold_rules]
+        assert [rule.name for rule, _panel in alert_panels(env.monitoring.alert_rules)] == [r.name for r in threshold_rules]
 
 
 @pytest.mark.slow  # promtool per environment
@@ -229,7 +229,7 @@ def test_dashboard_configmap_carries_the_dashboard_byte_for_byte(rendered) -> No
             continue
         env = ENVIRONMENTS[key]
         configmap = yaml.safe_load(files["kubernetes/dashboard-configmap.yaml"])
-        assert configmap["data"] == {env.dashboard_file: files["grafana/dashboard.json"].rstrip("\n")}
+        assert configmap["data"] == {env.monitoring.dashboard_file: files["grafana/dashboard.json"].rstrip("\n")}
         assert env.spec.monitoring.dashboard_labels.items() <= configmap["metadata"]["labels"].items()
     assert yaml.safe_load(rendered["shipped:production"]["kubernetes/dashboard-configmap.yaml"])["metadata"]["labels"][
         "grafana_dashboard"] == "1"

@@ -80,18 +80,18 @@ ROLLOUT_IDS = ids(("shipped", "variant"))
 
 
 def with_strategy(strategies: tuple[str, ...], env_ids: list[str] = ALL_IDS) -> list[str]:
-    return [i for i in env_ids if load(*split_id(i)).strategy in strategies]
+    return [i for i in env_ids if load(*split_id(i)).rollout.strategy in strategies]
 
 
 def test_the_environments_cover_every_strategy_and_variant() -> None:
     """The parametrised tests below prove what they claim only if these hold."""
-    assert {load("shipped", n).strategy for n in ("development", "staging", "production")} == {
+    assert {load("shipped", n).rollout.strategy for n in ("development", "staging", "production")} == {
         "rolling", "canary", "blue-green"}
-    assert load("shipped", "development").strategy == "rolling"
-    assert load("shipped", "staging").strategy == "canary"
-    assert load("shipped", "production").strategy == "blue-green"
+    assert load("shipped", "development").rollout.strategy == "rolling"
+    assert load("shipped", "staging").rollout.strategy == "canary"
+    assert load("shipped", "production").rollout.strategy == "blue-green"
     assert load("variant", "canary-manual").spec.rollout.canary.pause is None
-    assert load("variant", "canary-ungated").analysis is False
+    assert load("variant", "canary-ungated").rollout.analysed is False
     assert load("variant", "blue-green-auto").spec.rollout.blue_green.auto_promote is True
     assert load("variant", "canary-plain-prometheus").spec.monitoring.operator is False
 
@@ -161,13 +161,13 @@ def application(env: Environment, root: Path, component: Path, deployment: str |
     port = env.spec.service.port
     objects = [
         {"apiVersion": "apps/v1", "kind": "Deployment",
-         "metadata": {"name": deployment or env.deployment, "namespace": env.namespace},
+         "metadata": {"name": deployment or env.service_name, "namespace": env.namespace},
          "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
              "containers": [{"name": env.container, "image": "registry.invalid/fraud-api:1.4.2",
                              "ports": [{"name": "http", "containerPort": port}],
                              "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}},
                             SIDECAR]}}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.active_service, "namespace": env.namespace},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.rollout.active_service, "namespace": env.namespace},
          "spec": {"selector": labels, "ports": [{"name": "http", "port": port, "targetPort": port}]}},
     ]
     (app / "app.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False), encoding="utf-8")
@@ -236,7 +236,7 @@ def test_kustomize_renders_the_component_into_the_applications_deployment(env_id
     assert container(deployment, SIDECAR["name"]) == SIDECAR
     assert "replicas" not in spec  # the HPA owns them
     rollout = env.spec.rollout
-    if env.strategy == "rolling":
+    if env.rollout.strategy == "rolling":
         assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {
             "maxSurge": rollout.max_surge, "maxUnavailable": rollout.max_unavailable}}
         assert spec["minReadySeconds"] == rollout.min_ready_seconds
@@ -252,16 +252,16 @@ def test_kustomize_renders_the_component_into_the_applications_deployment(env_id
                                                                                     "deployment-patch.yaml")
                  for d in documents(path.read_text(encoding="utf-8"))]
     key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
-    assert sorted(map(key, objects)) == sorted([("Deployment", env.deployment), ("Service", env.active_service),
+    assert sorted(map(key, objects)) == sorted([("Deployment", env.service_name), ("Service", env.rollout.active_service),
                                                 *map(key, generated)])
 
     core = [o for o in objects if o["apiVersion"] in CORE_GROUPS]
     custom = [o for o in objects if o["apiVersion"] not in CORE_GROUPS]
     status, summary, details = check_kubernetes_text(yaml.safe_dump_all(core))
     assert status == "ok", details or summary
-    if env.gated:
+    if env.rollout.argo:
         assert {"Rollout"} <= {o["kind"] for o in custom}
-    if env.analysis:
+    if env.rollout.analysed:
         assert {"AnalysisTemplate"} <= {o["kind"] for o in custom}
     for document in custom:
         assert crd_errors(document, crds) == [], key(document)
@@ -329,13 +329,13 @@ def test_verify_fails_when_the_patch_misses_the_deployment(shipped_project: Path
 
 NEW, OLD = "abc123", "old999"  # rollouts-pod-template-hash of the new version's pods and of the stable ones
 HASH_ARG = "{{args.canary-hash}}"
-ANALYSED_IDS = [i for i in ROLLOUT_IDS if load(*split_id(i)).analysis]
+ANALYSED_IDS = [i for i in ROLLOUT_IDS if load(*split_id(i)).rollout.analysed]
 
 
 def gate_metrics(label: str, name: str) -> dict[str, dict[str, Any]]:
     """The gates as the rendered analysis-template.yaml has them: metric name -> metric."""
     [gates] = [t for t in documents(rendered(label, name)["kubernetes/analysis-template.yaml"])
-               if t["metadata"]["name"] == load(label, name).gates_template]
+               if t["metadata"]["name"] == load(label, name).rollout.gates_template]
     return {m["name"]: m for m in gates["spec"]["metrics"]}
 
 
@@ -356,7 +356,7 @@ def test_each_gate_query_passes_promtool_check_rules(env_id: str, tmp_path: Path
     env = load(label, name)
     metrics = gate_metrics(label, name)
     # The artifact carries the queries of the same builders as the alerts, with their thresholds.
-    assert [(n, q) for n, q, _ in env.gate_queries] == [(n, m["provider"]["prometheus"]["query"])
+    assert [(n, q) for n, q, _ in env.rollout.gate_queries] == [(n, m["provider"]["prometheus"]["query"])
                                                         for n, m in metrics.items()]
     assert {m["provider"]["prometheus"]["address"] for m in metrics.values()} == {env.spec.rollout.prometheus_url}
     rules = {"groups": [{"name": "gates", "rules": [
@@ -396,7 +396,7 @@ EVAL = "8m"
 
 
 def _labels(env: Environment, pod_hash: str, **extra: str) -> str:
-    labels = {"job": env.job, "namespace": env.namespace, "rollouts_pod_template_hash": pod_hash, **extra}
+    labels = {"job": env.service_name, "namespace": env.namespace, "rollouts_pod_template_hash": pod_hash, **extra}
     return ",".join(f'{k}="{v}"' for k, v in labels.items())
 
 
@@ -506,10 +506,10 @@ def test_the_blue_green_pre_promotion_check_asks_the_new_stacks_health_through_t
         label, name = split_id(env_id)
         env = load(label, name)
         [check] = [t for t in documents(rendered(label, name)["kubernetes/analysis-template.yaml"])
-                   if t["metadata"]["name"] == env.preview_check_template]
+                   if t["metadata"]["name"] == env.rollout.preview_check_template]
         [metric] = check["spec"]["metrics"]
         web = metric["provider"]["web"]
-        assert web["url"] == (f"http://{env.preview_service}.{env.namespace}.svc:{env.spec.service.port}"
+        assert web["url"] == (f"http://{env.rollout.preview_service}.{env.namespace}.svc:{env.spec.service.port}"
                               f"{env.spec.health.dependency_paths[0]}")
         assert web["jsonPath"] == "{$.status}"
         assert metric["consecutiveErrorLimit"] == 5  # the design's max_retries=5
@@ -831,13 +831,13 @@ def test_the_preview_service_is_never_scraped_as_the_service(env_id: str) -> Non
     label, name = split_id(env_id)
     env = load(label, name)
     [preview] = objects_of(label, name, "kubernetes/preview-service.yaml")
-    assert preview["metadata"]["name"] == env.preview_service != env.active_service
+    assert preview["metadata"]["name"] == env.rollout.preview_service != env.rollout.active_service
     assert preview["spec"]["selector"] == env.selector
     if env.spec.monitoring.operator:
         [monitor] = objects_of(label, name, "kubernetes/servicemonitor.yaml")
         selected = monitor["spec"]["selector"]["matchLabels"]
     else:
-        selected = env.monitored_service_selector
+        selected = env.monitoring.service_selector
     labels = preview["metadata"]["labels"]
     assert not selected.items() <= labels.items(), (selected, labels)
 
@@ -848,7 +848,7 @@ def test_hpa_scales_the_rollout_when_one_runs_the_pods(env_id: str) -> None:
     env = load(label, name)
     [hpa] = objects_of(label, name, "kubernetes/hpa.yaml")
     target = hpa["spec"]["scaleTargetRef"]
-    if env.gated:
+    if env.rollout.argo:
         [rollout] = objects_of(label, name, "kubernetes/rollout.yaml")
         assert target == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": rollout["metadata"]["name"]}
         assert "replicas" not in rollout["spec"]
@@ -865,12 +865,12 @@ def test_the_pod_hash_label_reaches_the_series_exactly_for_gated_strategies(env_
     files = rendered(label, name)
     if env.spec.monitoring.operator:
         [monitor] = objects_of(label, name, "kubernetes/servicemonitor.yaml")
-        assert monitor["spec"].get("podTargetLabels") == (["rollouts-pod-template-hash"] if env.gated else None)
+        assert monitor["spec"].get("podTargetLabels") == (["rollouts-pod-template-hash"] if env.rollout.argo else None)
     else:
         [job] = yaml.safe_load(files["prometheus/scrape.yaml"])["scrape_configs"]
         copy = {"source_labels": ["__meta_kubernetes_pod_label_rollouts_pod_template_hash"],
                 "target_label": "rollouts_pod_template_hash"}
-        assert (copy in job["relabel_configs"]) is env.gated
+        assert (copy in job["relabel_configs"]) is env.rollout.argo
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)
@@ -885,9 +885,9 @@ def test_the_component_lists_exactly_the_environments_other_kubernetes_artifacts
     assert component["apiVersion"] == "kustomize.config.k8s.io/v1alpha1" and component["kind"] == "Component"
     assert component["resources"] == registry and sorted(registry) == files
     assert component["patches"] == [{"path": "deployment-patch.yaml",
-                                     "target": {"kind": "Deployment", "name": env.deployment}}]
+                                     "target": {"kind": "Deployment", "name": env.service_name}}]
     [patch] = objects_of(label, name, DEPLOYMENT_PATCH)
-    assert patch["metadata"]["name"] == env.deployment
+    assert patch["metadata"]["name"] == env.service_name
     assert "replicas" not in patch["spec"]
     assert all(set(c) == {"name", "startupProbe", "livenessProbe", "readinessProbe"}  # never an image
                for c in patch["spec"]["template"]["spec"]["containers"])
@@ -901,19 +901,19 @@ def test_the_rollout_names_what_exists(env_id: str) -> None:
     env = load(label, name)
     [rollout] = objects_of(label, name, "kubernetes/rollout.yaml")
     templates = {t["metadata"]["name"]: t for t in objects_of(label, name, "kubernetes/analysis-template.yaml")} \
-        if env.analysis else {}
+        if env.rollout.analysed else {}
     strategy = rollout["spec"]["strategy"]
     references = []
-    if env.strategy == "canary":
+    if env.rollout.strategy == "canary":
         if "analysis" in strategy["canary"]:
             references.append(strategy["canary"]["analysis"])
     else:
         bg = strategy["blueGreen"]
-        assert (bg["activeService"], bg["previewService"]) == (env.active_service, env.preview_service)
+        assert (bg["activeService"], bg["previewService"]) == (env.rollout.active_service, env.rollout.preview_service)
         assert bg["scaleDownDelaySeconds"] == env.spec.rollout.blue_green.rollback_window
         assert bg["scaleDownDelayRevisionLimit"] == 1
         references += [bg[k] for k in ("prePromotionAnalysis", "postPromotionAnalysis") if k in bg]
-    assert bool(references) is env.analysis
+    assert bool(references) is env.rollout.analysed
     for reference in references:
         for template in reference["templates"]:
             spec = templates[template["templateName"]]["spec"]

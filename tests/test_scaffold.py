@@ -12,7 +12,6 @@ from infragen.cli import cli
 from infragen.load import Loader
 from infragen.models.settings import TIERS
 from infragen.policy import check_environment
-from infragen.scaffold import smallest_fitting_max_connections
 
 SERVERS = ["--server", "10.0.0.1:8080", "--server", "10.0.0.2:8080"]
 PROMETHEUS = ["--prometheus-url", "http://prometheus.monitoring.svc:9090"]
@@ -39,9 +38,9 @@ def test_every_tier_scaffolds_validates_and_builds(project, runner, tier: str, p
 
     env = Loader(project / "environments").load("fresh")
     assert [f for f in check_environment(env) if f.level == "error"] == []
-    assert env.peak_connections <= env.usable_connections  # the fleet rule holds ...
+    assert env.capacity.peak_connections <= env.capacity.usable_connections  # the fleet rule holds ...
     smaller = env.spec.database.model_copy(update={"max_connections": data["database"]["max_connections"] - 1})
-    assert env.peak_connections > smaller.usable_connections  # ... with nothing larger than needed
+    assert env.capacity.peak_connections > smaller.usable_connections  # ... with nothing larger than needed
 
     result = runner.invoke(cli, ["build", "fresh"])
     assert result.exit_code == 0, result.output
@@ -53,15 +52,15 @@ def test_staging_scaffold_value(project, runner) -> None:
     """Staging's defaults open (5 + 2 surge) x (10 + 5) = 105 at peak: more than 90 usable of PostgreSQL's 100."""
     assert runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", *SERVERS, *PROMETHEUS]).exit_code == 0
     env = Loader(project / "environments").load("stage")
-    assert env.strategy == "canary" and env.peak_connections == 105
-    assert env.spec.database.max_connections == 117 == smallest_fitting_max_connections(env)  # 117 x 90% = 105
+    assert env.rollout.strategy == "canary" and env.capacity.peak_connections == 105
+    assert env.spec.database.max_connections == 117 == env.capacity.smallest_fitting_max_connections  # 117 x 90% = 105
 
 
 def test_production_scaffold_fits_two_blue_green_stacks(project, runner) -> None:
     """Blue-green runs both stacks through the rollback window: 2 x 10 x (20 + 10) = 600, so 667 (x 90% = 600)."""
     assert runner.invoke(cli, ["new", "prod", "--tier", "production", "--service", "shop", *SERVERS, *PROMETHEUS]).exit_code == 0
     env = Loader(project / "environments").load("prod")
-    assert env.strategy == "blue-green" and env.peak_connections == 600 and env.spec.database.max_connections == 667
+    assert env.rollout.strategy == "blue-green" and env.capacity.peak_connections == 600 and env.spec.database.max_connections == 667
 
 
 def test_a_gated_tier_without_prometheus_asks_for_it_or_rolling(project, runner) -> None:
@@ -70,7 +69,7 @@ def test_a_gated_tier_without_prometheus_asks_for_it_or_rolling(project, runner)
     assert list((project / "environments").iterdir()) == []
     result = runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", "--strategy", "rolling", *SERVERS])
     assert result.exit_code == 0, result.output
-    assert Loader(project / "environments").load("stage").strategy == "rolling"
+    assert Loader(project / "environments").load("stage").rollout.strategy == "rolling"
 
 
 def test_refuses_to_overwrite(project, write_env, runner) -> None:

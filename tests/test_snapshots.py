@@ -194,9 +194,9 @@ def test_snapshots_stay_near_one_copy_of_the_output() -> None:
 def test_edge_cases_cover_what_they_claim() -> None:
     """The fixtures exercise the branches their names promise (so a fixture edit cannot silently drop one)."""
     envs = {name: EDGE.load(name) for name in EDGE.names()}
-    assert envs["affinity-off"].affinity_mode == "off"
-    assert envs["sticky-nginx"].affinity_mode == "sticky"
-    assert SHIPPED.load("production").affinity_mode == "hash"
+    assert envs["affinity-off"].edge.affinity_mode == "off"
+    assert envs["sticky-nginx"].edge.affinity_mode == "sticky"
+    assert SHIPPED.load("production").edge.affinity_mode == "hash"
     assert envs["memory-metric"].spec.autoscaling.target_memory_percent == 75
     assert SHIPPED.load("development").spec.autoscaling.target_memory_percent is None
-    assert envs["percent-pdb"].pdb_field == ("maxUnavailable", "25%")
+    assert envs["percent-pdb"].capacity.pdb_field == ("maxUnavailable", "25%")

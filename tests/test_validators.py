@@ -88,8 +88,8 @@ def test_manifests_point_at_the_service(built: dict[str, Built], name: str) -> N
     pdb, hpa = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (pdb_path, hpa_path))
     selector = pdb["spec"]["selector"]
     assert selector == {"matchLabels": env.selector} and env.selector, f"{_show(pdb_path)}: selector {selector}"
-    target = ({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": env.deployment} if env.gated
-              else {"apiVersion": "apps/v1", "kind": "Deployment", "name": env.deployment})
+    target = ({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": env.service_name} if env.rollout.argo
+              else {"apiVersion": "apps/v1", "kind": "Deployment", "name": env.service_name})
     assert hpa["spec"]["scaleTargetRef"] == target, \
         f"{_show(hpa_path)}: scaleTargetRef {hpa['spec']['scaleTargetRef']}"
     assert pdb["metadata"]["namespace"] == hpa["metadata"]["namespace"] == env.namespace
@@ -123,7 +123,7 @@ def test_promtool_check_rules_without_warnings(built: dict[str, Built], name: st
     path = built[name].path("prometheus/alerts.yaml")
     status, summary, details = check_rules(promtool, path)
     assert status == "ok", f"{_show(path)}: {summary}\n{details}"
-    assert f"{len(built[name].env.alert_rules)} rules" in summary
+    assert f"{len(built[name].env.monitoring.alert_rules)} rules" in summary
 
 
 @pytest.mark.slow  # promtool test rules per environment
@@ -141,7 +141,7 @@ def test_generated_alert_tests_cover_every_case(built: dict[str, Built], name: s
     env = built[name].env
     spec = yaml.safe_load(built[name].path("tests/alerts.test.yaml").read_text(encoding="utf-8"))
     assert spec["rule_files"] == ["../prometheus/alerts.yaml"]
-    for rule in env.alert_rules:
+    for rule in env.monitoring.alert_rules:
         groups = {g["name"].split(": ", 1)[1].split(" (")[0]: g for g in spec["tests"] if g["name"].startswith(rule.name + ":")}
         names = " | ".join(groups)
         hold = getattr(env.spec.alerts, rule.setting).for_
@@ -205,7 +205,7 @@ def test_alert_tests_follow_the_threshold(tmp_path: Path, built: dict[str, Built
     assert "fires when > 0.2" in test_file.read_text(encoding="utf-8")
     status, summary, details = check_rule_tests(promtool, test_file)
     assert status == "failed" and "HighErrorRate" in summary, details
-    assert moved.alert_tests != source.env.alert_tests
+    assert moved.monitoring.alert_tests != source.env.monitoring.alert_tests
 
 
 # --- Alertmanager ---------------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_amtool_accepts_config_and_routes_each_severity_to_its_receiver(built: d
     assert status == "ok", f"{_show(path)}: {summary}\n{details}"
     severities = {labels[0].split("=")[1]: receiver for labels, receiver in routing_expectations(built[name].env)
                   if labels[0].startswith("severity=")}
-    assert severities == dict(built[name].env.severity_routes)
+    assert severities == dict(built[name].env.routing.severity_routes)
     for severity, receiver in severities.items():  # one direct amtool call per severity, as the docs show it
         proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
                                f"--verify.receivers={receiver}", f"severity={severity}"], capture_output=True, text=True)
@@ -261,7 +261,7 @@ def test_nginx_accepts_upstream_and_location(built: dict[str, Built], name: str)
     nginx, installed = _installed_nginx()
     b = built[name]
     if b.env.spec.load_balancing.version > installed:
-        pytest.skip(f"{name} targets nginx {b.env.spec.load_balancing.nginx_version} ({b.env.affinity_mode} affinity); "
+        pytest.skip(f"{name} targets nginx {b.env.spec.load_balancing.nginx_version} ({b.env.edge.affinity_mode} affinity); "
                     f"nginx {'.'.join(map(str, installed))} is the only one installable here: checked by snapshot only")
     upstream, location = b.path("nginx/upstream.conf"), b.path("nginx/location.conf")
     code, out = nginx_test(nginx, [upstream], {"/": [location]})
@@ -319,16 +319,16 @@ def test_upstream_affinity_directive_matches_the_settings(built: dict[str, Built
     methods = [d for d in directives if d.split()[0] in _METHODS]
     sticky = [d for d in directives if d.startswith("sticky")]
     affinity = env.spec.load_balancing.session_affinity
-    if env.affinity_mode == "hash":
+    if env.edge.affinity_mode == "hash":
         assert methods == [f"hash $cookie_{affinity.cookie} consistent"] and not sticky, f"{_show(path)}: {methods + sticky}"
-    elif env.affinity_mode == "sticky":
+    elif env.edge.affinity_mode == "sticky":
         assert len(methods) <= 1, f"{_show(path)}: more than one balancing method: {methods}"
-        assert sticky == [f"sticky cookie {affinity.routing_cookie} expires={env.affinity_ttl} path=/ httponly"], \
+        assert sticky == [f"sticky cookie {affinity.routing_cookie} expires={env.edge.affinity_ttl} path=/ httponly"], \
             f"{_show(path)}: {sticky}"
         assert affinity.routing_cookie != affinity.cookie, f"{_show(path)}: nginx would overwrite the session cookie"
     else:
         expected = {"least_conn": ["least_conn"], "random": ["random two least_conn"], "round_robin": []}
-        assert methods == expected[env.balancing_method] and not sticky, f"{_show(path)}: {methods + sticky}"
+        assert methods == expected[env.edge.balancing_method] and not sticky, f"{_show(path)}: {methods + sticky}"
 
 
 # --- the env file ---------------------------------------------------------------------------------------------

@@ -99,105 +99,146 @@ def latency_p95(matchers: Sequence[str], window: str) -> str:
     return f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{braces(matchers)}[{window}])))"
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """One alert before the labels, `for` and runbook its `alerts.<setting>` section adds."""
+
+    name: str
+    setting: str
+    threshold: float | int | None
+    query: str
+    comparison: str | None
+    unit: str
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True)
+class _Words:
+    """What every alert's query and text is made of."""
+
+    env: AlertInputs
+    window: str
+    matchers: tuple[str, ...]
+    sel: str
+    who: str  # "job (environment)", the start of every summary
+    where: str  # "job in namespace ns"
+
+    def rate(self, metric: str) -> str:
+        return f"rate({metric}{self.sel}[{self.window}])"
+
+
+def _request_alerts(w: _Words) -> list[_Draft]:
+    a, window, who, where = w.env.settings, w.window, w.who, w.where
+    return [
+        _Draft(
+            name="HighErrorRate", setting="error_rate", threshold=a.error_rate.threshold,
+            query=error_ratio(w.matchers, window), comparison=">", unit="percentunit",
+            summary=f"{who}: 5xx responses above {percent_text(a.error_rate.threshold)}",
+            description=f"{{{{ $value | humanizePercentage }}}} of requests to {where} answered 5xx over the last "
+                        f"{window} (threshold {percent_text(a.error_rate.threshold)})."),
+        _Draft(
+            name="HighLatencyP95", setting="latency_p95", threshold=a.latency_p95.threshold_seconds,
+            query=latency_p95(w.matchers, window), comparison=">", unit="s",
+            summary=f"{who}: p95 latency above {format_number(a.latency_p95.threshold_seconds)}s",
+            description=f"p95 request latency of {where} is {{{{ $value | humanizeDuration }}}} over the last {window} "
+                        f"(threshold {format_number(a.latency_p95.threshold_seconds)}s)."),
+    ]
+
+
+def _dependency_alerts(w: _Words) -> list[_Draft]:
+    env, a, window, who, where = w.env, w.env.settings, w.window, w.who, w.where
+    capacity = env.pool_capacity
+    return [
+        _Draft(
+            name="DatabasePoolNearExhaustion", setting="db_pool_utilization", threshold=a.db_pool_utilization.threshold,
+            query=f"database_pool_connections_in_use{w.sel} / {capacity}", comparison=">", unit="percentunit",
+            summary=f"{who}: database pool above {percent_text(a.db_pool_utilization.threshold)} on an instance",
+            description=f"Instance {{{{ $labels.instance }}}} of {where} uses {{{{ $value | humanizePercentage }}}} of "
+                        f"its {capacity} database connections (pool {env.pool_size} + overflow {env.pool_overflow}; "
+                        f"threshold {percent_text(a.db_pool_utilization.threshold)})."),
+        _Draft(
+            name="LowCacheHitRate", setting="cache_hit_rate", threshold=a.cache_hit_rate.threshold,
+            # `or vector(0)`: a side with no series yet counts as zero instead of hiding the ratio.
+            query=f'(sum({w.rate("cache_hits_total")}) or vector(0)) / ((sum({w.rate("cache_hits_total")}) '
+                  f'or vector(0)) + (sum({w.rate("cache_misses_total")}) or vector(0)))',
+            comparison="<", unit="percentunit",
+            summary=f"{who}: cache hit rate below {percent_text(a.cache_hit_rate.threshold)}",
+            description=f"Cache hit rate of {where} is {{{{ $value | humanizePercentage }}}} over the last {window} "
+                        f"(threshold {percent_text(a.cache_hit_rate.threshold)})."),
+        _Draft(
+            name="UnhandledExceptions", setting="unhandled_exceptions", threshold=a.unhandled_exceptions.threshold,
+            query=f'sum(increase(errors_total{selector(env, "error_type=" + promql_string("unhandled"))}[{window}]))',
+            comparison=">", unit="short",
+            summary=f"{who}: more than {a.unhandled_exceptions.threshold} unhandled exceptions in {window}",
+            description=f"{where} raised {{{{ $value | humanize }}}} unhandled exceptions over the last {window} "
+                        f"(threshold {a.unhandled_exceptions.threshold})."),
+        _Draft(
+            name="SlowDatabaseQueries", setting="slow_queries", threshold=a.slow_queries.threshold_seconds,
+            query=f'histogram_quantile(0.95, sum by (le, query_type) '
+                  f'({w.rate("database_query_duration_seconds_bucket")}))',
+            comparison=">", unit="s",
+            summary=f"{who}: p95 {{{{ $labels.query_type }}}} query time above "
+                    f"{format_number(a.slow_queries.threshold_seconds)}s",
+            description=f"p95 duration of {{{{ $labels.query_type }}}} queries from {where} is "
+                        f"{{{{ $value | humanizeDuration }}}} over the last {window} "
+                        f"(threshold {format_number(a.slow_queries.threshold_seconds)}s)."),
+    ]
+
+
+def _edge_and_presence_alerts(w: _Words) -> list[_Draft]:
+    env, a, who, where = w.env, w.env.settings, w.who, w.where
+    drafts = [
+        _Draft(
+            name="RateLimitExceeded", setting="rate_limited", threshold=a.rate_limited.threshold_per_second,
+            query=f'sum({w.rate("rate_limit_exceeded_total")})', comparison=">", unit="reqps",
+            summary=f"{who}: more than {format_number(a.rate_limited.threshold_per_second)} rate-limited requests "
+                    "per second",
+            description=f"{where} rejects {{{{ $value | humanize }}}} requests per second for exceeding the rate "
+                        f"limit (threshold {format_number(a.rate_limited.threshold_per_second)}/s)."),
+        _Draft(
+            # No threshold. `== 1` makes a target that is there but failing count as missing too, and absent()
+            # fires when no series is left: gone and failing alike. A scrape job that never gives this job and
+            # namespace (a renamed Service, a missing relabeling) looks exactly like this: every other alert silent.
+            name="MetricsMissing", setting="metrics_missing", threshold=None,
+            query=f"absent(up{w.sel} == 1)", comparison=None, unit="short",
+            summary=f"{who}: no metrics: no target of job {env.job} in namespace {env.namespace} is up",
+            description=f"Prometheus has no up target of {where} (gone, or every scrape failing): every other alert of "
+                        "the service is blind until it is back."),
+    ]
+    if env.rollout is not None:
+        held = format_duration(env.settings.rollout_stuck.for_)
+        drafts.append(_Draft(
+            # Argo Rollouts' controller exports rollout_info{namespace,name,strategy,phase} = 1 for the current phase.
+            name="RolloutStuck", setting="rollout_stuck", threshold=None,
+            query=f"max by (namespace, name) (rollout_info{{namespace={promql_string(env.namespace)},"
+                  f'name={promql_string(env.rollout)},phase=~"Paused|Degraded"}})',
+            comparison=None, unit="short",
+            summary=f"{who}: rollout {env.rollout} paused or degraded for {held}",
+            description=f"Rollout {env.rollout} in namespace {env.namespace} has waited on a person (a paused step, "
+                        "an inconclusive analysis, a blue-green promotion) or been degraded (an aborted analysis) for "
+                        f"{held}: `kubectl argo rollouts get rollout {env.rollout} -n {env.namespace}` says which."))
+    return drafts
+
+
 def build_alert_rules(env: AlertInputs) -> list[AlertRule]:
     alerts = env.settings
     window = format_duration(alerts.rate_window)
     matchers = service_matchers(env.job, env.namespace)
-    sel = braces(matchers)
-    who = f"{env.job} ({env.environment})"
-    where = f"{env.job} in namespace {env.namespace}"
-
-    def rate(metric: str, sel_: str = sel) -> str:
-        return f"rate({metric}{sel_}[{window}])"
-
-    capacity = env.pool_capacity
-    a = alerts
-    specs = [
-        (
-            "HighErrorRate", "error_rate", a.error_rate.threshold,
-            error_ratio(matchers, window), ">", "percentunit",
-            f"{who}: 5xx responses above {percent_text(a.error_rate.threshold)}",
-            f"{{{{ $value | humanizePercentage }}}} of requests to {where} answered 5xx over the last {window} "
-            f"(threshold {percent_text(a.error_rate.threshold)}).",
-        ),
-        (
-            "HighLatencyP95", "latency_p95", a.latency_p95.threshold_seconds,
-            latency_p95(matchers, window), ">", "s",
-            f"{who}: p95 latency above {format_number(a.latency_p95.threshold_seconds)}s",
-            f"p95 request latency of {where} is {{{{ $value | humanizeDuration }}}} over the last {window} "
-            f"(threshold {format_number(a.latency_p95.threshold_seconds)}s).",
-        ),
-        (
-            "DatabasePoolNearExhaustion", "db_pool_utilization", a.db_pool_utilization.threshold,
-            f"database_pool_connections_in_use{sel} / {capacity}", ">", "percentunit",
-            f"{who}: database pool above {percent_text(a.db_pool_utilization.threshold)} on an instance",
-            f"Instance {{{{ $labels.instance }}}} of {where} uses {{{{ $value | humanizePercentage }}}} of its {capacity} "
-            f"database connections (pool {env.pool_size} + overflow {env.pool_overflow}; "
-            f"threshold {percent_text(a.db_pool_utilization.threshold)}).",
-        ),
-        (
-            "LowCacheHitRate", "cache_hit_rate", a.cache_hit_rate.threshold,
-            # `or vector(0)`: a side with no series yet counts as zero instead of hiding the ratio.
-            f'(sum({rate("cache_hits_total")}) or vector(0)) / ((sum({rate("cache_hits_total")}) or vector(0)) '
-            f'+ (sum({rate("cache_misses_total")}) or vector(0)))', "<", "percentunit",
-            f"{who}: cache hit rate below {percent_text(a.cache_hit_rate.threshold)}",
-            f"Cache hit rate of {where} is {{{{ $value | humanizePercentage }}}} over the last {window} "
-            f"(threshold {percent_text(a.cache_hit_rate.threshold)}).",
-        ),
-        (
-            "UnhandledExceptions", "unhandled_exceptions", a.unhandled_exceptions.threshold,
-            f'sum(increase(errors_total{selector(env, "error_type=" + promql_string("unhandled"))}[{window}]))', ">", "short",
-            f"{who}: more than {a.unhandled_exceptions.threshold} unhandled exceptions in {window}",
-            f"{where} raised {{{{ $value | humanize }}}} unhandled exceptions over the last {window} "
-            f"(threshold {a.unhandled_exceptions.threshold}).",
-        ),
-        (
-            "SlowDatabaseQueries", "slow_queries", a.slow_queries.threshold_seconds,
-            f'histogram_quantile(0.95, sum by (le, query_type) ({rate("database_query_duration_seconds_bucket")}))', ">", "s",
-            f"{who}: p95 {{{{ $labels.query_type }}}} query time above {format_number(a.slow_queries.threshold_seconds)}s",
-            f"p95 duration of {{{{ $labels.query_type }}}} queries from {where} is {{{{ $value | humanizeDuration }}}} "
-            f"over the last {window} (threshold {format_number(a.slow_queries.threshold_seconds)}s).",
-        ),
-        (
-            "RateLimitExceeded", "rate_limited", a.rate_limited.threshold_per_second,
-            f'sum({rate("rate_limit_exceeded_total")})', ">", "reqps",
-            f"{who}: more than {format_number(a.rate_limited.threshold_per_second)} rate-limited requests per second",
-            f"{where} rejects {{{{ $value | humanize }}}} requests per second for exceeding the rate limit "
-            f"(threshold {format_number(a.rate_limited.threshold_per_second)}/s).",
-        ),
-        (
-            # No threshold. `== 1` makes a target that is there but failing count as missing too, and absent()
-            # fires when no series is left: gone and failing alike. A scrape job that never gives this job and
-            # namespace (a renamed Service, a missing relabeling) looks exactly like this: every other alert silent.
-            "MetricsMissing", "metrics_missing", None,
-            f"absent(up{sel} == 1)", None, "short",
-            f"{who}: no metrics: no target of job {env.job} in namespace {env.namespace} is up",
-            f"Prometheus has no up target of {where} (gone, or every scrape failing): every other alert of the service "
-            "is blind until it is back.",
-        ),
-    ]
-    if env.rollout is not None:
-        specs.append((
-            # Argo Rollouts' controller exports rollout_info{namespace,name,strategy,phase} = 1 for the current phase.
-            "RolloutStuck", "rollout_stuck", None,
-            f"max by (namespace, name) (rollout_info{{namespace={promql_string(env.namespace)},"
-            f'name={promql_string(env.rollout)},phase=~"Paused|Degraded"}})', None, "short",
-            f"{who}: rollout {env.rollout} paused or degraded for {format_duration(alerts.rollout_stuck.for_)}",
-            f"Rollout {env.rollout} in namespace {env.namespace} has waited on a person (a paused step, an "
-            "inconclusive analysis, a blue-green promotion) or been degraded (an aborted analysis) for "
-            f"{format_duration(alerts.rollout_stuck.for_)}: `kubectl argo rollouts get rollout {env.rollout} "
-            f"-n {env.namespace}` says which.",
-        ))
-    rules = []
+    words = _Words(env, window, matchers, braces(matchers), f"{env.job} ({env.environment})",
+                   f"{env.job} in namespace {env.namespace}")
+    # In this order in the rules file and on the dashboard.
+    drafts = _request_alerts(words) + _dependency_alerts(words) + _edge_and_presence_alerts(words)
     extra_labels = tuple(sorted(alerts.labels.items()))
-    for name, key, threshold, query, comparison, unit, summary, description in specs:
-        setting = getattr(alerts, key)
+    rules = []
+    for draft in drafts:
+        setting = getattr(alerts, draft.setting)
         labels = (("severity", setting.severity), ("service", env.job), ("namespace", env.namespace),
                   ("environment", env.environment)) + extra_labels
         rules.append(AlertRule(
-            name=name, setting=key, query=query, comparison=comparison, threshold=threshold, unit=unit,
-            for_=format_duration(setting.for_), severity=setting.severity, labels=labels, summary=summary,
-            description=description,
-            runbook_url=f"{alerts.runbook_url.rstrip('/')}#{name}" if alerts.runbook_url else None,
+            name=draft.name, setting=draft.setting, query=draft.query, comparison=draft.comparison,
+            threshold=draft.threshold, unit=draft.unit, for_=format_duration(setting.for_), severity=setting.severity,
+            labels=labels, summary=draft.summary, description=draft.description,
+            runbook_url=f"{alerts.runbook_url.rstrip('/')}#{draft.name}" if alerts.runbook_url else None,
         ))
     return rules

@@ -10,7 +10,13 @@ can: 75% of 2 replicas is 0/2). So 5% on 3 replicas is 1 canary pod of 4: 25% of
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
+
+from .alerts import error_ratio, latency_p95, promql_string, service_matchers
+from .defaults import Part, default_of
+from .settings import ARGO_STRATEGIES
+from .types import format_duration
 
 MAX_WEIGHT = 100
 HASH_ARG = "canary-hash"  # the AnalysisTemplate argument carrying the new pods' rollouts-pod-template-hash
@@ -28,6 +34,10 @@ class Split(NamedTuple):
     def __str__(self) -> str:
         """`1 canary + 2 stable (33%)`: both counts named, never a fraction (`1/2`) that reads as another share."""
         return f"{self.canary} canary + {self.stable} stable ({self.share:.0%})"
+
+    def faithful(self, weight: int) -> bool:
+        """Is the canary's real share at most twice the step's `weight` (the line `canary-step-share` draws)?"""
+        return self.share <= 2 * weight / MAX_WEIGHT
 
 
 def _tied(weight: int, total: int) -> bool:
@@ -63,10 +73,10 @@ def canary_split(weight: int, replicas: int, surge_pods: int) -> Split:
     return Split(best[0], best[1] - best[0])
 
 
-def smallest_faithful_replicas(weight: int, surge_pods_at: callable[[int], int], limit: int = 10_000) -> int | None:
-    """The fewest replicas at which the canary's real share is at most twice `weight` (None beyond `limit`)."""
+def smallest_faithful_replicas(weight: int, surge_pods_at: Callable[[int], int], limit: int = 10_000) -> int | None:
+    """The fewest replicas at which the canary's split is faithful to `weight` (None beyond `limit`)."""
     for replicas in range(1, limit + 1):
-        if canary_split(weight, replicas, surge_pods_at(replicas)).share <= 2 * weight / MAX_WEIGHT:
+        if canary_split(weight, replicas, surge_pods_at(replicas)).faithful(weight):
             return replicas
     return None
 
@@ -77,3 +87,83 @@ def gate_conditions(threshold: str) -> tuple[str, str]:
     inconclusive and the rollout pauses for a person: never an abort, never a silent pass."""
     known = "len(result) > 0 && !isNaN(result[0])"
     return f"{known} && result[0] <= {threshold}", f"{known} && result[0] > {threshold}"
+
+
+class RolloutPlan(Part):
+    """How a new version goes out: a rolling update of the Deployment, or an Argo Rollout (canary, blue-green)
+    that runs the Deployment's pods, with or without its analysis."""
+
+    @property
+    def strategy(self) -> str:
+        return self.spec.rollout.strategy
+
+    @property
+    def argo(self) -> bool:
+        """Does an Argo Rollout run the pods (canary and blue-green), whether or not its analysis is on?"""
+        return self.strategy in ARGO_STRATEGIES
+
+    @property
+    def analysed(self) -> bool:
+        """Does the Argo Rollout run its analysis (canary: the gates; blue-green: the health check and the gates)?"""
+        r = self.spec.rollout
+        return r.canary.analysis if self.strategy == "canary" else r.blue_green.analysis if self.argo else False
+
+    @property
+    def scale_target(self) -> tuple[str, str, str]:
+        """(apiVersion, kind, name) of the workload the HPA scales: the Argo Rollout when one runs the Deployment's
+        pods (an HPA still aimed at the Deployment would fight the Rollout's controller)."""
+        if self.argo:
+            return ("argoproj.io/v1alpha1", "Rollout", self.env.service_name)
+        return ("apps/v1", "Deployment", self.env.service_name)
+
+    @default_of(("rollout", "blue_green", "active_service"), "service.name")
+    def active_service(self) -> str:
+        return self.spec.rollout.blue_green.active_service or self.env.service_name
+
+    @default_of(("rollout", "blue_green", "preview_service"), "<service.name>-preview")
+    def preview_service(self) -> str:
+        return self.spec.rollout.blue_green.preview_service or f"{self.env.service_name}-preview"
+
+    @property
+    def preview_labels(self) -> dict[str, str]:
+        """Labels of the preview Service: none the ServiceMonitor selects, or after the switch both Services would
+        select the same pods and every series would be scraped twice."""
+        return {"app.kubernetes.io/component": "preview", "app.kubernetes.io/managed-by": "infragen",
+                "app.kubernetes.io/name": self.preview_service}
+
+    @property
+    def gates_template(self) -> str:
+        return f"{self.env.service_name}-gates"
+
+    @property
+    def preview_check_template(self) -> str:
+        return f"{self.env.service_name}-preview-health"
+
+    def canary_split(self, weight: int, replicas: int) -> Split:
+        return canary_split(weight, replicas, self.spec.rollout.surge_pods(replicas))
+
+    @property
+    def canary_steps(self) -> list[tuple[int, Split, Split]]:
+        """Each canary step: (weight, split at min_replicas, split at max_replicas)."""
+        a = self.spec.autoscaling
+        return [(w, self.canary_split(w, a.min_replicas), self.canary_split(w, a.max_replicas))
+                for w in self.spec.rollout.canary.steps]
+
+    @property
+    def gate_matchers(self) -> tuple[str, ...]:
+        """The new version's pods only: the gates compare them, not the fleet."""
+        return service_matchers(self.env.service_name, self.env.namespace) + (
+            f"rollouts_pod_template_hash={promql_string('{{args.' + HASH_ARG + '}}')}",)
+
+    @property
+    def gate_queries(self) -> list[tuple[str, str, float]]:
+        """(metric name, PromQL, highest passing value) of each gate, from the same builders as the alerts."""
+        gates = self.spec.rollout.gates
+        window = format_duration(gates.window)
+        return [("error-rate", error_ratio(self.gate_matchers, window, no_errors_is_zero=True), gates.max_error_rate),
+                ("latency-p95", latency_p95(self.gate_matchers, window), gates.max_latency_p95_seconds)]
+
+    @property
+    def preview_check_url(self) -> str:
+        path = (self.spec.health.dependency_paths or ["/health"])[0]
+        return f"http://{self.preview_service}.{self.env.namespace}.svc:{self.spec.service.port}{path}"

@@ -572,7 +572,7 @@ class Monitoring(Section):
 
 
 Strategy = Literal["rolling", "canary", "blue-green"]
-GATED: tuple[str, ...] = ("canary", "blue-green")  # strategies whose analysis queries Prometheus
+ARGO_STRATEGIES: tuple[str, ...] = ("canary", "blue-green")  # strategies an Argo Rollout runs
 KEEP_PREVIOUS = "or set `rollout.strategy: rolling` to keep the previous output"
 
 
@@ -650,7 +650,7 @@ class Rollout(Section):
                                      "(workloadRef.scaleDown). never leaves its pods serving outside every gate.")
     prometheus_url: str | None = Field(
         None, pattern=_HTTP_URL, json_schema_extra=form("an http:// or https:// URL such as http://prometheus.monitoring.svc:9090"),
-        description="The Prometheus the analysis queries. Required with a gated strategy.")
+        description="The Prometheus the analysis queries. Required with canary and blue-green.")
     canary: CanarySettings = Field(default_factory=CanarySettings)
     blue_green: BlueGreenSettings = Field(default_factory=BlueGreenSettings)
     gates: Gates = Field(default_factory=Gates)

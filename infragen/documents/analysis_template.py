@@ -1,0 +1,44 @@
+"""kubernetes/analysis-template.yaml: the gates (the new pods' error rate and p95 latency, from the alerts' own
+query builders) and, for blue-green, the pre-promotion health check of the new stack through the preview Service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..models.rollout import HASH_ARG, gate_conditions
+from ..models.types import format_duration, format_number
+
+if TYPE_CHECKING:
+    from ..models.environment import Environment
+
+
+def _gates(env: Environment) -> dict[str, Any]:
+    gates = env.spec.rollout.gates
+    metrics = []
+    for name, query, limit in env.rollout.gate_queries:
+        success, failure = gate_conditions(format_number(limit))
+        metrics.append({"name": name, "interval": format_duration(gates.interval), "count": gates.count,
+                        "failureLimit": gates.failure_limit, "successCondition": success,
+                        "failureCondition": failure,
+                        "provider": {"prometheus": {"address": env.spec.rollout.prometheus_url, "query": query}}})
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+            "metadata": env.metadata(env.rollout.gates_template),
+            "spec": {"args": [{"name": HASH_ARG}], "metrics": metrics}}
+
+
+def _preview_check(env: Environment) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+            "metadata": env.metadata(env.rollout.preview_check_template),
+            "spec": {"metrics": [{
+                # Before the switch the new stack has no traffic: its health, not traffic gates.
+                # A non-2xx answer is an error; five in a row (max_retries=5) fail the check.
+                "name": "preview-health", "interval": "10s", "count": 1, "failureLimit": 0,
+                "consecutiveErrorLimit": 5, "successCondition": 'result == "healthy"',
+                "provider": {"web": {"url": env.rollout.preview_check_url, "jsonPath": "{$.status}",
+                                     "timeoutSeconds": 10}}}]}}
+
+
+def documents(env: Environment) -> list[dict[str, Any]]:
+    if env.rollout.strategy == "blue-green":
+        return [_gates(env), _preview_check(env)]
+    return [_gates(env)]

@@ -1,0 +1,32 @@
+"""kubernetes/deployment-patch.yaml: a strategic-merge patch of the application's Deployment. Probes (containers
+merge by name) and, for rolling updates, the update strategy. Never replicas (the HPA owns them), never an image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..models.environment import Environment
+    from ..models.settings import Probe
+
+
+def _probe(env: Environment, path: str, probe: Probe) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": env.spec.service.port}, "periodSeconds": probe.period_seconds,
+            "timeoutSeconds": probe.timeout_seconds, "failureThreshold": probe.failure_threshold}
+
+
+def document(env: Environment) -> dict[str, Any]:
+    r, h = env.spec.rollout, env.spec.health
+    spec: dict[str, Any] = {}
+    if not env.rollout.argo:  # a Rollout replaces the Deployment's own rollout: its strategy would never run
+        spec["strategy"] = {"type": "RollingUpdate",
+                            "rollingUpdate": {"maxSurge": r.max_surge, "maxUnavailable": r.max_unavailable}}
+        spec["minReadySeconds"] = r.min_ready_seconds
+        spec["progressDeadlineSeconds"] = r.progress_deadline_seconds
+    spec["template"] = {"spec": {"containers": [{
+        "name": env.container,
+        "startupProbe": _probe(env, h.liveness_path, h.startup),
+        "livenessProbe": _probe(env, h.liveness_path, h.liveness),
+        "readinessProbe": _probe(env, h.readiness_path, h.readiness),
+    }]}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": env.service_name}, "spec": spec}

@@ -1,0 +1,82 @@
+"""Each value infragen derives, with the formula that made it and the numbers put in (`infragen explain`).
+
+The values are the environment's own properties; the defaults of optional settings are declared where they are
+applied (infragen.models.defaults), so nothing here restates a default.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import PathKey
+from .defaults import Derivation, declared_default
+from .types import format_duration
+
+if TYPE_CHECKING:
+    from .environment import Environment
+
+
+def unset_default(env: Environment, path: PathKey) -> Derivation | None:
+    """The value used for the optional setting at `path` when no layer sets it, and how it is derived."""
+    declared = declared_default(tuple(path))
+    if declared is None or declared.owner is None:
+        return None
+    return declared.derivation(env.part(declared.owner), tuple(path))
+
+
+def derivations(env: Environment) -> list[Derivation]:
+    """Values infragen computes from the settings, each with its formula."""
+    spec, db, a, capacity = env.spec, env.spec.database, env.spec.autoscaling, env.capacity
+    surge = spec.rollout.max_surge
+    surge_formula = (f"rollout.max_surge {surge} of autoscaling.max_replicas {a.max_replicas}, rounded up"
+                     if isinstance(surge, str) else f"rollout.max_surge {surge}")
+    kind, value = capacity.pdb_field
+    rounded = " (a percentage, rounded up)" if isinstance(value, str) else ""
+    evictions = (f"autoscaling.min_replicas {a.min_replicas} - minAvailable {value}{rounded}" if kind == "minAvailable"
+                 else f"maxUnavailable {value}{rounded}, at most autoscaling.min_replicas {a.min_replicas}")
+    lb = spec.load_balancing
+    return [
+        Derivation("database.connections_per_pod", capacity.connections_per_pod,
+                   f"database.pool_size {capacity.pool_size} + database.max_overflow {capacity.pool_overflow}"),
+        Derivation("database.usable_connections", capacity.usable_connections,
+                   f"database.max_connections {db.max_connections} x (100 - database.reserved_connections_percent "
+                   f"{db.reserved_connections_percent})%, rounded down"),
+        Derivation("rollout.surge_pods", capacity.surge_pods, surge_formula),
+        Derivation("rollout.peak_pods", capacity.peak_pods, _peak_pods_formula(env)),
+        Derivation("database.peak_connections", capacity.peak_connections,
+                   f"rollout.peak_pods {capacity.peak_pods} x database.connections_per_pod "
+                   f"{capacity.connections_per_pod}"),
+        Derivation("disruption_budget.evictions_allowed_at_min_replicas", capacity.evictions_allowed_at_min_replicas,
+                   evictions),
+        Derivation("rate_limit.nginx_rate", spec.rate_limit.nginx_rate,
+                   f"rate_limit.requests {spec.rate_limit.requests} per rate_limit.window_seconds "
+                   f"{spec.rate_limit.window_seconds}, as whole requests per second or per minute"),
+        Derivation("monitoring.scrape_timeout", env.monitoring.scrape_timeout,
+                   f"alerts.scrape_interval {env.monitoring.scrape_interval}, at most 10s (Prometheus' default timeout)"),
+        Derivation("load_balancing.affinity_mode", lb.affinity_mode,
+                   f"session_affinity.enabled {'true' if lb.session_affinity.enabled else 'false'} on nginx "
+                   f"{lb.nginx_version}: hash before 1.29.6, sticky from it"),
+        *step_derivations(env),
+    ]
+
+
+def _peak_pods_formula(env: Environment) -> str:
+    a, strategy = env.spec.autoscaling, env.rollout.strategy
+    if strategy == "blue-green":
+        return (f"2 x autoscaling.max_replicas {a.max_replicas}: blue-green runs both stacks for "
+                f"rollout.blue_green.rollback_window {format_duration(env.spec.rollout.blue_green.rollback_window)}")
+    return f"autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {env.capacity.surge_pods} ({strategy})"
+
+
+def step_derivations(env: Environment) -> list[Derivation]:
+    """Each canary step as Argo Rollouts really runs it without a traffic router: pods, not traffic."""
+    if env.rollout.strategy != "canary":
+        return []
+    a = env.spec.autoscaling
+    rows = []
+    for i, (weight, low, high) in enumerate(env.rollout.canary_steps, 1):
+        shown = f"{weight}%: {low} at {a.min_replicas} replicas, {high} at {a.max_replicas}"
+        rows.append(Derivation(f"rollout.canary.step_{i}", shown,
+                               f"canary and stable pods Argo Rollouts runs for weight {weight} at autoscaling.min_replicas "
+                               f"{a.min_replicas} and max_replicas {a.max_replicas} (real share of pods and requests)"))
+    return rows
