@@ -3,7 +3,8 @@
 The CLI (infragen.cli) parses arguments, calls one of these, prints what it returns and picks the exit code.
 Every function takes the tool settings (infragen.config.load_settings) and raises `InputError` for input that
 cannot be used (its problems name file, line and field), `PolicyFailed` when a policy rule stops the command,
-and `WriteInterrupted` when writing failed part-way.
+`OutputError` when the output cannot be written safely (`WriteInterrupted` when writing failed part-way) and
+`GitError` when a review's base cannot be read: all `InfragenError`s (infragen.errors).
 
     settings = load_settings(environments=Path("environments"), output=Path("output"))
     outcome = check(settings)          # outcome.plan.up_to_date, outcome.findings
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import ToolSettings
-from .errors import InputError, Location, Problem, failing
-from .plan import Plan, WriteInterrupted, apply, make_plan, merge_plans, unchanged_plan
+from .errors import InfragenError, InputError, Location, OutputError, PolicyFailed, Problem, WriteInterrupted, failing
+from .plan import Plan, apply, make_plan, merge_plans, unchanged_plan
 
 if TYPE_CHECKING:
     from .explain import Setting
@@ -28,16 +29,8 @@ if TYPE_CHECKING:
     from .scaffold import Scaffold
     from .verify import Result
 
-__all__ = ["Outcome", "PolicyFailed", "WriteInterrupted", "InputError", "validate", "plan", "check", "diff", "build",
+__all__ = ["Outcome", "InfragenError", "PolicyFailed", "OutputError", "WriteInterrupted", "InputError", "validate", "plan", "check", "diff", "build",
            "environments", "explain", "verify", "review", "new"]
-
-
-@dataclass
-class PolicyFailed(InputError):
-    """A policy rule stopped the command: `problems` are every finding (warnings too), `strict` whether
-    warnings counted as failures."""
-
-    strict: bool = False
 
 
 @dataclass
@@ -118,11 +111,11 @@ def build(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
 
 @contextlib.contextmanager
 def _after(findings: list[Problem]) -> Iterator[None]:
-    """An InputError raised once the policy passed (a hand-written file in the way, a failed write) carries the
+    """An error raised once the policy passed (a hand-written file in the way, a failed write) carries the
     warnings found before it, so the report shows everything in order."""
     try:
         yield
-    except InputError as exc:
+    except InfragenError as exc:
         exc.findings = findings + exc.findings
         raise
 
@@ -178,7 +171,7 @@ def verify(settings: ToolSettings, names: Iterable[str] = (), crd_schemas: Path 
 def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()) -> Review:
     """What the working tree changes in effect against git ref `base`: settings, artifacts by path, margins,
     policy findings and the unified diff of each environment (infragen.review). Reads the base with git, never
-    writes to the working tree. InputError: a missing ref, a shallow clone without it, no git repository."""
+    writes to the working tree. GitError: a missing ref, a shallow clone without it, no git repository."""
     from .review import review as compare
 
     return compare(settings.environments, settings.output, base, names, settings.strict)

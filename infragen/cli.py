@@ -12,12 +12,18 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
-from .errors import InputError
+from .errors import InfragenError, WriteInterrupted
 
-EXIT_OK, EXIT_STALE, EXIT_INVALID = 0, 1, 2
 ENVIRONMENTS_HELP = ("Directory of environment files [default: environments/ in the project root, or "
                      "[tool.infragen] environments, or $INFRAGEN_ENVIRONMENTS].")
 WRITING_COMMANDS = ("build", "new")  # the others never write, so never say "nothing was written"
+
+# Exit codes are a contract (README, "Commands"). 1 is the command's own "no": a different word per command.
+EXIT_OK = 0
+EXIT_STALE = 1  # check: output/ differs from what build would write
+EXIT_CHANGED = 1  # review: the working tree changes settings or output against the base
+EXIT_UNVERIFIED = 1  # verify: an artifact failed its consumer (or, with --require-all, was skipped)
+EXIT_INVALID = 2  # the command could not run: invalid input or usage, output not writable safely, git failing
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -113,11 +119,9 @@ def _print_problems(problems: list, fmt: str, notes: bool = False) -> None:
         click.echo(problem.format() + (f"; fix: {hint}" if hint else ""), err=True)
 
 
-def _fail(error: InputError, fmt: str | None = None, summary: str | None = None) -> NoReturn:
+def _fail(error: InfragenError, fmt: str | None = None, summary: str | None = None) -> NoReturn:
     """Print what stopped the command (after any warnings found before it) and exit 2. `summary`: the command's
     name, to append the failure to the GitHub step summary (check, review)."""
-    from .plan import WriteInterrupted
-
     problems = [p for p in error.findings + error.problems if p.level != "info"]  # acknowledged: not repeated
     _print_problems(problems, fmt)
     _print_json(fmt, problems, failed=True, strict=getattr(error, "strict", False))
@@ -156,7 +160,7 @@ def _run(use_case: Callable[..., Any], environments: Path | None, output: Path |
         settings = _settings(environments, output, strict)
         click.get_current_context().meta["infragen.settings"] = settings
         outcome = use_case(settings, names)
-    except InputError as exc:
+    except InfragenError as exc:
         _fail(exc, fmt, summary)
     _print_problems(outcome.findings, fmt, notes)
     return outcome
@@ -164,7 +168,7 @@ def _run(use_case: Callable[..., Any], environments: Path | None, output: Path |
 
 def _displayer(output_dir: Path) -> Callable[[str], str]:
     """display_path for many files below output_dir, without a getcwd() and relpath() per file."""
-    from .discover import display_path
+    from .fsutil import display_path
 
     prefix = display_path(output_dir)
     if Path(prefix).is_absolute():
@@ -175,7 +179,7 @@ def _displayer(output_dir: Path) -> Callable[[str], str]:
 def _stale_annotations(plan: Any, stale: list[tuple[str, str]], fix: str) -> list[str]:
     """One error annotation per file build would change, on the settings file that produces it (line 1: the file
     as a whole); a file of no environment (an orphan) is annotated itself."""
-    from .discover import display_path
+    from .fsutil import display_path
     from .github import annotation
 
     env_dir = click.get_current_context().meta["infragen.settings"].environments
@@ -223,7 +227,7 @@ def _group_help() -> str:
     return ("Generate and check a service's deployment artifacts from typed environment files.\n\n"
             "Run it anywhere in the project: the project root is the nearest directory, from the working directory "
             "up, that holds environments/ (or a pyproject.toml with [tool.infragen]).\n\n"
-            f"\b\nExit codes (2: invalid input or usage, with one file:line:col line per problem):\n{rows}")
+            f"\b\nExit codes (2: the command could not run: invalid input or usage, or output it cannot write safely;\none file:line:col line per problem):\n{rows}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=_group_help())
@@ -243,7 +247,7 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
     did not generate are never touched.
     """
     from . import api
-    from .discover import display_path
+    from .fsutil import display_path
 
     outcome = _run(api.build, environments, output, strict, fmt, names)
     plan = outcome.plan
@@ -263,7 +267,7 @@ def build(environments: Path | None, output: Path | None, strict: bool | None, f
 def check(environments: Path | None, output: Path | None, strict: bool | None, fmt: str, names: tuple[str, ...]) -> None:
     """Exit 1 if the output directory differs from what build would write (for CI). Never writes to it."""
     from . import api
-    from .discover import display_path
+    from .fsutil import display_path
     from .plan import unified_diff
 
     outcome = _run(api.check, environments, output, strict, fmt, names, summary="check")
@@ -350,7 +354,7 @@ def review(environments: Path | None, output: Path | None, base: str, strict: bo
     try:
         settings = _settings(environments, output, strict)
         result = api.review(settings, base, names)
-    except InputError as exc:
+    except InfragenError as exc:
         _fail(exc, None if fmt == "markdown" else fmt, summary="review")
     problems = [p for env in result.environments for p in env.problems + env.findings]
     text = review_markdown(result, _hint_function(problems))
@@ -360,7 +364,7 @@ def review(environments: Path | None, output: Path | None, base: str, strict: bo
     if result.failing:
         sys.exit(EXIT_INVALID)
     if result.changed:
-        sys.exit(EXIT_STALE)
+        sys.exit(EXIT_CHANGED)
 
 
 @cli.command()
@@ -385,12 +389,12 @@ def new(environments: Path | None, tier: str, servers: tuple[str, ...], extends:
     """Write environments/ENV.yaml: the smallest file that validates, passes the policy rules and builds, with the
     smallest database.max_connections that fits the fleet (set it to what your database allows). Never overwrites."""
     from . import api
-    from .discover import display_path
+    from .fsutil import display_path
 
     try:
         scaffold = api.new(_settings(environments, None), name, tier, servers, extends=extends, service=service,
                            strategy=strategy, prometheus_url=prometheus_url)
-    except InputError as exc:
+    except InfragenError as exc:
         _fail(exc)
     command = scaffold.next_command + (f" --environments {environments}" if environments is not None else "")
     click.echo(f"wrote {display_path(scaffold.path)} (tier {tier}"
@@ -407,7 +411,7 @@ def list_(environments: Path | None, output: Path | None) -> None:
 
     try:
         envs = api.environments(_settings(environments, output))
-    except InputError as exc:
+    except InfragenError as exc:
         _fail(exc)
     rows = [(e.name, e.spec.tier, e.namespace, e.source + (f" (extends {', '.join(e.partials)})" if e.partials else ""))
             for e in envs]
@@ -431,7 +435,7 @@ def explain_(environments: Path | None, fmt: str, name: str, field: str | None) 
 
     try:
         explanation = api.explain(_settings(environments, None), name, field)
-    except InputError as exc:
+    except InfragenError as exc:
         _fail(exc, fmt)
     env, rows = explanation.environment, explanation.settings
     if fmt == "json":
@@ -465,12 +469,12 @@ def verify(environments: Path | None, output: Path | None, require_all: bool, cr
     """
     from . import api
     from .consumers import INSTALL_HINT
-    from .discover import display_path
+    from .fsutil import display_path
 
     try:
         settings = _settings(environments, output)
         verification = api.verify(settings, names, crd_schemas, dashboard_schema)
-    except InputError as exc:
+    except InfragenError as exc:
         _fail(exc)
     results = verification.results
     width = max((len(display_path(settings.output / r.environment / r.artifact)) for r in results), default=0)
@@ -484,7 +488,7 @@ def verify(environments: Path | None, output: Path | None, require_all: bool, cr
     if counts["skipped"] and any(not path for path in verification.tools.values()):
         click.echo(f"install the missing validators with: {INSTALL_HINT}", err=True)
     if counts["failed"] or (require_all and counts["skipped"]):
-        sys.exit(EXIT_STALE)
+        sys.exit(EXIT_UNVERIFIED)
 
 
 @cli.command()

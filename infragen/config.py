@@ -119,7 +119,7 @@ def load_settings(root: Path | None = None, **overrides: Any) -> ToolSettings:
         from pydantic import ValidationError  # only the pydantic-settings path can raise it
 
         if not isinstance(exc, ValidationError):  # malformed or unreadable pyproject.toml
-            from .discover import display_path
+            from .fsutil import display_path
 
             raise InputError.single(f"cannot read settings: {exc}", Location(display_path(pyproject))) from None
         problems = [Problem(Location("pyproject.toml [tool.infragen] / INFRAGEN_*"), ".".join(str(p) for p in e["loc"]),

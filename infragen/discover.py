@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import InputError, Location, Problem
-from .fsutil import open_regular
+from .fsutil import display_path, open_regular
 
 ENV_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PARTIAL_RE = re.compile(r"^_[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -24,15 +24,6 @@ def read_settings_bytes(path: Path) -> bytes:
     NotRegularFile or another OSError."""
     with open_regular(path) as fh:
         return fh.read(MAX_FILE_BYTES + 1)
-
-
-def display_path(path: Path) -> str:
-    """How a file is named in messages: relative to the working directory when it is below it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-    return str(path) if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

@@ -1,10 +1,25 @@
-"""Problems found in user input, each pinned to the file, line, column and field that caused it."""
+"""Problems found in user input, each pinned to the file, line, column and field that caused it; and every error
+infragen raises, under one root.
+
+    InfragenError            problems, each a `file:line:col: field: message` line; the CLI prints them, exits 2
+      InputError             what the user gave cannot be used (a setting, a file, a flag)
+        PolicyFailed         a policy rule stopped the command
+      OutputError            the output cannot be made or written safely (a hand-written file in the way, a symlink)
+        WriteInterrupted     writing failed part-way: every file is its old or its new version
+        RenderError          a value reached a writer that cannot write it exactly (a bug: the models must reject it)
+        AlertTestError       an alert annotation the test generator cannot predict (a bug)
+      ToolError              a program infragen runs could not do its part
+        GitError             the base side of a review cannot be read from git
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 # info: a warning the environment acknowledges (policy.acknowledge): printed, never a failure.
 Level = Literal["error", "warning", "info"]
@@ -89,8 +104,8 @@ class Finding(Problem):
 
 
 @dataclass
-class InputError(Exception):
-    """Raised when input cannot be turned into valid models. Carries every problem found, not just the first."""
+class InfragenError(Exception):
+    """The root of every error infragen raises. Carries every problem found, not just the first."""
 
     problems: list[Problem] = field(default_factory=list)
     findings: list[Problem] = field(default_factory=list)  # policy warnings reported before it failed
@@ -102,12 +117,53 @@ class InputError(Exception):
         return "\n".join(p.format() for p in self.problems)
 
     @classmethod
-    def single(cls, message: str, location: Location | None = None, field: str | None = None) -> InputError:
+    def single(cls, message: str, location: Location | None = None, field: str | None = None) -> Self:
         return cls([Problem(location=location, field=field, message=message)])
 
     @classmethod
-    def merge(cls, errors: Iterable[InputError]) -> InputError:
+    def merge(cls, errors: Iterable[InfragenError]) -> Self:
         return cls([p for e in errors for p in e.problems])
+
+
+class InputError(InfragenError):
+    """Input cannot be turned into valid models (or a flag, a path, a name given cannot be used)."""
+
+
+@dataclass
+class PolicyFailed(InputError):
+    """A policy rule stopped the command: `problems` are every finding (warnings too), `strict` whether
+    warnings counted as failures."""
+
+    strict: bool = False
+
+
+class OutputError(InfragenError):
+    """The output cannot be made or written safely (symlink escape, a directory where a file goes...)."""
+
+
+class WriteInterrupted(OutputError):
+    """Writing failed after some files were replaced (disk full, permissions): each file is old or new."""
+
+
+class _Bug(OutputError):
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem(None, None, message)])
+
+
+class RenderError(_Bug):
+    """A value reached a writer that cannot write it safely (a bug: models must reject it first)."""
+
+
+class AlertTestError(_Bug):
+    """An annotation uses a template action the alert-test generator cannot predict (a bug, not bad input)."""
+
+
+class ToolError(InfragenError):
+    """A program infragen runs could not do its part."""
+
+
+class GitError(ToolError):
+    """The base side of a review cannot be read from git."""
 
 
 def failing(problems: Iterable[Problem], strict: bool) -> list[Problem]:

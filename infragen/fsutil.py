@@ -5,6 +5,7 @@
 - `atomic_write`: a temporary file beside the target, renamed into place, so a reader or an interrupted
   write sees the old file or the new one, never half of one.
 - `cache_home`: where infragen keeps what it may throw away (compiled templates, earlier results).
+- `display_path`: how every command names a path in its messages.
 """
 
 from __future__ import annotations
@@ -59,3 +60,12 @@ def cache_home() -> Path | None:
     """$XDG_CACHE_HOME/infragen (default ~/.cache/infragen), or None without a usable home directory."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base, "infragen") if os.path.isabs(base) else None
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in messages: relative to the working directory when it is below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel.replace(os.sep, "/")

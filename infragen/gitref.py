@@ -6,7 +6,7 @@ touched. The files are copied into a temporary directory (removed when the `with
 environments folder carries the real folder's name, so the loader labels them `environments/x.yaml` exactly as
 it labels the working tree's files, and the generated headers of both sides agree.
 
-Errors are `InputError`s with one clear line: not a git repository, git not installed, an unknown ref, a
+Errors are `GitError`s (infragen.errors) with one clear line: not a git repository, git not installed, an unknown ref, a
 shallow clone that does not have the base commit.
 """
 
@@ -20,14 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .discover import display_path
-from .errors import InputError
+from .errors import GitError
+from .fsutil import display_path
 
 REGULAR_MODES = {b"100644", b"100755"}  # blobs that are files (not links, not submodules)
-
-
-class GitError(InputError):
-    """The base side cannot be read from git."""
 
 
 @dataclass

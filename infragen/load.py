@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .discover import PARTIAL_RE, SUFFIX, Discovery, did_you_mean, display_path
+from .discover import PARTIAL_RE, SUFFIX, Discovery, did_you_mean
 from .errors import InputError, Location, PathKey, Problem
+from .fsutil import display_path
 from .models.environment import Environment
 from .models.settings import ACKNOWLEDGEABLE_RULES, ALLOWABLE_RULES, TIERS, EnvironmentSpec
 from .models.tiers import TIER_DEFAULTS

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from .artifacts import BY_PATH, format_of
-from .discover import ENV_NAME_RE, display_path
-from .errors import InputError, Location
-from .fsutil import TMP_TAG, atomic_write, open_regular
+from .discover import ENV_NAME_RE
+from .errors import Location, OutputError, WriteInterrupted
+from .fsutil import TMP_TAG, atomic_write, display_path, open_regular
 
 LOCK_NAME = ".infragen.lock"
 
@@ -50,14 +50,6 @@ class Plan:
 
     def of_kind(self, kind: ChangeKind) -> list[Change]:
         return [c for c in self.changes if c.kind == kind]
-
-
-class OutputError(InputError):
-    """The output directory cannot be written safely (symlink escape, a directory where a file goes...)."""
-
-
-class WriteInterrupted(OutputError):
-    """Writing failed after some files were replaced (disk full, permissions): each file is old or new."""
 
 
 def _scan(output_dir: Path, subdirs: list[str] | None,

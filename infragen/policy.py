@@ -6,9 +6,9 @@ docs/policy.md, which a test keeps in step with `RULES`). Two stages:
 - `load`: checked while an environment is loaded, because without them an artifact cannot be written
   correctly at all (nginx would reject the upstream, Alertmanager the route) or a secret would leak. The
   models raise them (`rule_error`) or `infragen.secrets` finds them; they arrive as `InputError` problems
-  carrying the rule id. They are declared here with `load_rule` so ids, hints and docs have one home.
-- `policy`: one function per rule, declared with `@policy_rule`, run on a loaded environment before anything
-  is written. A rule reads the environment's settings and derived values (never rendered text: every artifact
+  carrying the rule id. They are declared in infragen.rules, beneath the models, which raise the rule objects.
+- `policy`: one function per rule, declared here with `@policy_rule`, run on a loaded environment before
+  anything is written; `check.report` files a finding under the rule being run, so a rule's id is written once. A rule reads the environment's settings and derived values (never rendered text: every artifact
   reads the same derived values, so they agree by construction).
 
 Each finding points at the value that causes it (in the environment file or the partial it came from) and
@@ -20,73 +20,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .errors import Finding, Level, Location, PathKey, Problem
 from .explain import format_value, origin_of, own_file
 from .models.environment import Environment
 from .models.rollout import smallest_faithful_replicas
 from .models.types import format_duration
+from .rules import RULES, Rule, register
 
 Term = Callable[..., str]
 
 
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    level: Level
-    stage: Literal["load", "policy"]
-    summary: str
-    hint: str
-    production_only: bool = False  # binds production-tier environments only; `policy.allow` may relax it
-    check: Callable[[Check], None] | None = None  # policy stage: the function that reports violations
-
-
-RULES: dict[str, Rule] = {}
-
-
-def _register(rule: Rule) -> None:
-    if rule.id in RULES:
-        raise ValueError(f"rule {rule.id} registered twice")
-    RULES[rule.id] = rule
-
-
-def load_rule(id: str, level: Level, summary: str, hint: str) -> None:
-    """Declare a rule the models or the secret scan check while loading."""
-    _register(Rule(id, level, "load", summary, hint))
-
-
 def policy_rule(id: str, level: Level, summary: str, hint: str, *, production_only: bool = False
-                ) -> Callable[[Callable[[Check], None]], Callable[[Check], None]]:
-    """Declare a policy-stage rule: the decorated function reports its violations through `check.report`.
-    Rules run in the order they are declared."""
-    def register(func: Callable[[Check], None]) -> Callable[[Check], None]:
-        _register(Rule(id, level, "policy", summary, hint, production_only, func))
-        return func
-    return register
-
-
-# --- rules checked while loading --------------------------------------------------------------------------
-
-load_rule("inline-secret", "error",
-          "No secret (Slack webhook URL, PagerDuty key, token) is written in any settings file.",
-          "put the secret in a Kubernetes Secret mounted as a file and name the file (slack.api_url_file, "
-          "pagerduty.routing_key_file); the secret is in git history now: rotate it")
-load_rule("nginx-method-conflict", "error",
-          "One balancing method per upstream: with hash-based session affinity (nginx < 1.29.6) `method` cannot be set.",
-          "remove load_balancing.method, disable session_affinity, or declare nginx_version >= 1.29.6 (sticky cookie)")
-load_rule("nginx-backup-conflict", "error",
-          "`backup` servers are not allowed with hash-based affinity or method random (nginx refuses the upstream).",
-          "remove `backup: true`, disable session affinity / use another method, or declare nginx_version >= 1.29.6")
-load_rule("nginx-rate-not-integer", "error",
-          "The rate limit is a whole number of requests per second or per minute (`limit_req_zone rate=`).",
-          "choose rate_limit.window_seconds dividing 60 (or a multiple of 60 that divides requests x 60), or adjust requests")
-load_rule("blue-green-services-distinct", "error",
-          "A blue-green rollout's active and preview Services are two Services.",
-          "name rollout.blue_green.preview_service (default <service.name>-preview) differently from the active Service")
-load_rule("receiver-undefined", "error",
-          "Every severity's route and the default receiver name a receiver that is defined.",
-          "define the receiver under alertmanager.receivers or route to an existing one")
+                ) -> Callable[[Callable[[Check], None]], Rule]:
+    """Declare a policy-stage rule: the decorated function reports its violations through `check.report` (the
+    finding carries the rule being run). Rules run in the order they are declared."""
+    def declare(func: Callable[[Check], None]) -> Rule:
+        return register(Rule(id, level, "policy", summary, hint, production_only, func))
+    return declare
 
 
 # --- the checking context ---------------------------------------------------------------------------------
@@ -99,6 +51,7 @@ class Check:
     findings: list[Finding] = field(default_factory=list)
     allow_used: set[str] = field(default_factory=set)  # production exceptions some rule needed
     acknowledged: set[str] = field(default_factory=set)  # acknowledged warnings some rule reported
+    rule: Rule | None = None  # the rule being run: every finding reported is its
 
     def __post_init__(self) -> None:
         self.spec = self.env.spec
@@ -116,8 +69,8 @@ class Check:
                 current = getattr(current, name)
         return current
 
-    def report(self, rule_id: str, paths: list[PathKey], compose: Callable[[Term], str], hint: str | None = None) -> None:
-        """Add a finding at the first of `paths` written in a file; `compose(term)` builds the message, where
+    def report(self, paths: list[PathKey], compose: Callable[[Term], str], hint: str | None = None) -> None:
+        """Add a finding of the rule being run at the first of `paths` written in a file; `compose(term)` builds the message, where
         `term(path)` names a value: bare for the value pointed at, `field value (location)` for the others."""
         locations = {path: origin_of(self.env, path) for path in paths}
         primary = next((p for p in paths if locations[p].file is not None), paths[0])
@@ -130,8 +83,9 @@ class Check:
             return f"{'.'.join(str(p) for p in path)} {text} ({where})"
 
         message = compose(term)
-        rule = RULES[rule_id]
-        level = rule.level
+        rule = self.rule
+        assert rule is not None, "report() is called by a rule run through check_environment"
+        rule_id, level = rule.id, rule.level
         if rule.production_only:
             level, message = self._exception(rule_id, level, message)
         elif level == "warning" and rule_id in self.spec.policy.acknowledge:
@@ -171,14 +125,14 @@ def pdb_blocks_drain(check: Check) -> None:
         hint = (f"set disruption_budget.min_available to at most {replicas - 1}, or use max_unavailable: 1"
                 if replicas > 1 else "with one replica use disruption_budget.max_unavailable: 1 (or run 2 replicas)")
         if isinstance(budget.min_available, str):
-            check.report("pdb-blocks-drain", [ma, mr], lambda t: (
+            check.report([ma, mr], lambda t: (
                 f"{t(ma)} of {t(mr)} is {required} pods (Kubernetes rounds up), every one of them: "
                 "every node drain would block"), hint)
         else:
-            check.report("pdb-blocks-drain", [ma, mr], lambda t: f"{t(ma)} >= {t(mr)}: every node drain would block", hint)
+            check.report([ma, mr], lambda t: f"{t(ma)} >= {t(mr)}: every node drain would block", hint)
     else:
         mu = ("disruption_budget", "max_unavailable")
-        check.report("pdb-blocks-drain", [mu], lambda t: f"{t(mu)} lets no pod be evicted: every node drain would block",
+        check.report([mu], lambda t: f"{t(mu)} lets no pod be evicted: every node drain would block",
                      "set disruption_budget.max_unavailable to at least 1")
 
 
@@ -227,7 +181,7 @@ def fleet_exceeds_database(check: Check) -> None:
     hint = (f"raise database.max_connections to at least {needed}"
             + (f", or lower autoscaling.max_replicas to {fitting}" if fitting is not None else "")
             + f", or {others}")
-    check.report("fleet-exceeds-database", paths, compose, hint)
+    check.report(paths, compose, hint)
 
 
 @policy_rule("receiver-unused", "warning",
@@ -240,7 +194,7 @@ def receiver_unused(check: Check) -> None:
         if name in used:
             continue
         path = ("alertmanager", "receivers", name)
-        check.report("receiver-unused", [path, ("alertmanager", "routes")], lambda t, name=name: (
+        check.report([path, ("alertmanager", "routes")], lambda t, name=name: (
             f"receiver {name!r} is defined but no severity route nor default_receiver uses it: it never receives an alert"))
 
 
@@ -259,7 +213,7 @@ def nginx_single_server(check: Check) -> None:
         cause, what, shown = ("load_balancing", "session_affinity", "enabled"), "session affinity", "true"
     else:
         cause, what, shown = ("load_balancing", "method"), "least_conn", lb.effective_method
-    check.report("nginx-single-server", [server, cause], lambda t: (
+    check.report([server, cause], lambda t: (
         f"{t(server, lb.servers[primaries[0]].address)} is the only server, so {what} ({t(cause, shown)}) balances "
         "nothing; behind one Kubernetes Service name kube-proxy picks the pod, not nginx"))
 
@@ -273,7 +227,7 @@ def rate_limit_key_spoofable(check: Check) -> None:
     if not key.startswith(("$http_", "$cookie_", "$arg_")):
         return
     path = ("rate_limit", "key")
-    check.report("rate-limit-key-spoofable", [path], lambda t: (
+    check.report([path], lambda t: (
         f"{t(path, key)} is sent by the client: a client that changes it gets a fresh limit on every request, "
         "and nginx does not count requests where it is empty"))
 
@@ -290,7 +244,7 @@ def prometheus_rate_window(check: Check) -> None:
     for path, window in windows:
         if window >= 4 * alerts.scrape_interval:
             continue
-        check.report("prometheus-rate-window", [path, si], lambda t, path=path, window=window: (
+        check.report([path, si], lambda t, path=path, window=window: (
             f"{t(path, format_duration(window))} is shorter than 4 x {t(si, format_duration(alerts.scrape_interval))} "
             f"= {format_duration(4 * alerts.scrape_interval)}: rate() needs about 4 scrapes per window, or one missed "
             "scrape hides or fakes an alert"),
@@ -305,7 +259,7 @@ def rollout_needs_prometheus(check: Check) -> None:
     if not check.env.rollout.argo or check.spec.rollout.prometheus_url is not None:
         return
     strategy, url = ("rollout", "strategy"), ("rollout", "prometheus_url")
-    check.report("rollout-needs-prometheus", [strategy, url], lambda t: (
+    check.report([strategy, url], lambda t: (
         f"{t(strategy)} gates the rollout on queries to Prometheus, and rollout.prometheus_url is not set: "
         "no default could point anywhere real"))
 
@@ -323,7 +277,7 @@ def canary_step_share(check: Check) -> None:
             continue
         needed = smallest_faithful_replicas(weight, check.spec.rollout.surge_pods)
         step, mr = ("rollout", "canary", "steps", i), ("autoscaling", "min_replicas")
-        check.report("canary-step-share", [step, mr], lambda t, weight=weight, low=low, step=step: (
+        check.report([step, mr], lambda t, weight=weight, low=low, step=step: (
             f"step {t(step, f'{weight}%')} runs {low.canary} canary and {low.stable} stable pods at {t(mr)}: "
             f"{low.share:.0%} of the pods and of the requests, not {weight}%"),
             f"{weight}% means at most {2 * weight}% from {needed} replicas on" if needed else None)
@@ -343,7 +297,7 @@ def gates_looser_than_alerts(check: Check) -> None:
     for gate, gate_value, alert, alert_value, name in pairs:
         if gate_value <= alert_value:
             continue
-        check.report("gates-looser-than-alerts", [gate, alert], lambda t, gate=gate, alert=alert, name=name: (
+        check.report([gate, alert], lambda t, gate=gate, alert=alert, name=name: (
             f"{t(gate)} is looser than {t(alert)}: a new version passes its gate while {name} fires"),
             f"set {'.'.join(gate)} to at most {format_value(alert_value)}")
 
@@ -358,7 +312,7 @@ def gates_need_pod_hash_label(check: Check) -> None:
     if not env.rollout.argo or check.spec.monitoring.operator or not env.rollout.analysed:
         return
     operator, strategy = ("monitoring", "operator"), ("rollout", "strategy")
-    check.report("gates-need-pod-hash-label", [operator, strategy], lambda t: (
+    check.report([operator, strategy], lambda t: (
         f"with {t(operator)} no ServiceMonitor carries the pod label rollouts-pod-template-hash, and the {t(strategy)} "
         "gates select the new pods by it: a Prometheus whose scrape job does not copy it gives the gates no data, "
         "and every rollout pauses"))
@@ -373,7 +327,7 @@ def liveness_checks_dependencies(check: Check) -> None:
     if health.liveness_path not in health.dependency_paths:
         return
     path = ("health", "liveness_path")
-    check.report("liveness-checks-dependencies", [path, ("health", "dependency_paths")], lambda t: (
+    check.report([path, ("health", "dependency_paths")], lambda t: (
         f"{t(path)} checks dependencies: one database blip fails it on every pod at once and Kubernetes restarts "
         "them all, turning a blip into an outage"))
 
@@ -387,7 +341,7 @@ def operator_resources_unselected(check: Check) -> None:
     if not monitoring.operator or monitoring.labels:
         return
     labels, operator = ("monitoring", "labels"), ("monitoring", "operator")
-    check.report("operator-resources-unselected", [labels, operator], lambda t: (
+    check.report([labels, operator], lambda t: (
         "the ServiceMonitor and PrometheusRule carry no label a Prometheus selects by (monitoring.labels is empty): "
         "kube-prometheus-stack loads only those labelled release: <its release name>, so the service may never be "
         "scraped and its alerts never loaded"))
@@ -401,7 +355,7 @@ def production_min_replicas(check: Check) -> None:
     mr = ("autoscaling", "min_replicas")
     if check.spec.tier != "production" or check.spec.autoscaling.min_replicas >= 2:
         return
-    check.report("production-min-replicas", [mr, ("tier",)], lambda t: (
+    check.report([mr, ("tier",)], lambda t: (
         f"{t(mr)} in a production-tier environment: with one pod every restart or eviction is an outage; "
         "production runs at least 2"))
 
@@ -417,7 +371,7 @@ def production_pdb(check: Check) -> None:
         return
     mr = ("autoscaling", "min_replicas")
     which = ("disruption_budget", "min_available" if budget.min_available is not None else "max_unavailable")
-    check.report("production-pdb", [which, mr], lambda t: (
+    check.report([which, mr], lambda t: (
         f"{t(which)} keeps no pod available at {t(mr)}: the PDB protects nothing, a drain may evict every pod at once"))
 
 
@@ -431,7 +385,7 @@ def production_ungated_rollout(check: Check) -> None:
     if check.spec.tier != "production" or not env.rollout.argo or env.rollout.analysed:
         return
     path = ("rollout", "canary", "analysis") if env.rollout.strategy == "canary" else ("rollout", "blue_green", "analysis")
-    check.report("production-ungated-rollout", [path, ("rollout", "strategy")], lambda t: (
+    check.report([path, ("rollout", "strategy")], lambda t: (
         f"{t(path)} in production: the {env.rollout.strategy} rollout would promote a new version no gate has judged"))
 
 
@@ -448,14 +402,14 @@ def production_paging(check: Check) -> None:
     receiver = am.receivers.get(am.routes.critical)
     if receiver is not None and receiver.pagerduty is None:
         target = ("alertmanager", "receivers", am.routes.critical)
-        check.report("production-paging", [route, target], lambda t: (
+        check.report([route, target], lambda t: (
             f"critical alerts go to {t(route)}, which has no pagerduty: nothing pages on-call in production"))
         return
     if any(alert.severity == "critical" for _, alert in check.spec.alerts.items()):
         return
     paths = [("alerts", key, "severity") for key, _ in check.spec.alerts.items()]
     paths.sort(key=lambda p: origin_of(check.env, p).file is None)  # point at a severity someone wrote
-    check.report("production-paging", paths[:1] + [route], lambda t: (
+    check.report(paths[:1] + [route], lambda t: (
         f"no alert has severity critical (this one is {t(paths[0])}), so {t(route)} never pages on-call"))
 
 
@@ -471,19 +425,19 @@ def policy_allow_unused(check: Check) -> None:
         path = ("policy", "allow", i)
         why = (f"this is a {check.spec.tier}-tier environment, where the rule does not apply"
                if check.spec.tier != "production" else "the rule holds without it")
-        check.report("policy-allow-unused", [path], lambda t, path=path, why=why: f"{t(path)} is not needed: {why}")
+        check.report([path], lambda t, path=path, why=why: f"{t(path)} is not needed: {why}")
     for i, rule_id in enumerate(check.spec.policy.acknowledge):
         if rule_id in check.acknowledged:
             continue
         path = ("policy", "acknowledge", i)
-        check.report("policy-allow-unused", [path], lambda t, path=path: (
+        check.report([path], lambda t, path=path: (
             f"{t(path)} is not needed: the environment has no such warning"))
 
 
 # The ids `policy.allow` and `policy.acknowledge` accept (the loader passes them to the models' validation).
 ALLOWABLE: tuple[str, ...] = tuple(rule.id for rule in RULES.values() if rule.production_only)
 ACKNOWLEDGEABLE: tuple[str, ...] = tuple(r.id for r in RULES.values() if r.level == "warning" and r.stage == "policy"
-                                         and r.id != "policy-allow-unused")
+                                         and r is not policy_allow_unused)
 
 
 def hint_for(problem: Problem) -> str | None:
@@ -508,6 +462,7 @@ def check_environment(env: Environment) -> list[Finding]:
     check = Check(env)
     for rule in RULES.values():
         if rule.check is not None:
+            check.rule = rule
             rule.check(check)
     return check.findings
 

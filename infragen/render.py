@@ -19,6 +19,7 @@ import jinja2
 import yaml
 
 from .artifacts import ARTIFACTS, for_environment
+from .errors import RenderError
 from .fsutil import cache_home
 from .models.environment import Environment
 from .models.types import format_number
@@ -34,10 +35,6 @@ _RESOLVER = yaml.resolver.Resolver()
 _NUMBER_START = frozenset("0123456789.+-iInN")  # what float()/int() accept first: digits, sign, inf, nan
 _NGINX_WORD = re.compile(r"^[A-Za-z0-9_.:\[\]$/=%-]+$")
 _ENV_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@+-]*$")
-
-
-class RenderError(Exception):
-    """A value reached a template that cannot be written safely (a bug: models must reject it first)."""
 
 
 def yaml_scalar(value: Any) -> str:

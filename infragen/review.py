@@ -19,9 +19,10 @@ from typing import Literal
 
 from .artifact_diff import Entry, entries
 from .artifacts import ARTIFACTS, BY_PATH, format_of
-from .discover import Discovery, display_path
+from .discover import Discovery
 from .errors import InputError, Location, Problem, failing
 from .explain import Setting, effective_settings
+from .fsutil import display_path
 from .gitref import Snapshot, snapshot
 from .load import Loader
 from .models.environment import Environment

@@ -21,8 +21,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .discover import ENV_NAME_RE, PARTIAL_RE, SUFFIX, did_you_mean, display_path
+from .discover import ENV_NAME_RE, PARTIAL_RE, SUFFIX, did_you_mean
 from .errors import InputError, Location, Problem, failing
+from .fsutil import display_path
 from .load import Loader
 from .models.environment import Environment
 from .models.settings import TIERS

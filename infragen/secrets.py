@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import Location, Problem
+from .rules import INLINE_SECRET
 from .yamlsource import Document
-
-RULE = "inline-secret"
 
 # (what it is, pattern). Specific shapes first so the message names the most likely kind.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -94,5 +93,5 @@ def find_inline_secrets(document: Document) -> list[Problem]:
         problems.append(Problem(
             location, ".".join(str(p) for p in path),
             f"looks like {kind}: secrets never go in settings files (they end up in git and in every review)",
-            rule=RULE))
+            rule=INLINE_SECRET.id))
     return problems

@@ -91,4 +91,35 @@ def test_the_models_import_nothing_from_the_layers_above_them() -> None:
     for name, targets in graph.items():
         if name.startswith("infragen.models"):
             above = {t for t in targets if t.startswith("infragen.") and not t.startswith("infragen.models")}
-            assert above <= {"infragen.errors"}, f"{name} imports {sorted(above)}"
+            # Beneath them only the error types and the rule catalogue (the models raise load-stage rules).
+            assert above <= {"infragen.errors", "infragen.rules"}, f"{name} imports {sorted(above)}"
+
+
+def test_every_error_infragen_raises_has_one_root() -> None:
+    """InfragenError, with input, output and tool branches, all declared in infragen.errors (an output problem is
+    not an input problem); fsutil's NotRegularFile is an OSError, caught where files are opened."""
+    import inspect
+
+    from infragen import errors
+
+    modules = {module for module, _name in _exception_classes()}
+    assert modules == {"infragen.errors", "infragen.fsutil"}, sorted(_exception_classes())
+    roots = {cls.__name__: cls for cls in vars(errors).values()
+             if inspect.isclass(cls) and issubclass(cls, BaseException) and cls.__module__ == "infragen.errors"}
+    assert all(issubclass(cls, errors.InfragenError) for cls in roots.values()), roots
+    branches = (errors.InputError, errors.OutputError, errors.ToolError)
+    assert all(cls is errors.InfragenError or cls in branches or issubclass(cls, branches) for cls in roots.values())
+    assert not issubclass(errors.OutputError, errors.InputError) and not issubclass(errors.ToolError, errors.InputError)
+
+
+def _exception_classes() -> list[tuple[str, str]]:
+    """(module, class) of every class in the package that derives from an exception by its base's name."""
+    found = []
+    for path in sorted((REPO / "infragen").rglob("*.py")):
+        module = "infragen." + path.relative_to(REPO / "infragen").with_suffix("").as_posix().replace("/", ".")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(b, ast.Name) and (b.id.endswith(("Error", "Exception", "Interrupted", "Failed", "_Bug")))
+                    for b in node.bases):
+                found.append((module, node.name))
+    return found

@@ -420,11 +420,17 @@ def test_every_rule_is_documented_with_its_level() -> None:
     assert "docs/policy.md" in (REPO / "README.md").read_text()
 
 
-def test_load_stage_rule_ids_are_raised_by_the_code_that_owns_them() -> None:
+def test_load_stage_rules_are_raised_as_objects_by_the_code_that_owns_them() -> None:
+    """Each load-stage rule is a constant of infragen.rules that the models or the secret scan raise by name: its
+    id string is written once, in its declaration."""
+    from infragen import rules
     sources = "".join((REPO / "infragen" / name).read_text() for name in ("models/settings.py", "secrets.py"))
+    constants = {value.id: name for name, value in vars(rules).items() if isinstance(value, rules.Rule)}
     for rule in RULES.values():
         if rule.stage == "load":
-            assert f'"{rule.id}"' in sources, rule.id
+            assert constants[rule.id] in sources, rule.id
+    package = "".join(p.read_text() for p in (REPO / "infragen").rglob("*.py") if p.name != "rules.py")
+    assert not [r.id for r in RULES.values() if f'"{r.id}"' in package and r.stage == "load"]
 
 
 def test_shipped_environments_pass_every_rule_without_a_warning() -> None:

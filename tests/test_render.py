@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infragen.artifacts import MARKER, format_of
+from infragen.errors import RenderError
 from infragen.load import Loader
-from infragen.render import RenderError, env_value, nginx_word, render_all, yaml_scalar
+from infragen.render import env_value, nginx_word, render_all, yaml_scalar
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
+from ..errors import AlertTestError
 from .alerts import AlertInputs, AlertRule, promql_string
 from .types import format_duration
 
@@ -36,10 +37,6 @@ RULE_FILES = ("../prometheus/alerts.yaml",)  # relative to the test file (and to
 
 Kind = Literal["ratio", "rate", "gauge"]
 LabelSet = tuple[tuple[str, str], ...]
-
-
-class AlertTestError(Exception):
-    """An annotation uses a template action the generator cannot predict (a bug, not bad input)."""
 
 
 # --- the file's structure ------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .. import rules
+from ..rules import Rule
 from .types import (
     COOKIE_NAME_RE,
     INT32_MAX,
@@ -45,13 +47,13 @@ def form(text: str) -> dict[str, Any]:
     return {"x-form": text}
 
 
-def rule_error(rule: str, message: str, at: tuple[Any, ...] = (), related: tuple[tuple[Any, ...], ...] = ()) -> PydanticCustomError:
-    """A rule violation found while validating (see `infragen.policy.RULES`): the loader reports it with the rule id,
+def rule_error(rule: Rule, message: str, at: tuple[Any, ...] = (), related: tuple[tuple[Any, ...], ...] = ()) -> PydanticCustomError:
+    """A violation of a load-stage rule (infragen.rules) found while validating: the loader reports it with the rule id,
     at the value `at` (a path below the section that raised it) and names the `related` values with their locations.
     These stay in the models because the artifact could not be written correctly at all; `infragen.policy` holds the
     rules about artifacts that are each valid but do not fit together."""
     # The message travels in the context so braces in it are never taken for placeholders.
-    return PydanticCustomError("policy_rule", "{message}", {"message": message, "rule": rule, "at": at, "related": related})
+    return PydanticCustomError("policy_rule", "{message}", {"message": message, "rule": rule.id, "at": at, "related": related})
 
 
 class Section(BaseModel):
@@ -188,7 +190,7 @@ class RateLimit(Section):
         try:
             self.nginx_rate
         except ValueError as exc:
-            raise rule_error("nginx-rate-not-integer", str(exc), at=("window_seconds",), related=(("requests",),)) from None
+            raise rule_error(rules.NGINX_RATE_NOT_INTEGER, str(exc), at=("window_seconds",), related=(("requests",),)) from None
         return self
 
     @property
@@ -303,18 +305,18 @@ class LoadBalancing(Section):
         if self.affinity_mode == "hash":
             if self.method is not None:
                 raise rule_error(
-                    "nginx-method-conflict",
+                    rules.NGINX_METHOD_CONFLICT,
                     f"method {self.method} conflicts with session affinity: on nginx {self.nginx_version} affinity is "
                     "`hash $cookie_... consistent`, itself the balancing method; remove `method` or disable affinity",
                     at=("method",), related=(("session_affinity", "enabled"), ("nginx_version",)))
             if backup is not None:
                 raise rule_error(
-                    "nginx-backup-conflict",
+                    rules.NGINX_BACKUP_CONFLICT,
                     "backup servers cannot be combined with hash-based session affinity (nginx rejects it); "
                     "remove `backup` or disable affinity",
                     at=("servers", backup, "backup"), related=(("session_affinity", "enabled"), ("nginx_version",)))
         if self.method == "random" and backup is not None:
-            raise rule_error("nginx-backup-conflict", "backup servers cannot be combined with method random (nginx rejects it)",
+            raise rule_error(rules.NGINX_BACKUP_CONFLICT, "backup servers cannot be combined with method random (nginx rejects it)",
                              at=("servers", backup, "backup"), related=(("method",),))
         return self
 
@@ -536,7 +538,7 @@ class AlertmanagerSettings(Section):
         missing = [(where, name) for where, name in self.route_references() if name not in self.receivers]
         if missing:
             where, name = missing[0]
-            raise rule_error("receiver-undefined",
+            raise rule_error(rules.RECEIVER_UNDEFINED,
                              f"{where} names receiver {name!r}, which is not defined (receivers: {', '.join(sorted(self.receivers))})",
                              at=tuple(where.split(".")), related=(("receivers",),))
         return self
@@ -764,7 +766,7 @@ class EnvironmentSpec(Section):
         preview = bg.preview_service or f"{self.service.name}-preview"
         if active == preview:
             which = "preview_service" if bg.preview_service is not None else "active_service"
-            raise rule_error("blue-green-services-distinct",
+            raise rule_error(rules.BLUE_GREEN_SERVICES_DISTINCT,
                              f"rollout.blue_green: the active and the preview Service are both {active!r}: Argo Rollouts "
                              "refuses the Rollout, and the preview Service would replace the application's own",
                              at=("rollout", "blue_green", which), related=(("service", "name"),))

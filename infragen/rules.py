@@ -1,0 +1,71 @@
+"""The rule catalogue: every rule's id, level, one-line summary and fix hint, declared once.
+
+Two stages. `load` rules are checked while an environment is loaded, because without them an artifact cannot be
+written correctly at all or a secret would leak: they are declared here, beneath the models, so the models
+(`infragen.models.settings.rule_error`) and the secret scan raise the rule object itself. `policy` rules are
+functions registered with `@policy_rule` in infragen.policy, run on a loaded environment. docs/policy.md documents
+every rule (a test keeps it in step with `RULES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import Level
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    id: str
+    level: Level
+    stage: Literal["load", "policy"]
+    summary: str
+    hint: str
+    production_only: bool = False  # binds production-tier environments only; `policy.allow` may relax it
+    # policy stage: the function that reports violations, given an infragen.policy.Check (typed Any here: the
+    # catalogue sits beneath the policy module, which imports it)
+    check: Callable[[Any], None] | None = None
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register(rule: Rule) -> Rule:
+    if rule.id in RULES:
+        raise ValueError(f"rule {rule.id} registered twice")
+    RULES[rule.id] = rule
+    return rule
+
+
+def load_rule(id: str, level: Level, summary: str, hint: str) -> Rule:
+    """Declare a rule the models or the secret scan check while loading."""
+    return register(Rule(id, level, "load", summary, hint))
+
+
+INLINE_SECRET = load_rule(
+    "inline-secret", "error",
+    "No secret (Slack webhook URL, PagerDuty key, token) is written in any settings file.",
+    "put the secret in a Kubernetes Secret mounted as a file and name the file (slack.api_url_file, "
+    "pagerduty.routing_key_file); the secret is in git history now: rotate it")
+NGINX_METHOD_CONFLICT = load_rule(
+    "nginx-method-conflict", "error",
+    "One balancing method per upstream: with hash-based session affinity (nginx < 1.29.6) `method` cannot be set.",
+    "remove load_balancing.method, disable session_affinity, or declare nginx_version >= 1.29.6 (sticky cookie)")
+NGINX_BACKUP_CONFLICT = load_rule(
+    "nginx-backup-conflict", "error",
+    "`backup` servers are not allowed with hash-based affinity or method random (nginx refuses the upstream).",
+    "remove `backup: true`, disable session affinity / use another method, or declare nginx_version >= 1.29.6")
+NGINX_RATE_NOT_INTEGER = load_rule(
+    "nginx-rate-not-integer", "error",
+    "The rate limit is a whole number of requests per second or per minute (`limit_req_zone rate=`).",
+    "choose rate_limit.window_seconds dividing 60 (or a multiple of 60 that divides requests x 60), or adjust requests")
+BLUE_GREEN_SERVICES_DISTINCT = load_rule(
+    "blue-green-services-distinct", "error",
+    "A blue-green rollout's active and preview Services are two Services.",
+    "name rollout.blue_green.preview_service (default <service.name>-preview) differently from the active Service")
+RECEIVER_UNDEFINED = load_rule(
+    "receiver-undefined", "error",
+    "Every severity's route and the default receiver name a receiver that is defined.",
+    "define the receiver under alertmanager.receivers or route to an existing one")
