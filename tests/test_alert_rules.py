@@ -28,14 +28,14 @@ def load(project: Path, write_env, text: str):
 
 
 def by_name(env) -> dict:
-    return {rule.name: rule for rule in env.alert_rules}
+    return {rule.name: rule for rule in env.monitoring.alert_rules}
 
 
 def test_the_alert_names_are_the_contract_and_a_gated_rollout_adds_rollout_stuck(project, write_env) -> None:
     rolling = load(project, write_env, MINIMAL)
-    assert [r.name for r in rolling.alert_rules] == CONTRACT
+    assert [r.name for r in rolling.monitoring.alert_rules] == CONTRACT
     canary = load(project, write_env, MINIMAL.replace("rollout: {strategy: rolling}\n", GATED))
-    assert [r.name for r in canary.alert_rules] == CONTRACT + ["RolloutStuck"]
+    assert [r.name for r in canary.monitoring.alert_rules] == CONTRACT + ["RolloutStuck"]
     stuck = by_name(canary)["RolloutStuck"]
     assert 'namespace="fraud-prod"' in stuck.expr and f'name="{canary.service_name}"' in stuck.expr
 
@@ -43,13 +43,13 @@ def test_the_alert_names_are_the_contract_and_a_gated_rollout_adds_rollout_stuck
 @pytest.mark.parametrize("name", sorted(Loader(SHIPPED_ENVIRONMENTS).names()))
 def test_every_query_selects_the_service_by_job_and_namespace_and_nothing_wider(name: str) -> None:
     env = Loader(SHIPPED_ENVIRONMENTS).load(name)
-    for rule in env.alert_rules:
+    for rule in env.monitoring.alert_rules:
         if rule.name == "RolloutStuck":
             continue
         selectors = [part.split("}")[0] for part in rule.query.split("{")[1:] if "=" in part.split("}")[0]]
         assert selectors, rule.name
         for sel in selectors:  # every series selector, not only the first
-            assert f'job="{env.job}"' in sel and f'namespace="{env.namespace}"' in sel, (rule.name, sel)
+            assert f'job="{env.service_name}"' in sel and f'namespace="{env.namespace}"' in sel, (rule.name, sel)
 
 
 def test_each_setting_moves_its_own_rule(project, write_env) -> None:
@@ -67,7 +67,7 @@ def test_each_setting_moves_its_own_rule(project, write_env) -> None:
     assert "2%" in error.summary and "[10m]" in error.query and "[5m]" not in error.query
     assert rules["HighLatencyP95"].expr.endswith(" > 0.25")
     assert rules["LowCacheHitRate"].expr.endswith(" < 0.8")  # fires below
-    assert dict(error.labels) == {"severity": "critical", "service": env.job, "namespace": "fraud-prod",
+    assert dict(error.labels) == {"severity": "critical", "service": env.service_name, "namespace": "fraud-prod",
                                   "environment": "production", "team": "fraud"}
     assert error.runbook_url == "https://runbooks.example.com/fraud-api#HighErrorRate"
     untouched = load(project, write_env, MINIMAL)
@@ -80,10 +80,10 @@ def test_the_pool_alert_divides_by_what_each_instance_may_open(project, write_en
     large = load(project, write_env, MINIMAL.replace("database: {max_connections: 500}",
                                                      "database: {max_connections: 500, base_pool_size: 30}"))
     for env in (small, large):
-        capacity = env.pool_size + env.pool_overflow
+        capacity = env.capacity.pool_size + env.capacity.pool_overflow
         rule = by_name(env)["DatabasePoolNearExhaustion"]
         assert rule.query.endswith(f" / {capacity}") and f"of its {capacity} database connections" in rule.description
-    assert small.pool_size != large.pool_size
+    assert small.capacity.pool_size != large.capacity.pool_size
 
 
 def test_metrics_missing_has_no_threshold_and_fires_on_absence(project, write_env) -> None:
@@ -111,8 +111,8 @@ def test_annotations_are_expanded_as_prometheus_expands_them(template: str, valu
 
 def test_every_threshold_alert_is_tested_firing_past_it_and_silent_short_of_it(project, write_env) -> None:
     env = load(project, write_env, MINIMAL.replace("rollout: {strategy: rolling}\n", GATED))
-    tests = env.alert_tests
-    for rule in env.alert_rules:
+    tests = env.monitoring.alert_tests
+    for rule in env.monitoring.alert_rules:
         checks = [c for g in tests.groups for c in g.checks if c.alertname == rule.name]
         firing = [c for c in checks if c.expected]
         assert firing and any(not c.expected for c in checks), rule.name  # both ways, for every alert

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import chdir
 
-from infragen.discover import MAX_FILE_BYTES, Discovery, did_you_mean, display_path, read_settings_bytes
+from infragen.discover import MAX_FILE_BYTES, Discovery, did_you_mean, read_settings_bytes
 from infragen.errors import InputError
+from infragen.fsutil import display_path
 
 
 def directory(tmp_path: Path, *names: str) -> Path:

@@ -36,8 +36,8 @@ def true_counts() -> dict[str, set[int]]:
     return {
         "rules": {len(RULES), sum(r.stage == "load" for r in RULES.values()),
                   sum(r.stage == "policy" for r in RULES.values()), sum(r.production_only for r in RULES.values())},
-        "alerts": {len(env.alert_rules) for env in envs}
-                  | {sum(r.threshold is not None for r in env.alert_rules) for env in envs},
+        "alerts": {len(env.monitoring.alert_rules) for env in envs}
+                  | {sum(r.threshold is not None for r in env.monitoring.alert_rules) for env in envs},
         "artifacts": {len(ARTIFACTS)} | {len(for_environment(env)) for env in envs},
     }
 
@@ -69,5 +69,5 @@ def test_the_check_finds_a_stale_count() -> None:
 def test_the_readme_names_every_alert_the_rules_build() -> None:
     row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `prometheus/alerts.yaml`"))
     listed = set(re.findall(r"`([A-Z][A-Za-z0-9]+)`", row))
-    built = {rule.name for env in environments() for rule in env.alert_rules}
+    built = {rule.name for env in environments() for rule in env.monitoring.alert_rules}
     assert listed == built

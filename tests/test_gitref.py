@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infragen.gitref import GitError, resolve, snapshot
+from infragen.errors import GitError
+from infragen.gitref import resolve, snapshot
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}

@@ -10,7 +10,8 @@ from conftest import MINIMAL
 
 from infragen.errors import InputError
 from infragen.load import Loader
-from infragen.secrets import RULE, find_inline_secrets
+from infragen.rules import INLINE_SECRET
+from infragen.secrets import find_inline_secrets
 from infragen.yamlsource import parse_text
 
 F = "environments/production.yaml"
@@ -73,5 +74,5 @@ def test_the_loader_reports_a_secret_in_a_partial_even_when_the_environment_over
     with pytest.raises(InputError) as info:
         Loader(envs).load("production")
     [problem] = info.value.problems
-    assert problem.rule == RULE and problem.field == "alerts.runbook_url"
+    assert problem.rule == INLINE_SECRET.id and problem.field == "alerts.runbook_url"
     assert problem.location is not None and problem.location.file.endswith("_base.yaml")

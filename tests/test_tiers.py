@@ -59,11 +59,11 @@ def test_an_environment_with_only_its_tier_passes_every_rule_and_never_blocks_a_
     for tier, env in tier_envs.items():
         errors = [f.format() for f in check_environment(env) if f.level == "error"]
         assert errors == [], tier
-        assert env.evictions_allowed_at_min_replicas >= 1, tier  # one pod can always be drained
+        assert env.capacity.evictions_allowed_at_min_replicas >= 1, tier  # one pod can always be drained
 
 
 def test_production_pages_and_waits_for_a_person_elsewhere_nothing_wakes_anyone(tier_envs) -> None:
-    severity = {tier: {r.name: r.severity for r in env.alert_rules}["MetricsMissing"] for tier, env in tier_envs.items()}
+    severity = {tier: {r.name: r.severity for r in env.monitoring.alert_rules}["MetricsMissing"] for tier, env in tier_envs.items()}
     assert severity == {"development": "warning", "staging": "warning", "production": "critical"}
     assert tier_envs["production"].spec.rollout.blue_green.auto_promote is False
 
@@ -79,7 +79,7 @@ def test_a_file_or_a_partial_overrides_a_tier_default_and_explain_says_which(pro
     assert shown["autoscaling.max_replicas"].source.startswith("environments/_wide.yaml:")
     assert shown["autoscaling.target_cpu_percent"].source == "tier default (production)"
     # the file's max_unavailable replaces the tier's min_available: the two exclude each other
-    assert env.pdb_field == ("maxUnavailable", 2)
+    assert env.capacity.pdb_field == ("maxUnavailable", 2)
 
 
 def test_the_tier_is_checked(project, write_env) -> None:
