@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from .config import ToolSettings
 from .errors import InfragenError, InputError, Location, OutputError, PolicyFailed, Problem, WriteInterrupted, failing
-from .plan import Plan, apply, make_plan, merge_plans, unchanged_plan
+from .plan import (
+    CONFLICT,
+    Plan,
+    apply_locked,
+    make_plan,
+    merge_plans,
+    prepare_output,
+    refusals,
+    unchanged_plan,
+    write_environment,
+)
 
 if TYPE_CHECKING:
     from .explain import Setting
@@ -47,8 +57,14 @@ class Planner:
 
     output_dir: Path
 
-    def each(self, name: str, files: dict[str, str]) -> Plan:
+    def each(self, name: str, files: dict[str, bytes]) -> Plan:
         return make_plan(files, self.output_dir, [name], consume=True, defer_conflicts=True)
+
+    def write(self, name: str, files: dict[str, bytes]) -> Plan:
+        return write_environment(self.output_dir, name, files)
+
+    def refusals(self, name: str, paths: list[str]) -> list[Problem]:
+        return refusals(self.output_dir, paths)
 
     def reuse(self, name: str, digests: dict[str, bytes]) -> Any:
         # A cached result counts only if output/<name> is exactly what it says; else render (for the diff).
@@ -101,12 +117,49 @@ diff = plan
 
 
 def build(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
-    """Write what changed: each file atomically, generated files no longer produced removed, others untouched."""
-    outcome = plan(settings, names)
-    assert outcome.plan is not None
-    with _after(outcome.findings):
-        apply(outcome.plan)
-    return outcome
+    """Write what changed: each file atomically, generated files no longer produced removed, others untouched.
+
+    Nothing is written unless every environment loads and passes the policy and no file is in the way
+    (pipeline.stream's first round); then each environment is rendered and written in turn, so no process holds
+    more than one environment's files."""
+    from .cache import ResultCache
+    from .pipeline import stream
+
+    names = list(names)
+    output = settings.output
+    planner = Planner(output)
+    rest: list[Plan] = []  # the output directory but the environments' own: those gone, files at the top
+    temporaries: list[str] = []  # left there by an interrupted build
+
+    @contextlib.contextmanager
+    def between(selected: list[str], findings: list[Problem], refused: list[Problem]) -> Iterator[None]:
+        if failing(findings, settings.strict):
+            raise PolicyFailed(findings, strict=settings.strict)
+        with _after(findings):
+            if not names:
+                rest.append(make_plan({}, output, None, exclude=frozenset(selected), temporaries=temporaries))
+            conflicts = [p for p in refused if p.message == CONFLICT]
+            if conflicts:  # the first by path, as merge_plans reports it
+                raise OutputError([min(conflicts, key=lambda p: p.location.file if p.location else "")])
+            prepare_output(output, rest[0] if rest else None)
+            if refused:
+                raise OutputError(refused[:1])
+            from .plan import output_lock  # looked up now: tests stand in for it
+
+            with output_lock(output):
+                try:
+                    yield
+                    if rest:
+                        apply_locked(rest[0], temporaries)
+                except WriteInterrupted:
+                    raise
+                except InputError as exc:  # found under the lock, after other environments may have been written
+                    raise WriteInterrupted(exc.problems) from None
+
+    cache = ResultCache.open(settings.environments, enabled=settings.cache)
+    chosen, plans, findings = stream(settings.environments, names or None, each=planner.write,
+                                     targets=planner.refusals, between=between, reuse=planner.reuse, cache=cache)
+    return Outcome(chosen, findings, settings.strict, merge_plans(output, plans + rest))
 
 
 @contextlib.contextmanager

@@ -215,6 +215,16 @@ class Loader(Discovery):
         return tuple((f"{stem}{SUFFIX}", self._documents[self.dir / f"{stem}{SUFFIX}"].digest)
                      for stem in self._orders[name])
 
+    def forget(self, name: str) -> None:
+        """Drop what was read for environment `name` alone, keeping the partials others share: a process that
+        works through a fleet then holds one environment's file at a time, not every one it loaded."""
+        doc = self._documents.pop(self.dir / f"{name}{SUFFIX}", None)
+        if doc is not None:
+            self._secrets.pop(doc.display, None)
+        self._resolved.pop(name, None)
+        self._orders.pop(name, None)
+        self._display_names.pop(name, None)
+
     def load_many(self, requested: Iterable[str] | None = None) -> list[Environment]:
         """Every requested environment, or an InputError listing the problems of all of them."""
         environments, problems = [], []

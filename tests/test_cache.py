@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -179,12 +180,20 @@ def test_workers_reuse_and_fall_back_like_one_process(project, runner, monkeypat
     (project / "pyproject.toml").unlink()
     monkeypatch.delenv("INFRAGEN_CACHE")
     monkeypatch.setattr(pipeline, "PARALLEL_MIN", 8)
-    forks = []
-    real_map = workers.map_chunks
-    monkeypatch.setattr(workers, "map_chunks", lambda func, chunks: forks.append(chunks[1:]) or real_map(func, chunks))
+    forks = []  # per round: the chunks the workers were given
+    real_forked = workers.forked
+
+    @contextlib.contextmanager
+    def recording(func, processes):
+        with real_forked(func, processes) as run_round:
+            yield lambda chunks: forks.append(chunks[1:]) or run_round(chunks)
+
+    monkeypatch.setattr(workers, "forked", recording)
     monkeypatch.setattr(workers, "default_workers", lambda: 2)
     assert run(runner, "build")[0] == 0
-    assert forks and names[-1] in forks[-1][-1]
+    (validating, last_names), (writing, last_todo) = forks[0][-1], forks[1][-1]  # a build's two rounds
+    assert (validating, writing) == ("validate", "write")
+    assert names[-1] in last_names and names[-1] in [name for name, _inputs in last_todo]
     assert len(cache_files(project)) == 1
     late = project / "output" / names[-1] / "app.env"  # in the worker's chunk
     late.write_text(late.read_text().replace("=", "= ", 1))
