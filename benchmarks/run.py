@@ -1,22 +1,31 @@
 """Time infragen as whole processes, the way CI and pre-commit hooks run it.
 
-    python benchmarks/run.py                 # N = 3, 100, 1000 plus the shipped environments
-    python benchmarks/run.py --sizes 1000 --runs 3
+    python benchmarks/run.py                 # the issue's three ratios at N=1000 (about 5 minutes)
+    python benchmarks/run.py --sizes 1000,3000 --runs 5
+    python benchmarks/run.py --table         # every scenario, N = 3, 100, 1000 plus the shipped environments
 
-For each N it writes N synthetic environments (benchmarks/fleet.py) into a temporary project and times
+Default (the ratios): each figure is measured against its floor in the same run, the two alternating (A B,
+B A, ...) so that other load on the machine hits both, and the ratio is the median of the per-pair ratios:
+- `build` from empty (result cache off) against `cp -r` of the tree it wrote, on the virtual disk (the system
+  temporary directory) and on a RAM disk (/dev/shm); `shutil.copytree` is also timed, as a second floor;
+- the peak memory of that build: the parent's own (RUSAGE_SELF) and its largest worker's (RUSAGE_CHILDREN),
+  read in the process itself when the command ends;
+- cold `check` (`--no-cache`, an empty cache directory: a clean clone in CI) on the repository's three shipped
+  environments against the import floor, `python -c "import pydantic, jinja2, click, yaml"`.
+
+--table: for each N it writes N synthetic environments (benchmarks/fleet.py) into a temporary project and times
 `build` from empty, `build` with nothing changed, `check` up to date, `check` with one environment changed
 and `validate`; it also times `check` on the repository's shipped environments. The result cache
 (infragen/cache.py) is on, as it is for a user, and warm after the first round; `check` and `validate`
 are also timed with `--no-cache`, which is what a first run on a clean clone (CI) costs. Every round also times
-the import floor, `python -c "import pydantic, jinja2, click, yaml"`, so each figure is also a ratio to it
-(rounds interleave all scenarios, so load from other processes on the machine hits them alike).
+the import floor, so each figure is also a ratio to it (rounds interleave all scenarios).
 
 Children run this checkout's code (PYTHONPATH) with the real interpreter (sys.executable: a pyenv shim
 would add its own start-up), and with bytecode cached in a temporary PYTHONPYCACHEPREFIX, as an installed
-package has it, even when PYTHONDONTWRITEBYTECODE is set. Peak memory is each child's ru_maxrss from
-wait4(), which covers the child and any worker processes it waited for: the largest single process.
+package has it, even when PYTHONDONTWRITEBYTECODE is set. Peak memory in the table is each child's ru_maxrss
+from wait4(), which covers the child and any worker processes it waited for: the largest single process.
 
-Results: a Markdown table on stdout and JSON in benchmarks/results/ (gitignored). No hyperfine needed.
+Results: Markdown on stdout and JSON in benchmarks/results/ (gitignored). No hyperfine needed.
 """
 
 from __future__ import annotations
@@ -186,14 +195,23 @@ def summarise(samples: dict[str, dict[str, list]], info: dict[str, str], runs: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="3,100,1000", help="comma-separated numbers of environments")
-    parser.add_argument("--runs", type=int, default=7, help="timed runs per scenario (medians are reported)")
+    parser.add_argument("--table", action="store_true", help="every scenario (see above) instead of the three ratios")
+    parser.add_argument("--sizes", default=None, help="comma-separated numbers of environments [ratios: 1000; "
+                        "--table: 3,100,1000]")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per scenario, medians reported [ratios: 3 "
+                        "pairs, 7 for check; --table: 7]")
     parser.add_argument("--no-shipped", action="store_true", help="skip `check` on the shipped environments")
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects (path printed)")
     parser.add_argument("--tmpdir", default=None, help="where to make the projects (default: the system temp dir; "
                         "e.g. /dev/shm to leave the disk out)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [int(s) for s in (args.sizes or ("3,100,1000" if args.table else "1000")).split(",") if s.strip()]
+    if not args.table:
+        import ratios
+
+        ratios.main(sizes, args.runs or 3, keep=args.keep)
+        return
+    args.runs = args.runs or 7
 
     tmp = Path(tempfile.mkdtemp(prefix="infragen-bench-", dir=args.tmpdir))
     env = child_env(tmp / "pycache")

@@ -224,22 +224,19 @@ def unified_diff(plan: Plan, label: str | None = None) -> str:
 
 # --- applying ---------------------------------------------------------------------------------------
 
-def _check_inside(output_dir: Path, target: Path | str, checked: set[str] | None = None,
-                  directories_only: bool = False) -> None:
-    """Refuse to write through a symlink anywhere between output_dir and target (`directories_only`: only
-    up to target's directory).
+def _check_inside(output_dir: Path, rel: str, checked: set[str] | None = None, directories_only: bool = False) -> None:
+    """Refuse to write through a symlink anywhere between output_dir and output_dir/rel (`directories_only`: only
+    up to its directory).
 
     `checked`: directories already found fine in this pass, so 18,000 files in 1000 environment directories
     cost one check per directory, not one per file and level."""
-    parts = Path(target).relative_to(output_dir).parts
+    parts = rel.split("/")
     if directories_only:
-        parts = parts[:-1] + ("",)  # the last part stands for the file, never looked at
+        parts.pop()
     current = os.fspath(output_dir)
     for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if last and directories_only:
-            return
         current = os.path.join(current, part)
+        last = i == len(parts) - 1 and not directories_only
         if not last and checked is not None and current in checked:
             continue
         try:
@@ -251,6 +248,8 @@ def _check_inside(output_dir: Path, target: Path | str, checked: set[str] | None
                                      Location(display_path(Path(current))))
         if mode is not None and not last and not stat.S_ISDIR(mode):
             raise OutputError.single("is a file where infragen needs a directory", Location(display_path(Path(current))))
+        if mode is None:
+            return  # nothing below a path that does not exist
         if not last and checked is not None:
             checked.add(current)
 
@@ -304,7 +303,7 @@ def prepare_output(output_dir: Path, plan: Plan | None = None) -> None:
                                  Location(display_path(output_dir)))
     checked: set[str] = set()
     for change in plan.changes if plan is not None else ():
-        _check_inside(output_dir, output_dir / change.path, checked)
+        _check_inside(output_dir, change.path, checked)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent is a file, permissions
@@ -318,7 +317,7 @@ def apply_locked(plan: Plan, temporaries: Iterable[str] | None = None) -> None:
     output_dir = plan.output_dir
     checked: set[str] = set()
     for change in plan.changes:
-        _check_inside(output_dir, output_dir / change.path, checked)
+        _check_inside(output_dir, change.path, checked)
         _check_still_ours(output_dir, output_dir / change.path)
     if temporaries is None:
         _remove_stale_temporaries(output_dir)
@@ -352,14 +351,15 @@ def refusals(output_dir: Path, paths: Iterable[str]) -> list[Problem]:
     checked: set[str] = set()
     try:
         for rel in paths:
-            _check_inside(output_dir, output_dir / rel, checked, directories_only=True)
+            _check_inside(output_dir, rel, checked, directories_only=True)
     except OutputError as exc:
         return exc.problems
     root = os.fspath(output_dir)
+    present = {top for top in {rel.split("/", 1)[0] for rel in paths} if os.path.lexists(os.path.join(root, top))}
     found = []
     for rel in paths:
         target = os.path.join(root, rel)
-        if os.path.lexists(target) and _read_owned(target, rel) is None:
+        if rel.split("/", 1)[0] in present and os.path.lexists(target) and _read_owned(target, rel) is None:
             found.append(Problem(Location(display_path(output_dir / rel)), None, CONFLICT))
     return found
 
@@ -372,7 +372,7 @@ def write_environment(output_dir: Path, name: str, files: dict[str, bytes]) -> P
     plan = make_plan(files, output_dir, [name], consume=True, temporaries=temporaries)  # read under the lock
     checked: set[str] = set()
     for change in plan.changes:
-        _check_inside(output_dir, output_dir / change.path, checked)
+        _check_inside(output_dir, change.path, checked)
     for path in temporaries:
         with contextlib.suppress(OSError):
             os.unlink(path)

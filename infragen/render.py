@@ -161,9 +161,20 @@ def json_document(value: Any) -> str:
     """Canonical JSON: keys sorted, two-space indent, ASCII only (every other character escaped): byte for byte
     `json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False)`, at twice its speed (with an
     indent, json.dumps falls back to its pure-Python encoder; a dashboard is the largest file a build writes)."""
+    global _last_json
+    if _last_json is not None and _last_json[0] is value:
+        return _last_json[1]
     out: list[str] = []
     _json(value, "\n", out)
-    return "".join(out)
+    text = "".join(out)
+    _last_json = (value, text)
+    return text
+
+
+# The last value json_document wrote, and its text: the dashboard (one object per environment, built once by
+# the model and never changed after) is written twice, as grafana/dashboard.json and inside its ConfigMap, and
+# serialised once. Held by identity, so the object cannot be freed and its id reused while it is remembered.
+_last_json: tuple[Any, str] | None = None
 
 
 def _json(value: Any, newline: str, out: list[str]) -> None:
