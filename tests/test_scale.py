@@ -228,6 +228,50 @@ def test_check_and_diff_never_write(fleet_project, project, runner, situation) -
     assert tree_state(project) == before
 
 
+# --- build: every environment passes before the first write, then each is written where it was rendered --
+
+@needs_fork
+@pytest.mark.parametrize("failure", ["invalid input", "hand-written file in the way"])
+def test_a_failure_in_the_last_environment_stops_the_build_before_any_write(fleet_project, project, runner, monkeypatch,
+                                                                            failure) -> None:
+    """Workers write their own environments' files in the second round; a failure found in the first round, in the
+    last environment of the last worker's piece, still leaves everything as it was."""
+    from infragen import workers
+
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN", 8)
+    monkeypatch.setattr(workers, "default_workers", lambda: 3)
+    last = fleet_project[-1]
+    if failure == "invalid input":
+        (project / "environments" / f"{last}.yaml").write_text("tier: nonsense\n")
+    else:
+        (project / "output" / last).mkdir()
+        (project / "output" / last / "app.env").write_text("MINE=1\n")
+    before = tree_state(project)
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.endswith("nothing was written\n")
+    assert tree_state(project) == before
+
+
+def test_an_environment_changed_between_the_two_rounds_is_not_written(project, write_env, runner, monkeypatch) -> None:
+    """Round 2 loads each environment again: if its files changed since round 1 validated them, it stops there."""
+    import infragen.plan as plan
+
+    path = write_env("production", MINIMAL)
+    real_lock = plan.output_lock
+
+    def lock_after_an_edit(output_dir):
+        path.write_text(MINIMAL.replace("fraud-prod", "fraud-moved"))
+        return real_lock(output_dir)
+
+    monkeypatch.setattr(plan, "output_lock", lock_after_an_edit)
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("environments/production.yaml: changed during the build")
+    assert "the build stopped part-way" in result.stderr
+    assert not any((project / "output").iterdir())
+
+
 def test_check_without_an_output_directory_creates_none(project, write_env, runner) -> None:
     write_env("production", MINIMAL)
     (project / "output").rmdir()
