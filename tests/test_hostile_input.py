@@ -162,6 +162,10 @@ def render_doc(tmp: Path) -> str:
         "`tests/test_output_safety.py` SIGKILLs builds mid-write (each file stays old or new), runs builds",
         "concurrently and under a held lock; `tests/test_determinism.py` checks byte-identical output across hash",
         "seeds, locales (C, POSIX, C.UTF-8, tr_TR.UTF-8), time zones, listing order and Python 3.10-3.13.",
+        "`build` loads and checks every environment, and every file in its way, before its first write, then renders",
+        "and writes one environment at a time in each process (docs/benchmarks.md); `tests/test_scale.py` checks that",
+        "a failure in the last environment of a parallel build writes nothing, and that an environment edited between",
+        "the two rounds is not written.",
     ]
     group = None
     for case in CASES:
