@@ -500,6 +500,9 @@ def schema() -> None:
 
 
 def main() -> None:
+    # infragen uses no pydantic plugin, and none may change what it accepts; unless told not to, pydantic reads
+    # the entry points of every installed distribution, at the first model, to look for them.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli(prog_name="infragen")
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -255,6 +253,8 @@ def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], locations: Mappin
 
 def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]]) -> tuple[int, str]:
     """`nginx -t` on nginx_wrapper(); warnings count as failures (a second balancing method only warns)."""
+    import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
+
     with tempfile.TemporaryDirectory(prefix="infragen-nginx-") as tmp:
         prefix = Path(tmp)
         wrapper = prefix / "nginx.conf"
@@ -267,6 +267,8 @@ def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str
 
 
 def free_port() -> int:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -412,6 +414,8 @@ def check_prometheus_rule(promtool: str, path: Path, crds: Path | None) -> tuple
     status, summary, details = check_custom_resource(path, crds)
     if status == "failed":
         return status, summary, details
+    import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
+
     with tempfile.TemporaryDirectory(prefix="infragen-rules-") as tmp:
         rules = Path(tmp) / "rules.yaml"
         spec = yaml.safe_load(path.read_text(encoding="utf-8")).get("spec", {})
@@ -476,6 +480,8 @@ def check_dashboard(promtool: str, path: Path, schema: Path | None) -> tuple[Sta
             return "failed", f"Grafana dashboard schema: {problems[0]}", "\n".join(problems)
     rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"panel:query_{i}:value", "expr": q}
                                                         for i, q in enumerate(queries)]}]}
+    import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
+
     with tempfile.TemporaryDirectory(prefix="infragen-dashboard-") as tmp:
         file = Path(tmp) / "queries.yaml"
         file.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
@@ -507,6 +513,8 @@ def render_component(kubectl: str, directory: Path, env: Environment) -> tuple[i
     """`kubectl kustomize` of an application kustomization (a stub Deployment and Service named as the environment
     says) that includes the generated Component: Kustomize silently skips a patch with no target, so the Component
     alone proves nothing."""
+    import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
+
     import yaml
 
     with tempfile.TemporaryDirectory(prefix="infragen-kustomize-") as tmp:

@@ -9,7 +9,6 @@ interrupted build leaves each file either old or new.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
 import os
 import stat
@@ -206,6 +205,8 @@ def _raise_conflicts(plan: Plan) -> None:
 def unified_diff(plan: Plan, label: str | None = None) -> str:
     """The diff build would apply, `git diff` style, with paths as the user sees them."""
     # Relative-looking labels even for an absolute --output: `a//tmp/x` would confuse `git apply`.
+    import difflib  # here: build and an up-to-date check never need it
+
     prefix = (label if label is not None else display_path(plan.output_dir)).strip("/")
     chunks = []
     for change in plan.changes:
