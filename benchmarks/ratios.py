@@ -105,22 +105,33 @@ def build_vs_copy(root: Path, n: int, runs: int, env: dict[str, str]) -> dict[st
 
 
 def cold_check(root: Path, runs: int, env: dict[str, str]) -> dict[str, float]:
-    """check --no-cache on the shipped environments, nothing cached but bytecode, against the import floor."""
+    """check --no-cache on the shipped environments against the import floor, run in turn: with infragen's
+    compiled templates kept from the warm-up (as the issue measured it: only the result cache is off), and
+    with an empty cache directory each time (nothing cached but bytecode: a clean clone in CI)."""
     for part in ("environments", "output"):
         shutil.copytree(REPO / part, root / part)
+    argv = [sys.executable, "-m", "infragen", "check", "--no-cache"]
     counter = [0]
 
     def check() -> float:
-        counter[0] += 1  # a new, empty cache directory each time: no compiled templates either
-        return timed([sys.executable, "-m", "infragen", "check", "--no-cache"], root,
-                     {**env, "XDG_CACHE_HOME": str(root / f"cache-{counter[0]}")})
+        return timed(argv, root, env)
+
+    def check_empty_cache() -> float:
+        counter[0] += 1
+        return timed(argv, root, {**env, "XDG_CACHE_HOME": str(root / f"cache-{counter[0]}")})
 
     def floor() -> float:
         return timed([sys.executable, "-c", IMPORT_FLOOR], root, env)
 
-    check_times, floor_times = paired(check, floor, runs)
-    return {"check_s": statistics.median(check_times), "floor_s": statistics.median(floor_times),
-            "ratio": ratio(check_times, floor_times)}
+    check(), check_empty_cache(), floor()  # warm-up: bytecode, compiled templates, page cache
+    times: dict[str, list[float]] = {"check": [], "empty": [], "floor": []}
+    order = [("check", check), ("floor", floor), ("empty", check_empty_cache)]
+    for i in range(runs):
+        for name, run in order if i % 2 == 0 else order[::-1]:
+            times[name].append(run())
+    return {"check_s": statistics.median(times["check"]), "empty_s": statistics.median(times["empty"]),
+            "floor_s": statistics.median(times["floor"]), "ratio": ratio(times["check"], times["floor"]),
+            "ratio_empty": ratio(times["empty"], times["floor"])}
 
 
 def report(sizes: list[int], runs: int, places: dict[str, Path], keep: bool) -> str:
@@ -145,8 +156,10 @@ def report(sizes: list[int], runs: int, places: dict[str, Path], keep: bool) -> 
         c = cold_check(work / "project", max(runs, 7), child_env(work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    lines.append(f"| cold `check` / import floor | 3 | {c['check_s'] * 1000:.0f} ms | {c['floor_s'] * 1000:.0f} ms | "
-                 f"**{c['ratio']:.2f}x** | <= {TARGETS['check']}x |")
+    lines.append(f"| cold `check` (`--no-cache`) / import floor | 3 | {c['check_s'] * 1000:.0f} ms | "
+                 f"{c['floor_s'] * 1000:.0f} ms | **{c['ratio']:.2f}x** | <= {TARGETS['check']}x |")
+    lines.append(f"| the same, empty cache directory (templates compiled too) | 3 | {c['empty_s'] * 1000:.0f} ms | "
+                 f"{c['floor_s'] * 1000:.0f} ms | {c['ratio_empty']:.2f}x | |")
     return "\n".join(lines)
 
 
