@@ -36,9 +36,9 @@ FIELDS = tuple(f.name for f in fields(ToolSettings))
 PATHS = ("environments", "output")
 
 
-def _has_table(pyproject: Path) -> bool:
-    """Whether the file exists and has a [tool.infragen] table (a malformed one: the error comes later, from
-    pydantic-settings, when it is in the project root)."""
+def _has_table(pyproject: Path, malformed: bool = True) -> bool:
+    """Whether the file exists and has a [tool.infragen] table; for a file that cannot be read, `malformed` (the
+    error then comes from pydantic-settings)."""
     if not pyproject.is_file():
         return False
     if sys.version_info >= (3, 11):
@@ -49,7 +49,7 @@ def _has_table(pyproject: Path) -> bool:
         with open(pyproject, "rb") as fh:
             tool = tomllib.load(fh).get("tool", {})
     except (OSError, ValueError):
-        return True
+        return malformed
     return isinstance(tool, dict) and "infragen" in tool
 
 
@@ -60,7 +60,8 @@ def find_root(start: Path | None = None) -> Path:
     pyproject.toml are read from the root, so every command works from any subdirectory of the project."""
     here = Path.cwd() if start is None else start
     for directory in (here, *here.parents):
-        if (directory / "environments").is_dir() or _has_table(directory / PYPROJECT):
+        # a broken pyproject.toml is reported where infragen runs, never one of an unrelated project above
+        if (directory / "environments").is_dir() or _has_table(directory / PYPROJECT, malformed=directory == here):
             return directory
     return here
 

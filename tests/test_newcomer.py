@@ -56,6 +56,19 @@ def test_a_pyproject_table_marks_the_root_and_its_paths_are_relative_to_it(tmp_p
         assert runner.invoke(cli, ["check"]).exit_code == 0
 
 
+def test_an_unrelated_broken_pyproject_above_the_project_is_not_read(tmp_path: Path, runner, shipped_project: Path) -> None:
+    outer = tmp_path / "home"
+    (outer / "work").mkdir(parents=True)
+    (outer / "pyproject.toml").write_text("[tool.infragen\n")  # not TOML: would stop every run if it were read
+    (shipped_project / "environments").rename(outer / "work" / "environments")
+    (shipped_project / "output").rename(outer / "work" / "output")
+    (outer / "work" / "src").mkdir()
+    with chdir(outer / "work" / "src"):
+        result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 0, result.output
+    assert f"project root {outer / 'work'}" in result.stderr
+
+
 def test_outside_any_project_the_error_names_the_directory_and_the_fix(tmp_path: Path, runner, monkeypatch) -> None:
     monkeypatch.delenv("INFRAGEN_ENVIRONMENTS", raising=False)
     with chdir(tmp_path):
