@@ -86,7 +86,7 @@ def main() -> None:
         merged = stage("merge tier defaults", lambda: [merge(_tier_layer(l.data["tier"]), l) for l in layers])
         stage("pydantic validation", lambda: [EnvironmentSpec.model_validate(l.data, context=load._VALIDATION_CONTEXT) for l in merged])
         envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))
-        stage("alert rules and promtool alert tests (models)", lambda: [(e.alert_rules, e.alert_tests) for e in envs])
+        stage("alert rules and promtool alert tests (models)", lambda: [(e.monitoring.alert_rules, e.monitoring.alert_tests) for e in envs])
         files = stage(f"render {len(ARTIFACTS)} templates each (after the models above)", lambda: render_all(envs))
         stage("policy check", lambda: policy.check(envs))
         (root / "output").mkdir(exist_ok=True)

@@ -217,12 +217,14 @@ def _json(value: Any, newline: str, out: list[str]) -> None:
 def yaml_block(text: str, indent: int) -> str:
     """`text` as a YAML literal block scalar (`|-`) indented by `indent` spaces: reads back exactly as `text`
     when it is printable ASCII without trailing newline, leading blanks or blank-only lines (JSON is)."""
-    lines = text.split("\n")
-    if (not _PRINTABLE_ASCII.fullmatch(text.replace("\n", "")) or not text or text[0] == " "
-            or any(not line.strip() for line in lines)):
+    if not text or text[0] == " " or not _PRINTABLE_ASCII_LINES.fullmatch(text) or _BLANK_LINE.search(text):
         raise RenderError("text cannot be written as a YAML literal block exactly")
     pad = " " * indent
-    return "|-\n" + "\n".join(pad + line for line in lines)
+    return "|-\n" + pad + text.replace("\n", "\n" + pad)  # whole-text operations: a dashboard is ~800 lines
+
+
+_PRINTABLE_ASCII_LINES = re.compile(r"[\x20-\x7e\n]*")
+_BLANK_LINE = re.compile(r"(?:^|\n) *(?:\n|$)")  # empty or spaces only (the last line too)
 
 
 def comment(text: str) -> str:
