@@ -217,14 +217,14 @@ def _json(value: Any, newline: str, out: list[str]) -> None:
 def yaml_block(text: str, indent: int) -> str:
     """`text` as a YAML literal block scalar (`|-`) indented by `indent` spaces: reads back exactly as `text`
     when it is printable ASCII without trailing newline, leading blanks or blank-only lines (JSON is)."""
-    if not text or text[0] == " " or not _PRINTABLE_ASCII_LINES.fullmatch(text) or _BLANK_LINE.search(text):
+    if not text or text[0] in " \n" or not _PRINTABLE_ASCII_LINES.fullmatch(text) or _BLANK_LINE.search(text):
         raise RenderError("text cannot be written as a YAML literal block exactly")
     pad = " " * indent
     return "|-\n" + pad + text.replace("\n", "\n" + pad)  # whole-text operations: a dashboard is ~800 lines
 
 
 _PRINTABLE_ASCII_LINES = re.compile(r"[\x20-\x7e\n]*")
-_BLANK_LINE = re.compile(r"(?:^|\n) *(?:\n|$)")  # empty or spaces only (the last line too)
+_BLANK_LINE = re.compile(r"\n *(?:\n|\Z)")  # a later line empty or spaces only; starts at a newline: fast
 
 
 def comment(text: str) -> str:
