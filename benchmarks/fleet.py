@@ -34,7 +34,7 @@ def _partials() -> dict[str, str]:
     for family in FAMILIES:
         files[f"_{family}"] = f"""\
 # Shared by every {family} service.
-rate_limit: {{requests: 100, window_seconds: 60, burst: 20}}
+rate_limit: {{requests: 100, window_seconds: 60}}
 load_balancing:
   nginx_version: "1.22"
   session_affinity: {{enabled: true, cookie: session_id, ttl: 3h}}
@@ -96,7 +96,7 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append(f"  max_replicas: {high}")
         lines.append(f"  target_cpu_percent: {rng.choice((50, 60, 65, 70, 75))}")
         if rng.random() < 0.5:
-            lines.append(f"  target_memory_percent: {rng.choice((70, 80, 85))}")
+            lines.append(f"  target_memory_percent: {rng.choice((60, 70, 75))}")  # below throttling's 80
     if tier == "production" and rng.random() < 0.3:
         lines.append('disruption_budget: {min_available: "50%"}')
     load = rng.choice((1.0, 1.0, 1.25, 1.5, 2.0))
@@ -113,9 +113,11 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append(f"  requests: {rng.choice((60, 120, 300, 600))}")
         lines.append('  key: "$remote_addr"')  # a non-default key, and not one a client can spoof
     lines.append("load_balancing:")
+    method = "least_conn"
     if affinity_mode == "off":
         lines.append("  session_affinity: {enabled: false}")
-        lines.append(f"  method: {rng.choice(('least_conn', 'round_robin', 'random'))}")
+        method = rng.choice(('least_conn', 'round_robin', 'random'))
+        lines.append(f"  method: {method}")
     lines.append("  servers:")
     octet = i % 250 + 1
     for s in range(rng.randint(2, 6)):
@@ -144,8 +146,12 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append(f"  routes: {{warning: {service}-slack}}")
     if tier != "development" and error_rate is not None and error_rate < 0.05:
         lines.append(f"rollout: {{gates: {{max_error_rate: {error_rate}}}}}")  # no looser than the alert it mirrors
-    if tier == "staging":  # canary steps of 5% on a few replicas: kept knowingly, as the shipped staging does
-        lines.append("policy: {acknowledge: [canary-step-share]}")
+    # Kept knowingly, as the shipped environments do: canary steps of 5% on a few replicas (staging), and
+    # affinity or least_conn through NodePorts (every server is one).
+    nodeport = affinity_mode != "off" or method == "least_conn"
+    acknowledged = (["canary-step-share"] if tier == "staging" else []) + (["affinity-through-nodeport"] if nodeport else [])
+    if acknowledged:
+        lines.append(f"policy: {{acknowledge: [{', '.join(acknowledged)}]}}")
     return name, "\n".join(lines) + "\n"
 
 

@@ -105,13 +105,17 @@ def _upstream(env: Environment) -> dict[str, Any]:
             "upstream": edge.upstream_name, "upstream_zone": edge.upstream_zone, "zone_size": lb.zone_size,
             "affinity_mode": edge.affinity_mode, "nginx_version": lb.nginx_version, "affinity_ttl": edge.affinity_ttl,
             "balancing_method": edge.balancing_method, "balancing_directive": edge.balancing_directive,
-            "sticky_directive": edge.sticky_directive, "servers": edge.upstream_servers, "keepalive": lb.keepalive}
+            "sticky_directive": edge.sticky_directive, "servers": edge.upstream_servers, "keepalive": lb.keepalive,
+            "edge": edge}
 
 
 def _location(env: Environment) -> dict[str, Any]:
-    rl = env.spec.rate_limit
-    return {"header": env.header, "rate_limit_zone": env.edge.rate_limit_zone, "burst": rl.burst,
-            "nodelay": rl.nodelay, "status_code": rl.status_code, "upstream": env.edge.upstream_name}
+    return {"header": env.header, "rate_limit_zone": env.edge.rate_limit_zone, "edge": env.edge,
+            "status_code": env.spec.rate_limit.status_code, "upstream": env.edge.upstream_name}
+
+
+def _server(env: Environment) -> dict[str, Any]:
+    return {**_location(env), "real_ip_from": env.spec.load_balancing.real_ip_from}
 
 
 def _alerts(env: Environment) -> dict[str, Any]:
@@ -239,8 +243,13 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "for nginx's `http {}`: `limit_req_zone` and the upstream (least connections, or session affinity as the "
              "declared nginx version supports it, keepalive, `max_fails`/`fail_timeout`)", structure="nginx"),
     Artifact("nginx/location.conf", "nginx/location.conf.j2", _location, consumers.NGINX_LOCATION,
-             "for a `location {}`: `limit_req` with burst answering 429, `proxy_pass` with the headers keepalive and "
-             "the backend need", structure="nginx"),
+             "for the app's `location {}`: `client_max_body_size` of `validation.max_payload_bytes`, `limit_req` "
+             "admitting what the app's token bucket admits (429), `proxy_pass` with timeouts, a retry policy that never "
+             "replays a POST, the headers keepalive and the backend need, and `X-Request-ID`", structure="nginx"),
+    Artifact("nginx/server.conf", "nginx/server.conf.j2", _server, consumers.NGINX_SERVER,
+             "for the `server {}`: a `location =` per upload with its own body size, the JSON answers "
+             "(`{\"detail\": ...}`) of nginx's own 413 and 429 (with `Retry-After`), and `real_ip` when "
+             "`load_balancing.real_ip_from` is set", structure="nginx"),
     Artifact("prometheus/alerts.yaml", "prometheus/alerts.yaml.j2", _alerts, consumers.PROMTOOL_RULES,
              "the alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
              "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`, `MetricsMissing`, and for canary and "
@@ -272,7 +281,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("alertmanager/alertmanager.yaml", "alertmanager/alertmanager.yaml.j2", _alertmanager, consumers.AMTOOL,
              "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)"),
     Artifact("app.env", "app.env.j2", _app_env, consumers.SHELL,
-             "the `KEY=value` settings the application reads (pool size, rate limit, replica counts)", structure="env"),
+             "the `KEY=value` settings the application reads (pool size, rate limit, replica counts, request limits, "
+             "uploads, quotas, throttling, session TTL)", structure="env"),
     # Outside prometheus/ so a rules glob never loads it.
     Artifact("tests/alerts.test.yaml", "tests/alerts.test.yaml.j2", _alert_tests, consumers.PROMTOOL_TESTS,
              "promtool unit tests of `prometheus/alerts.yaml`, derived from the same settings: each alert fires past its "

@@ -224,9 +224,9 @@ def nginx_version(nginx: str) -> tuple[int, int, int] | None:
 
 
 def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]], listen: str,
-                  main: str = "") -> str:
-    """A minimal nginx.conf around generated files: http-level includes and one server with `locations`
-    (location path -> files included in it; one location per environment fits several in one nginx).
+                  main: str = "", server_includes: Sequence[Path] = ()) -> str:
+    """A minimal nginx.conf around generated files: http-level includes and one server with its own includes and
+    `locations` (location path -> files included in it; one location per environment fits several in one nginx).
     Everything nginx writes (pid, temp files) goes under `prefix`, so no root and no /var are needed."""
     def inc(paths: Sequence[Path], indent: str) -> str:
         return "".join(f"{indent}include {p.resolve()};\n" for p in paths)
@@ -245,13 +245,15 @@ def nginx_wrapper(prefix: Path, http_includes: Sequence[Path], locations: Mappin
         f"{inc(http_includes, '    ')}"
         "    server {\n"
         f"        listen {listen};\n"
+        f"{inc(server_includes, '        ')}"
         f"{location_blocks}"
         "    }\n"
         "}\n"
     )
 
 
-def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]]) -> tuple[int, str]:
+def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str, Sequence[Path]],
+               server_includes: Sequence[Path] = ()) -> tuple[int, str]:
     """`nginx -t` on nginx_wrapper(); warnings count as failures (a second balancing method only warns)."""
     import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
 
@@ -259,7 +261,8 @@ def nginx_test(nginx: str, http_includes: Sequence[Path], locations: Mapping[str
         prefix = Path(tmp)
         wrapper = prefix / "nginx.conf"
         listen = f"127.0.0.1:{free_port()}"
-        wrapper.write_text(nginx_wrapper(prefix, http_includes, locations, listen), encoding="utf-8")
+        wrapper.write_text(nginx_wrapper(prefix, http_includes, locations, listen, server_includes=server_includes),
+                           encoding="utf-8")
         code, out = _run([nginx, "-t", "-q", "-p", str(prefix), "-e", "stderr", "-c", str(wrapper)])
         if code == 0 and re.search(r"\[(warn|alert|emerg|crit|error)\]", out):
             code = 1
@@ -275,17 +278,18 @@ def free_port() -> int:
 
 
 def check_nginx(nginx: str, env: Environment, http_includes: Sequence[Path],
-                locations: Mapping[str, Sequence[Path]], where: str = "") -> tuple[Status, str, str]:
+                locations: Mapping[str, Sequence[Path]], where: str = "",
+                server_includes: Sequence[Path] = ()) -> tuple[Status, str, str]:
     """`nginx -t` on the files in a minimal nginx.conf, when the installed nginx is at least the version the
     environment targets (an older one would reject what the newer one accepts: then skipped, never failed)."""
     installed = nginx_version(nginx)
-    wanted = env.spec.load_balancing.version
-    if installed is not None and installed < wanted:
+    lb = env.spec.load_balancing
+    if installed is not None and installed < lb.version:
+        needs = "a resolve upstream (discovery)" if lb.discovery is not None else f"{env.edge.affinity_mode} affinity"
         return ("skipped", f"installed nginx {'.'.join(map(str, installed))} is older than the nginx "
-                f"{env.spec.load_balancing.nginx_version} this environment targets ({env.edge.affinity_mode} affinity); "
-                "checked by snapshot only", "")
+                f"{lb.nginx_version} this environment targets ({needs}); checked by snapshot only", "")
     label = f"nginx -t, nginx {'.'.join(map(str, installed))}" if installed else "nginx -t"
-    code, out = nginx_test(nginx, http_includes, locations)
+    code, out = nginx_test(nginx, http_includes, locations, server_includes)
     return ("ok", label + where, "") if code == 0 else ("failed", f"{label}: {_nginx_complaint(out)}", out)
 
 
@@ -357,9 +361,15 @@ KUBERNETES = Consumer("kubernetes-validate --strict (Kubernetes 1.27 to the newe
                       lambda i: check_kubernetes(i.path))
 NGINX_HTTP = Consumer("nginx -t, included in http {}", "nginx",
                       lambda i: check_nginx(i.tool, i.env, [i.path], {}))
-NGINX_LOCATION = Consumer("nginx -t, included in a location {} beside nginx/upstream.conf", "nginx",
-                          lambda i: check_nginx(i.tool, i.env, [i.directory / "nginx/upstream.conf"], {"/": [i.path]},
-                                                ", inside a location with upstream.conf"))
+NGINX_LOCATION = Consumer("nginx -t, included in a location {} beside nginx/upstream.conf and nginx/server.conf",
+                          "nginx", lambda i: check_nginx(
+                              i.tool, i.env, [i.directory / "nginx/upstream.conf"], {"/": [i.path]},
+                              ", inside a location with upstream.conf and server.conf",
+                              [i.directory / "nginx/server.conf"]))
+NGINX_SERVER = Consumer("nginx -t, included in a server {} beside nginx/upstream.conf and nginx/location.conf", "nginx",
+                        lambda i: check_nginx(i.tool, i.env, [i.directory / "nginx/upstream.conf"],
+                                              {"/": [i.directory / "nginx/location.conf"]},
+                                              ", in a server with upstream.conf and location.conf", [i.path]))
 PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promtool", lambda i: check_rules(i.tool, i.path))
 PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.tool, i.path))
 AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert", "amtool",

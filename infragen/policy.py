@@ -26,7 +26,7 @@ from .errors import Finding, Level, Location, PathKey, Problem
 from .explain import format_value, origin_of, own_file
 from .models.environment import Environment
 from .models.rollout import smallest_faithful_replicas
-from .models.types import format_duration
+from .models.types import format_duration, split_address
 from .rules import RULES, Rule, register
 
 Term = Callable[..., str]
@@ -220,8 +220,8 @@ def nginx_single_server(check: Check) -> None:
 
 @policy_rule("rate-limit-key-spoofable", "warning",
              "The rate-limit key is not a request header the client chooses.",
-             "keep rate_limit.key: $binary_remote_addr and configure nginx's real_ip module (set_real_ip_from, "
-             "real_ip_header) so it holds the client address behind a load balancer")
+             "keep rate_limit.key: $binary_remote_addr and set load_balancing.real_ip_from to the load balancers' "
+             "ranges (nginx's real_ip module, in nginx/server.conf), so it holds the client address behind them")
 def rate_limit_key_spoofable(check: Check) -> None:
     key = check.spec.rate_limit.key
     if not key.startswith(("$http_", "$cookie_", "$arg_")):
@@ -230,6 +230,92 @@ def rate_limit_key_spoofable(check: Check) -> None:
     check.report([path], lambda t: (
         f"{t(path, key)} is sent by the client: a client that changes it gets a fresh limit on every request, "
         "and nginx does not count requests where it is empty"))
+
+
+@policy_rule("edge-stricter-than-app", "warning",
+             "nginx admits at once at least what the app's token bucket admits (rate_limit.requests), and does not "
+             "queue it: otherwise its 429s hide the app's limit and RateLimitExceeded never sees them.",
+             "remove rate_limit.burst (nginx then admits requests - 1 + 1 at once, as the app does) and keep nodelay, "
+             "or acknowledge a deliberately stricter edge: policy.acknowledge: [edge-stricter-than-app]")
+def edge_stricter_than_app(check: Check) -> None:
+    rate = check.env.edge.rate
+    if not rate.stricter:
+        return
+    burst, req, inst = ("rate_limit", "burst"), ("rate_limit", "requests"), ("rate_limit", "edge_instances")
+    nodelay = ("rate_limit", "nodelay")
+    if rate.edge_at_once < rate.requests:
+        check.report([burst, req, inst], lambda t: (
+            f"nginx admits {rate.edge_at_once} requests at once from a client ({t(inst)} x ({t(burst, str(rate.burst))} "
+            f"+ 1)) where the app's bucket admits {t(req)}: nginx answers 429 to requests the app would serve, "
+            "and those rejections reach no app metric"))
+        return
+    check.report([nodelay, burst], lambda t: (
+        f"{t(nodelay)}: nginx queues a burst the app would answer at once, the last of {rate.burst + 1} back-to-back "
+        f"requests by {rate.longest_delay_ms} ms ({t(burst, str(rate.burst))} x {rate.refill_ms} ms)"),
+        "set rate_limit.nodelay: true, or acknowledge it: policy.acknowledge: [edge-stricter-than-app]")
+
+
+@policy_rule("throttle-before-scale", "error",
+             "Throttling starts above the HPA's utilisation targets (CPU, and memory where the HPA has one): the HPA "
+             "must add pods before the app lowers its limits.",
+             "raise throttling.cpu_percent / memory_percent above the HPA's target, or lower "
+             "autoscaling.target_cpu_percent / target_memory_percent")
+def throttle_before_scale(check: Check) -> None:
+    a, t = check.spec.autoscaling, check.spec.throttling
+    pairs = [("cpu", t.cpu_percent, ("throttling", "cpu_percent"), a.target_cpu_percent,
+              ("autoscaling", "target_cpu_percent")),
+             ("memory", t.memory_percent, ("throttling", "memory_percent"), a.target_memory_percent,
+              ("autoscaling", "target_memory_percent"))]
+    for what, limit, path, target, target_path in pairs:
+        if target is None or limit > target:
+            continue
+        check.report([path, target_path], lambda t, what=what, path=path, target_path=target_path: (
+            f"the app throttles from {what} use {t(path)} (percent of the request), at or below the HPA's target "
+            f"{t(target_path)}: it lowers its limits before the HPA adds pods, refusing load more pods would serve"),
+            f"set {'.'.join(path)} above {target}, or {'.'.join(target_path)} below {limit}")
+
+
+@policy_rule("affinity-outlives-session", "warning",
+             "Session affinity lasts no longer than the session itself (load_balancing.session_affinity.ttl <= "
+             "sessions.ttl).",
+             "lower load_balancing.session_affinity.ttl to sessions.ttl or less, or raise sessions.ttl")
+def affinity_outlives_session(check: Check) -> None:
+    lb, sessions = check.spec.load_balancing, check.spec.sessions
+    if not lb.session_affinity.enabled or lb.session_affinity.ttl <= sessions.ttl:
+        return
+    ttl, session = ("load_balancing", "session_affinity", "ttl"), ("sessions", "ttl")
+    check.report([ttl, session], lambda t: (
+        f"affinity lasts {t(ttl, format_duration(lb.session_affinity.ttl))}, longer than the session "
+        f"({t(session, format_duration(sessions.ttl))}): a client keeps its server after its session is gone"))
+
+
+NODE_PORTS = range(30000, 32768)  # Kubernetes' default --service-node-port-range
+
+
+@policy_rule("affinity-through-nodeport", "warning",
+             "Session affinity and least_conn act on pods: the upstream servers are not NodePorts (30000-32767), "
+             "where kube-proxy picks the pod for every connection.",
+             "either set externalTrafficPolicy: Local on the Service: a client then stays on one node, but is still "
+             "spread over that node's pods, canary and stable alike; or run nginx inside the cluster and use "
+             "load_balancing.discovery with a headless Service (resolve, nginx >= 1.27.3): one upstream peer per pod, "
+             "so affinity and least_conn act on pods. Or acknowledge it: policy.acknowledge: [affinity-through-nodeport]")
+def affinity_through_nodeport(check: Check) -> None:
+    lb, port = check.spec.load_balancing, check.spec.service.port
+    affinity = lb.session_affinity.enabled
+    if not (affinity or lb.effective_method == "least_conn"):
+        return
+    node_ports = [i for i, s in enumerate(lb.servers)
+                  if (split_address(s.address)[1] or port) in NODE_PORTS]
+    if not node_ports:
+        return
+    first = ("load_balancing", "servers", node_ports[0])
+    cause = ("load_balancing", "session_affinity", "enabled") if affinity else ("load_balancing", "method")
+    what = "session affinity" if affinity else "least_conn"
+    check.report([first, cause], lambda t: (
+        f"{t(first, lb.servers[node_ports[0]].address)} looks like a NodePort ({len(node_ports)} of {len(lb.servers)} "
+        f"servers in 30000-32767): {what} ({t(cause, 'true' if affinity else lb.effective_method)}) picks a node, and "
+        "kube-proxy then sends each connection to any pod, so a session (or a canary's user) moves between pods and "
+        "versions"))
 
 
 @policy_rule("prometheus-rate-window", "error",

@@ -33,7 +33,9 @@ _YAML11_EXTRA = frozenset({"y", "Y", "n", "N", "~"})
 _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
 _RESOLVER = yaml.resolver.Resolver()
 _NUMBER_START = frozenset("0123456789.+-iInN")  # what float()/int() accept first: digits, sign, inf, nan
-_NGINX_WORD = re.compile(r"^[A-Za-z0-9_.:\[\]$/=%-]+$")
+_NGINX_WORD = re.compile(r"^[A-Za-z0-9_.:\[\]$/=%@-]+$")
+# Inside nginx's single quotes: printable ASCII without the quote and the backslash that would end or escape it.
+_NGINX_QUOTED = re.compile(r"^[\x20-\x26\x28-\x5b\x5d-\x7e]*$")
 _ENV_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@+-]*$")
 
 
@@ -108,6 +110,15 @@ def nginx_word(value: Any) -> str:
     if not _NGINX_WORD.fullmatch(text):
         raise RenderError(f"{text!r} is not safe to write into an nginx directive")
     return text
+
+
+def nginx_quoted(value: Any) -> str:
+    """A single-quoted nginx string (a regex key of a map, the text of `return`). The caller passes only text
+    without variables: `$` is kept as written."""
+    text = str(value)
+    if not _NGINX_QUOTED.fullmatch(text):
+        raise RenderError(f"{text!r} is not safe to write as a quoted nginx string")
+    return f"'{text}'"
 
 
 def env_value(value: Any) -> str:
@@ -271,7 +282,7 @@ def jinja_env() -> jinja2.Environment:
         auto_reload=False,  # templates ship with the package: no stat() per render to see if they changed
         bytecode_cache=_template_cache(),
     )
-    env.filters.update(yaml=yaml_scalar, nginx=nginx_word, env_value=env_value, comment=comment, json=json_document,
+    env.filters.update(yaml=yaml_scalar, nginx=nginx_word, nginx_quoted=nginx_quoted, env_value=env_value, comment=comment, json=json_document,
                        yaml_block=yaml_block, yaml_tree=yaml_tree)
     return env
 

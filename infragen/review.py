@@ -157,6 +157,9 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
             return None
         return "; ".join(f"{weight}%: {low} to {high}" for weight, low, high in env.rollout.canary_steps)
 
+    def edge(env: Environment | None) -> str | None:
+        return None if env is None else env.edge.rate.margin()
+
     found = [
         Margin("database connections at peak (the rollout's peak pods, pools full)", fleet(base), fleet(head),
                "nothing to spare" if head is not None and head.capacity.peak_connections >= head.capacity.usable_connections else None),
@@ -165,6 +168,8 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
         Margin("canary pods per step, at min to max replicas", steps(base), steps(head),
                "a step's real share is over twice its weight" if head is not None and head.rollout.strategy == "canary"
                and not all(low.faithful(weight) for weight, low, _high in head.rollout.canary_steps) else None),
+        Margin("rate limit per client, nginx against the app's token bucket", edge(base), edge(head),
+               "nginx is stricter than the app" if head is not None and head.edge.rate.stricter else None),
     ]
     return [m for m in found if m.before != m.after]
 

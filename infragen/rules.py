@@ -61,6 +61,15 @@ NGINX_RATE_NOT_INTEGER = load_rule(
     "nginx-rate-not-integer", "error",
     "The rate limit is a whole number of requests per second or per minute (`limit_req_zone rate=`).",
     "choose rate_limit.window_seconds dividing 60 (or a multiple of 60 that divides requests x 60), or adjust requests")
+UPSTREAM_SERVERS_OR_DISCOVERY = load_rule(
+    "upstream-servers-or-discovery", "error",
+    "The upstream has either static servers or discovery, exactly one of them.",
+    "list load_balancing.servers (node or pod addresses), or set load_balancing.discovery to a headless Service, "
+    "not both")
+UPSTREAM_RESOLVE_VERSION = load_rule(
+    "upstream-resolve-version", "error",
+    "load_balancing.discovery needs nginx 1.27.3 or later (`resolve` in an open-source upstream).",
+    'set load_balancing.nginx_version: "1.27.3" (or later) where nginx runs that version, or list servers instead')
 BLUE_GREEN_SERVICES_DISTINCT = load_rule(
     "blue-green-services-distinct", "error",
     "A blue-green rollout's active and preview Services are two Services.",

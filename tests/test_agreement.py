@@ -2,7 +2,8 @@
 the environment, so no policy rule re-reads rendered text to compare them. This test does, once, here.
 
 app.env repeats the HPA's replica range and CPU target, the pool that DatabasePoolNearExhaustion divides by,
-and the rate nginx enforces: the application and its infrastructure must never disagree on them.
+the rate nginx enforces and the burst that makes nginx admit what the app's bucket admits, and the body sizes
+nginx refuses above: the application and its infrastructure must never disagree on them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ def agreement(files: dict[str, str], name: str) -> dict[str, tuple[object, objec
     pool_expr = next(r["expr"] for r in rules if r["alert"] == "DatabasePoolNearExhaustion")
     capacity = int(re.search(r"\} / ([0-9]+) >", pool_expr).group(1))
     count, unit = re.search(r"\brate=([0-9]+)r/([sm]);", files[f"{name}/nginx/upstream.conf"]).groups()
+    location, server = files[f"{name}/nginx/location.conf"], files[f"{name}/nginx/server.conf"]
+    burst = int(re.search(r"\bburst=([0-9]+)", location).group(1))
+    uploads = re.findall(r"location = (\S+) \{\n\s+client_max_body_size ([0-9]+);", server)
+    app_uploads = [(app[f"UPLOAD_{i}_PATH"], app[f"UPLOAD_{i}_MAX_BYTES"]) for i in range(1, 100) if f"UPLOAD_{i}_PATH" in app]
     return {
+        "payload bytes": (int(app["MAX_PAYLOAD_BYTES"]), int(re.search(r"client_max_body_size ([0-9]+);", location).group(1))),
+        "uploads": (app_uploads, uploads),
+        "burst": (int(app["RATE_LIMIT_REQUESTS"]) - 1, burst),
         "min replicas": (int(app["K8S_MIN_REPLICAS"]), hpa["minReplicas"]),
         "max replicas": (int(app["K8S_MAX_REPLICAS"]), hpa["maxReplicas"]),
         "cpu target": (int(app["K8S_TARGET_CPU_PERCENT"]), cpu),
@@ -43,7 +51,11 @@ def test_shipped_and_fixture_environments_agree() -> None:
     for directory in (SHIPPED_ENVIRONMENTS, FIXTURES / "environments"):
         loader = Loader(directory)
         for name in loader.names():
-            for what, (app, other) in agreement(render_environment(loader.load(name)), name).items():
+            env = loader.load(name)
+            found = agreement(render_environment(env), name)
+            if env.spec.rate_limit.burst is not None:
+                del found["burst"]  # written: a deliberate edge (edge-stricter-than-app when below)
+            for what, (app, other) in found.items():
                 assert app == other, f"{directory.name}/{name}: {what}: app.env {app}, elsewhere {other}"
 
 

@@ -212,7 +212,8 @@ def test_tier_may_come_from_a_partial(project, write_env) -> None:
     ('load_balancing: {session_affinity: {cookie: session-id}}\n', "load_balancing.session_affinity.cookie: expected a cookie name of letters, digits and _"),
     ('load_balancing: {session_affinity: {routing_cookie: session_id}}\n', "routing_cookie must differ from the application's cookie"),
     ('load_balancing: {session_affinity: {ttl: 0s}}\n', "load_balancing.session_affinity.ttl: ttl must be at least 1s"),
-    ('load_balancing: {servers: []}\n', "load_balancing.servers: List should have at least 1 item"),
+    ('load_balancing: {servers: []}\n', "load_balancing.servers: required: list the upstream servers, or set "
+                                        "load_balancing.discovery [upstream-servers-or-discovery]"),
     ('load_balancing: {servers: ["10.0.0.1:http"]}\n', "load_balancing.servers.0.address: expected host:port such as 10.0.0.11:30080"),
     ('load_balancing: {servers: ["10.0.0.1:80", "10.0.0.1:80"]}\n', "load_balancing.servers: server 10.0.0.1:80 is listed twice"),
     ('load_balancing: {servers: [{address: "10.0.0.1:80", backup: true}, "10.0.0.2:80"]}\n', "backup servers cannot be combined with hash-based session affinity"),

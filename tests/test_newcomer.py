@@ -87,8 +87,9 @@ def test_a_required_key_missing_under_a_partial_is_reported_in_the_environment_f
     result = runner.invoke(cli, ["validate", "production"])
     assert result.exit_code == 2
     [line, summary] = result.stderr.splitlines()
+    base_line = (shipped_project / "environments" / "_base.yaml").read_text().splitlines().index("load_balancing:") + 1
     assert line == ("environments/production.yaml:2:10: load_balancing.servers: required: load_balancing comes from "
-                    "environments/_base.yaml:11:1, which this file extends, and it does not set servers: set "
+                    f"environments/_base.yaml:{base_line}:1, which this file extends, and it does not set servers: set "
                     "load_balancing.servers in this file")  # at `extends: _base`, naming production's own file
     assert summary == "infragen: 1 problem"  # validate writes nothing, so it does not say so
     production.write_text(text.replace(servers[0], "load_balancing:\n  keepalive: 16\n"))

@@ -33,7 +33,7 @@ def env_text(name: str, version: int) -> str:
     """Version 1 or 2 of an environment; every one of its artifacts differs between the two (the service's name is
     in each, the Deployment patch and the Kustomize Component included)."""
     return (MINIMAL.replace("fraud-prod", f"ns-{name}-{version}").replace("name: fraud-api,", f"name: api-v{version},")
-            + f"rate_limit: {{requests: {100 + 20 * version}, burst: {10 + version}}}\n"
+            + f"rate_limit: {{requests: {100 + 20 * version}}}\n"
             + f"alertmanager: {{group_wait: {30 + version}s}}\n")
 
 

@@ -277,6 +277,118 @@ def test_rate_limit_keyed_on_client_chosen_values_is_a_warning(project, write_en
     assert finding.level == "warning" and finding.field == "rate_limit.key" and finding.location.line == 2
 
 
+# --- the edge against the app (issue 18) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate_limit, warns", [
+    ("{requests: 100, window_seconds: 60}", False),  # burst unset: requests - 1
+    ("{requests: 100, window_seconds: 60, burst: 99}", False),
+    ("{requests: 100, window_seconds: 60, burst: 150}", False),  # looser than the app: the app still limits
+    ("{requests: 100, window_seconds: 60, burst: 98}", True),
+    ("{requests: 100, window_seconds: 60, burst: 20}", True),  # the old shipped value: 21 of 100
+    ("{requests: 100, window_seconds: 60, burst: 49, edge_instances: 2}", False),  # 2 x 50
+    ("{requests: 100, window_seconds: 60, nodelay: false}", True),  # admits all, but queues them
+    ("{requests: 1, window_seconds: 1, nodelay: false}", False),  # burst 0: nothing to queue
+])
+def test_an_edge_stricter_than_the_app_is_a_warning(project, write_env, rate_limit, warns) -> None:
+    write_env("production", with_minimal(f"rate_limit: {rate_limit}\n"))
+    found = findings(project)
+    if not warns:
+        assert found == [], lines(found)
+        return
+    finding = only(found, "edge-stricter-than-app")
+    assert finding.level == "warning" and finding.location.line == 2, finding.format()
+
+
+def test_edge_stricter_names_the_numbers_and_can_be_acknowledged(project, write_env) -> None:
+    write_env("production", with_minimal("rate_limit: {requests: 100, window_seconds: 60, burst: 20}\n"))
+    finding = only(findings(project), "edge-stricter-than-app")
+    assert finding.field == "rate_limit.burst"
+    assert "nginx admits 21 requests at once" in finding.message and "rate_limit.requests 100" in finding.message
+    write_env("production", with_minimal("rate_limit: {requests: 100, window_seconds: 60, burst: 20}\n"
+                                         "policy: {acknowledge: [edge-stricter-than-app]}\n"))
+    assert only(findings(project), "edge-stricter-than-app").level == "info"
+
+
+@pytest.mark.parametrize("extra, fails, field", [
+    ("autoscaling: {target_cpu_percent: 79}\n", False, None),
+    ("autoscaling: {target_cpu_percent: 80}\n", True, "autoscaling.target_cpu_percent"),
+    ("throttling: {cpu_percent: 50}\n", True, "throttling.cpu_percent"),
+    ("autoscaling: {target_memory_percent: 80}\n", True, "autoscaling.target_memory_percent"),
+    ("autoscaling: {target_memory_percent: 80}\nthrottling: {memory_percent: 81}\n", False, None),
+    ("throttling: {memory_percent: 10}\n", False, None),  # no memory target: nothing to throttle before
+])
+def test_throttling_starts_above_the_hpa_targets(project, write_env, extra, fails, field) -> None:
+    write_env("production", with_minimal(extra))
+    found = findings(project)
+    if not fails:
+        assert found == [], lines(found)
+        return
+    finding = only(found, "throttle-before-scale")
+    assert finding.level == "error" and finding.field == field, finding.format()
+
+
+@pytest.mark.parametrize("extra, warns", [
+    ("", False),  # 3h affinity, 24h sessions
+    ("sessions: {ttl: 2h}\n", True),
+    ("sessions: {ttl: 3h}\n", False),
+    ("sessions: {ttl: 2h}\nload_balancing: {session_affinity: {enabled: false}}\n", False),
+    ('load_balancing: {nginx_version: "1.29.6", session_affinity: {ttl: 2d}}\n', True),
+])
+def test_affinity_must_not_outlive_the_session(project, write_env, extra, warns) -> None:
+    write_env("production", with_minimal(extra))
+    found = findings(project)
+    assert [p.rule for p in found] == (["affinity-outlives-session"] if warns else []), lines(found)
+
+
+@pytest.mark.parametrize("lb, warns", [
+    ('{servers: ["10.0.0.1:30080", "10.0.0.2:30080"]}', True),  # affinity (default) through NodePorts
+    ('{servers: ["10.0.0.1:32767", "10.0.0.2:8080"]}', True),
+    ('{servers: ["10.0.0.1:29999", "10.0.0.2:32768"]}', False),
+    ('{servers: ["10.0.0.1:30080", "10.0.0.2:30080"], session_affinity: {enabled: false}}', True),  # least_conn
+    ('{servers: ["10.0.0.1:30080", "10.0.0.2:30080"], session_affinity: {enabled: false}, method: round_robin}', False),
+])
+def test_affinity_through_nodeports_is_a_warning_naming_both_ways_out(project, write_env, lb, warns) -> None:
+    write_env("production", with_minimal(f"load_balancing: {lb}\n"))
+    found = findings(project)
+    if not warns:
+        assert found == [], lines(found)
+        return
+    finding = only(found, "affinity-through-nodeport")
+    assert finding.level == "warning" and finding.field == "load_balancing.servers.0"
+    hint = hint_for(finding) or ""
+    assert "externalTrafficPolicy: Local" in hint and "still spread over that node's pods" in hint
+    assert "headless Service" in hint and "one upstream peer per pod" in hint
+
+
+def test_a_port_less_server_takes_the_service_port(project, write_env) -> None:
+    write_env("production", with_minimal('service: {port: 30500}\nload_balancing: {servers: ["10.0.0.1", "10.0.0.2"]}\n'))
+    assert only(findings(project), "affinity-through-nodeport")
+
+
+@pytest.mark.parametrize("lb, rule, field", [
+    ('{nginx_version: "1.27.3", discovery: {service: api.ns.svc.cluster.local}}', "upstream-servers-or-discovery",
+     "load_balancing.discovery"),
+    ('{servers: [], discovery: {service: api.ns.svc.cluster.local}}', "upstream-resolve-version",
+     "load_balancing.discovery"),
+])
+def test_discovery_is_refused_beside_servers_and_before_nginx_1_27_3(project, write_env, lb, rule, field) -> None:
+    write_env("production", with_minimal(f"load_balancing: {lb}\n"))
+    problem = only(load_problems(project), rule)
+    assert problem.field == field and problem.location.line == 2, problem.format()
+    if rule == "upstream-resolve-version":
+        assert "1.27.3" in problem.message
+
+
+def test_discovery_writes_a_resolve_upstream_without_affinity_warnings(project, write_env) -> None:
+    write_env("production", with_minimal('load_balancing: {nginx_version: "1.27.3", servers: [], discovery: '
+                                         '{service: api-hl.ns.svc.cluster.local, port: 8080}}\n'))
+    assert findings(project) == []
+    env = load(project)
+    assert env.edge.upstream_servers == [{"address": "api-hl.ns.svc.cluster.local:8080",
+                                     "params": ["resolve", "max_fails=3", "fail_timeout=10s"]}]
+    assert env.edge.resolver == "kube-dns.kube-system.svc.cluster.local"
+
+
 # --- prometheus-rate-window ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("alerts, fails", [
@@ -437,8 +549,10 @@ def test_shipped_environments_pass_every_rule_without_a_warning() -> None:
     envs = Loader(REPO / "environments").load_many()
     assert [e.name for e in envs] == ["development", "production", "staging"]
     found = check(envs)
-    # Only what staging acknowledges (its canary steps at a few replicas), as notes that never fail.
-    assert {(f.environment, f.rule, f.level) for f in found} == {("staging", "canary-step-share", "info")}
+    # Only what they acknowledge, as notes that never fail: staging's canary steps at a few replicas, and every
+    # environment's affinity through NodePorts (_base.yaml says why).
+    assert {(f.environment, f.rule, f.level) for f in found} == {("staging", "canary-step-share", "info")} | {
+        (name, "affinity-through-nodeport", "info") for name in ("development", "production", "staging")}
 
 
 # --- command line ------------------------------------------------------------------------------------------
@@ -523,7 +637,8 @@ def test_shipped_project_passes_strict_in_a_real_process(shipped_project) -> Non
     findings = json.loads(subprocess.run([sys.executable, "-m", "infragen", "validate", "--format", "json"],
                                          cwd=shipped_project, env=env, capture_output=True, text=True,
                                          timeout=60).stdout)["findings"]
-    assert {(f["rule"], f["level"]) for f in findings} == {("canary-step-share", "info")}
+    assert {(f["rule"], f["level"]) for f in findings} == {("canary-step-share", "info"),
+                                                           ("affinity-through-nodeport", "info")}
 
 
 def test_json_is_one_document_even_when_a_later_step_fails(project, write_env, runner) -> None:

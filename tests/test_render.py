@@ -73,6 +73,12 @@ def test_app_env_has_the_domain_keys_with_environment_values(shipped_files) -> N
         "PROMETHEUS_METRICS_ENABLED": "true", "RATE_LIMIT_REQUESTS": "100", "RATE_LIMIT_WINDOW_SECONDS": "60",
         "DATABASE_POOL_SIZE": "20", "DATABASE_POOL_OVERFLOW": "10", "K8S_MIN_REPLICAS": "3",
         "K8S_MAX_REPLICAS": "10", "K8S_TARGET_CPU_PERCENT": "60",
+        # The app's limits (the design's numbers, _base.yaml), under the key names the app reads.
+        "MAX_PAYLOAD_BYTES": "1048576", "MAX_BATCH_ITEMS": "1000", "MAX_PAGE_SIZE": "100", "MAX_DATE_RANGE_DAYS": "90",
+        "UPLOAD_1_PATH": "/api/v1/reports/upload", "UPLOAD_1_MAX_BYTES": "10485760", "UPLOAD_1_ALLOWED_TYPES": "csv,xlsx",
+        "QUOTA_API_CALLS_LIMIT": "1000", "QUOTA_API_CALLS_PERIOD": "daily",
+        "THROTTLE_CPU_PERCENT": "80", "THROTTLE_MEMORY_PERCENT": "80", "THROTTLE_MIN_FACTOR": "0.5",
+        "THROTTLE_RECOVERY_SECONDS": "300", "SESSION_TTL_SECONDS": "86400",
     }
 
 

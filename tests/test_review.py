@@ -128,14 +128,27 @@ def test_scalar_change(repo: Path, runner, snapshot) -> None:
 
 
 def test_change_through_a_partial(repo: Path, runner, snapshot) -> None:
-    edit(repo, "_base.yaml", "burst: 20", "burst: 30")
+    edit(repo, "_base.yaml", "requests: 100", "requests: 120")
     code, text = run_review(runner)
     assert code == 1
     assert text == snapshot
     found = assert_well_formed(text)
     assert [h.split(":")[0] for h in found["headings"]] == ["`development`", "`production`", "`staging`"]
     assert text.count("`environments/_base.yaml:9 (partial)`") == 3
-    assert "`nginx/upstream.conf` | (comments only)" in text  # the burst appears only in a comment there
+    # The app's side moved and nginx's with it (burst unset): the margin shows them still equal.
+    assert ("| rate limit per client, nginx against the app's token bucket | edge 100 of the app's 100 at once "
+            "(1 instance); then 1 per 601 ms per instance vs 1 per 600 ms | edge 120 of the app's 120 at once "
+            "(1 instance); then 1 per 500 ms per instance vs 1 per 500 ms |") in text
+
+
+def test_a_stricter_edge_shows_as_a_margin(repo: Path, runner) -> None:
+    edit(repo, "_base.yaml", "  window_seconds: 60\n", "  window_seconds: 60\n  burst: 20\n")
+    code, text = run_review(runner)
+    assert code == 1
+    assert ("| rate limit per client, nginx against the app's token bucket | edge 100 of the app's 100 at once "
+            "(1 instance); then 1 per 601 ms per instance vs 1 per 600 ms | edge 21 of the app's 100 at once "
+            "(1 instance); then 1 per 601 ms per instance vs 1 per 600 ms **(nginx is stricter than the app)** |") in text
+    assert "edge-stricter-than-app" in text
 
 
 def test_tier_change(repo: Path, runner, snapshot) -> None:
@@ -292,7 +305,7 @@ def test_format_github_prints_only_annotations_on_stdout(repo: Path, runner) -> 
 # --- the comment limit --------------------------------------------------------------------------------
 
 def test_long_reviews_cut_diffs_first_and_say_so(repo: Path) -> None:
-    edit(repo, "_base.yaml", "burst: 20", "burst: 30")
+    edit(repo, "_base.yaml", "requests: 100", "requests: 120")
     review = api.review(load_settings())
     full = review_markdown(review, hint_for)
     assert full.count("<details>") == 3
@@ -308,7 +321,7 @@ def test_long_reviews_cut_diffs_first_and_say_so(repo: Path) -> None:
 
 
 def test_output_is_deterministic(repo: Path, runner) -> None:
-    edit(repo, "_base.yaml", "burst: 20", "burst: 30")
+    edit(repo, "_base.yaml", "requests: 100", "requests: 120")
     assert run_review(runner) == run_review(runner)
 
 

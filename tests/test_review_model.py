@@ -42,10 +42,10 @@ def test_a_setting_change_names_the_setting_its_source_the_paths_and_the_margin(
 
 
 def test_a_partial_change_reaches_every_environment_and_names_the_partial(repo: Path) -> None:  # noqa: F811
-    edit(repo, "_base.yaml", "burst: 20", "burst: 30")
+    edit(repo, "_base.yaml", "requests: 100", "requests: 120")
     for env in run(repo).environments:
-        [setting] = [s for s in env.settings if s.path == "rate_limit.burst"]
-        assert (setting.old, setting.new, setting.kind) == ("20", "30", "partial"), env.name
+        [setting] = [s for s in env.settings if s.path == "rate_limit.requests"]
+        assert (setting.old, setting.new, setting.kind) == ("100", "120", "partial"), env.name
         assert setting.source.startswith("environments/_base.yaml:"), setting.source
         assert "nginx/location.conf" in {f.path for f in env.files}
 

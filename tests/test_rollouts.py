@@ -636,8 +636,8 @@ def test_the_shipped_staging_acknowledges_its_canary_steps_so_strict_stays_usabl
 
     staging = shipped_project / "environments/staging.yaml"
     text = staging.read_text(encoding="utf-8")
-    assert text.count("acknowledge: [canary-step-share]") == 1
-    staging.write_text(text.replace("acknowledge: [canary-step-share]", "acknowledge: []"), encoding="utf-8")
+    assert text.count("acknowledge: [canary-step-share, ") == 1
+    staging.write_text(text.replace("acknowledge: [canary-step-share, ", "acknowledge: ["), encoding="utf-8")
     assert runner.invoke(cli, ["validate", "--strict"]).exit_code == 2
     assert runner.invoke(cli, ["validate"]).exit_code == 0
 

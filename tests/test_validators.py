@@ -257,15 +257,17 @@ def _installed_nginx() -> tuple[str, tuple[int, int, int]]:
 
 @pytest.mark.tools
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_nginx_accepts_upstream_and_location(built: dict[str, Built], name: str) -> None:
+def test_nginx_accepts_upstream_server_and_location(built: dict[str, Built], name: str) -> None:
     nginx, installed = _installed_nginx()
     b = built[name]
-    if b.env.spec.load_balancing.version > installed:
-        pytest.skip(f"{name} targets nginx {b.env.spec.load_balancing.nginx_version} ({b.env.edge.affinity_mode} affinity); "
+    lb = b.env.spec.load_balancing
+    if lb.version > installed:
+        needs = "a resolve upstream" if lb.discovery is not None else f"{b.env.edge.affinity_mode} affinity"
+        pytest.skip(f"{name} targets nginx {lb.nginx_version} ({needs}); "
                     f"nginx {'.'.join(map(str, installed))} is the only one installable here: checked by snapshot only")
-    upstream, location = b.path("nginx/upstream.conf"), b.path("nginx/location.conf")
-    code, out = nginx_test(nginx, [upstream], {"/": [location]})
-    assert code == 0, f"nginx -t rejects {_show(upstream)} + {_show(location)} (warnings count):\n{out}"
+    upstream, location, server = (b.path(f"nginx/{f}.conf") for f in ("upstream", "location", "server"))
+    code, out = nginx_test(nginx, [upstream], {"/": [location]}, [server])
+    assert code == 0, f"nginx -t rejects {_show(upstream)} + {_show(server)} + {_show(location)} (warnings count):\n{out}"
 
 
 @pytest.mark.tools
@@ -385,3 +387,19 @@ def test_generated_alert_tests_pass_for_any_alert_settings(built: dict[str, Buil
     path = out / "production/tests/alerts.test.yaml"
     status, summary, details = check_rule_tests(promtool, path)
     assert status == "ok", f"{_show(path)} for alert settings {chosen}: {summary}\n{details}"
+
+
+@pytest.mark.tools
+def test_verify_reports_a_resolve_upstream_skipped_on_an_older_nginx(built: dict[str, Built]) -> None:
+    """discovery (nginx >= 1.27.3) cannot load on the nginx installable here: `verify` says skipped, and why."""
+    from infragen.artifacts import BY_PATH
+    from infragen.consumers import CheckInput
+
+    nginx, installed = _installed_nginx()
+    b = built["fixture:discovery"]
+    if installed >= (1, 27, 3):
+        pytest.skip("this nginx loads resolve upstreams: test_nginx_accepts_upstream_server_and_location checks it")
+    for path in ("nginx/upstream.conf", "nginx/server.conf", "nginx/location.conf"):
+        status, summary, _ = BY_PATH[path].consumer.run(CheckInput(b.path(path), b.directory, b.env, nginx))
+        assert status == "skipped" and "a resolve upstream (discovery)" in summary and "1.27.3" in summary, summary
+    assert "resolve max_fails=3" in b.path("nginx/upstream.conf").read_text()

@@ -118,4 +118,5 @@ class Environment:
             ("K8S_MIN_REPLICAS", str(spec.autoscaling.min_replicas)),
             ("K8S_MAX_REPLICAS", str(spec.autoscaling.max_replicas)),
             ("K8S_TARGET_CPU_PERCENT", str(spec.autoscaling.target_cpu_percent)),
+            *self.edge.app_env,
         ]

@@ -56,6 +56,7 @@ def derivations(env: Environment) -> list[Derivation]:
         Derivation("load_balancing.affinity_mode", lb.affinity_mode,
                    f"session_affinity.enabled {'true' if lb.session_affinity.enabled else 'false'} on nginx "
                    f"{lb.nginx_version}: hash before 1.29.6, sticky from it"),
+        *env.edge.derivations(),
         *step_derivations(env),
     ]
 

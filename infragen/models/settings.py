@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from .. import rules
 from ..rules import Rule
+from .limits import Feature, Quota, Sessions, Throttling, Validation
 from .types import (
     COOKIE_NAME_RE,
     INT32_MAX,
@@ -178,8 +179,13 @@ class Database(Section):
 class RateLimit(Section):
     requests: int = Field(100, ge=1, description="Requests allowed per window per client key.")
     window_seconds: int = Field(60, ge=1, description="Window length; requests/window must be a whole number per second or per minute.")
-    burst: int = Field(20, ge=0, description="Requests over the rate nginx still accepts from a client.")
+    burst: int | None = Field(None, ge=0, le=INT32_MAX, description=(
+        "Requests over the rate nginx still accepts from a client at once. Default requests - 1: with nodelay nginx "
+        "then admits exactly what the app's token bucket admits (requests at once, refilled at requests/window)."))
     nodelay: bool = Field(True, description="Serve burst requests at once instead of queueing them.")
+    edge_instances: int = Field(1, ge=1, le=1000, description=(
+        "nginx instances in front of the service. Each keeps its own zone, so together they admit this many times "
+        "the rate (zone sync is commercial)."))
     key: str = Field("$binary_remote_addr", pattern=NGINX_VARIABLE_RE, json_schema_extra=form("an nginx variable such as $binary_remote_addr"),
                      description="nginx variable identifying a client. Behind a load balancer, use one carrying the real client address.")
     status_code: int = Field(429, ge=400, le=599, description="Status for rejected requests (nginx's own default is 503).")
@@ -192,6 +198,11 @@ class RateLimit(Section):
         except ValueError as exc:
             raise rule_error(rules.NGINX_RATE_NOT_INTEGER, str(exc), at=("window_seconds",), related=(("requests",),)) from None
         return self
+
+    @property
+    def effective_burst(self) -> int:
+        """`burst`, or requests - 1: nginx then admits `requests` back-to-back, as the app's bucket does."""
+        return self.burst if self.burst is not None else self.requests - 1
 
     @property
     def nginx_rate(self) -> str:
@@ -263,6 +274,29 @@ def _server_from_string(value: Any) -> Any:
     return {"address": value} if isinstance(value, str) else value
 
 
+RESOLVE_SINCE = (1, 27, 3)  # `resolve` servers and `resolver` inside upstream {} in open-source nginx
+_HOST_RE = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+
+
+class Discovery(Section):
+    service: str = Field(pattern=_HOST_RE, json_schema_extra=form("a DNS name such as fraud-api-headless.fraud.svc.cluster.local"),
+                         description="DNS name of a headless Service (clusterIP: None): one A record per ready pod.")
+    port: int | None = Field(None, ge=1, le=65535, description="The pods' port. Default: service.port.")
+    resolver: str = Field("kube-dns.kube-system.svc.cluster.local", pattern=SERVER_ADDRESS_RE,
+                          json_schema_extra=form("a DNS server as host or host:port, such as 10.96.0.10"),
+                          description="DNS server nginx asks at run time (the cluster's DNS Service).")
+
+
+def _cidr(value: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an address or CIDR range ({exc}); nginx warns at low bits set") from None
+    return value
+
+
 class LoadBalancing(Section):
     nginx_version: str = Field("1.22", pattern=NGINX_VERSION_RE, json_schema_extra=form('a quoted version such as "1.22" or "1.29.6"'),
                                description='Oldest nginx that will load the file, as a quoted string ("1.22", "1.29.6").')
@@ -273,11 +307,30 @@ class LoadBalancing(Section):
     max_fails: int = Field(3, ge=0, le=1000, description="Failures within fail_timeout that mark a server down.")
     fail_timeout: Duration = Field(10, description="Default 10s.")
     zone_size: str = Field("64k", pattern=r"^[1-9][0-9]{0,5}[km]$", json_schema_extra=form("a size such as 10m or 64k"), description="Shared memory for upstream state across workers.")
-    servers: list[UpstreamServer] = Field(min_length=1, description='Required: addresses nginx balances over, "host:port" or mappings.')
+    # discovery before servers: the servers validator reads it to tell "required" from "not needed".
+    discovery: Discovery | None = Field(None, description=(
+        "Instead of servers: a headless Service resolved at run time, one upstream peer per pod (nginx >= 1.27.3)."))
+    servers: list[UpstreamServer] = Field(None, validate_default=True, description=(  # type: ignore[assignment]
+        'Required unless discovery: addresses nginx balances over, "host:port" or mappings.'))
+    real_ip_from: list[Annotated[str, AfterValidator(_cidr)]] = Field(default_factory=list, json_schema_extra=form(
+        "addresses or CIDR ranges such as 10.0.0.0/8"), description=(
+        "The load balancers in front of nginx: their X-Forwarded-For names the client (real_ip), so the rate-limit "
+        "key is the client. Empty: off."))
+    connect_timeout: Duration = Field(5, description="proxy_connect_timeout: how long nginx waits to connect to a "
+                                                     "server before trying the next. Default 5s.")
+    read_timeout: Duration = Field(60, description="proxy_read_timeout: longest silence between two reads of an "
+                                                   "answer. Default 60s.")
+    next_upstream_tries: int = Field(2, ge=1, le=100, description=(
+        "Servers nginx tries for one request (proxy_next_upstream_tries), the first included; never replays a POST."))
 
     @field_validator("servers", mode="before")
     @classmethod
-    def _strings_to_servers(cls, value: Any) -> Any:
+    def _strings_to_servers(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            # Required, unless discovery is set (or was written and failed: that error is the one to fix).
+            if "discovery" in info.data and info.data["discovery"] is None:
+                raise PydanticCustomError("missing", "Field required")
+            return []
         return [_server_from_string(v) for v in value] if isinstance(value, list) else value
 
     @field_validator("servers")
@@ -288,8 +341,22 @@ class LoadBalancing(Section):
             if server.address in seen:
                 raise ValueError(f"server {server.address} is listed twice")
             seen.add(server.address)
-        if all(s.backup for s in value):
+        if value and all(s.backup for s in value):
             raise ValueError("every server is a backup; at least one must be a primary")
+        return value
+
+    @field_validator("connect_timeout")
+    @classmethod
+    def _connect(cls, value: int) -> int:
+        if not 1 <= value <= 75:
+            raise ValueError("connect_timeout must be 1s to 75s (nginx: it usually cannot exceed 75 seconds)")
+        return value
+
+    @field_validator("read_timeout")
+    @classmethod
+    def _read(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("read_timeout must be at least 1s")
         return value
 
     @field_validator("nginx_version")
@@ -298,6 +365,23 @@ class LoadBalancing(Section):
         if nginx_version_tuple(value) < MIN_NGINX:
             raise ValueError(f"nginx {value} is older than the oldest supported version, 1.18")
         return value
+
+    @model_validator(mode="after")
+    def _servers_or_discovery(self) -> LoadBalancing:
+        if self.discovery is not None and self.servers:
+            raise rule_error(rules.UPSTREAM_SERVERS_OR_DISCOVERY,
+                             "discovery and static servers exclude each other: nginx would mix node and pod addresses "
+                             "in one upstream; remove servers or discovery", at=("discovery",), related=(("servers",),))
+        if self.discovery is None and not self.servers:
+            raise rule_error(rules.UPSTREAM_SERVERS_OR_DISCOVERY,
+                             "required: list the upstream servers, or set load_balancing.discovery", at=("servers",))
+        if self.discovery is not None and self.version < RESOLVE_SINCE:
+            raise rule_error(rules.UPSTREAM_RESOLVE_VERSION,
+                             f"discovery needs nginx 1.27.3 or later (`resolve` and `resolver` in upstream {{}} are "
+                             f"open source since 1.27.3); nginx_version is {self.nginx_version}: set "
+                             'nginx_version: "1.27.3" or later, or list servers instead',
+                             at=("discovery",), related=(("nginx_version",),))
+        return self
 
     @model_validator(mode="after")
     def _one_method(self) -> LoadBalancing:
@@ -757,6 +841,12 @@ class EnvironmentSpec(Section):
     rollout: Rollout = Field(default_factory=Rollout)
     health: Health = Field(default_factory=Health)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    validation: Validation = Field(default_factory=Validation, description="The app's request limits.")
+    quotas: dict[Feature, Quota] = Field(default_factory=dict, json_schema_extra=form(
+        "feature names of lower-case letters, digits and _, such as api_calls"),
+        description="Per-user feature quotas: feature -> {limit, period: daily | monthly}.")
+    throttling: Throttling = Field(default_factory=Throttling, description="Dynamic throttling under load.")
+    sessions: Sessions = Field(default_factory=Sessions, description="The Redis session store.")
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")
 
     @model_validator(mode="after")
