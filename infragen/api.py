@@ -132,12 +132,15 @@ def build(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
     temporaries: list[str] = []  # left there by an interrupted build
 
     @contextlib.contextmanager
-    def between(selected: list[str], findings: list[Problem], refused: list[Problem]) -> Iterator[None]:
+    def between(selected: list[str], findings: list[Problem], refused: list[Problem], writing: bool) -> Iterator[None]:
         if failing(findings, settings.strict):
             raise PolicyFailed(findings, strict=settings.strict)
         with _after(findings):
             if not names:
                 rest.append(make_plan({}, output, None, exclude=frozenset(selected), temporaries=temporaries))
+            if not writing and not (rest and rest[0].changes):
+                yield  # nothing to write: no lock taken, no output directory made
+                return
             conflicts = [p for p in refused if p.message == CONFLICT]
             if conflicts:  # the first by path, as merge_plans reports it
                 raise OutputError([min(conflicts, key=lambda p: p.location.file if p.location else "")])

@@ -50,9 +50,9 @@ Reuse = Callable[[str, dict[str, bytes]], Any]
 # targets(name, [path]): why the files of environment `name` must not be written (a hand-written file in the
 # way, a link), as problems; [] when they may.
 Targets = Callable[[str, list[str]], list[Problem]]
-# between(names, findings, refusals): called once every environment passed round 1; raises to stop, else returns
-# what to hold while round 2 writes (the output lock).
-Between = Callable[[list[str], list[Problem], list[Problem]], AbstractContextManager[Any]]
+# between(names, findings, refusals, writing): called once every environment passed round 1 (`writing`: some
+# will be written); raises to stop, else returns what to hold while round 2 writes (the output lock).
+Between = Callable[[list[str], list[Problem], list[Problem], bool], AbstractContextManager[Any]]
 MISS = object()
 
 
@@ -328,7 +328,7 @@ def stream(environments_dir: Path, requested: Iterable[str] | None, *, each: Eac
         findings = [p for result in checked for p in result.findings]
         kept = {name: outcome for result in checked for name, outcome in result.reused.items()}
         todo = [item for result in checked for item in result.todo]
-        with between(names, findings, [p for result in checked for p in result.refusals]):
+        with between(names, findings, [p for result in checked for p in result.refusals], bool(todo)):
             written = run([("write", chunk) for chunk in pieces_of(todo, min(processes, max(len(todo), 1)))])
     for result in written:
         kept.update(result.kept)

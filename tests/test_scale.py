@@ -272,6 +272,13 @@ def test_an_environment_changed_between_the_two_rounds_is_not_written(project, w
     assert not any((project / "output").iterdir())
 
 
+def test_build_with_nothing_to_write_creates_no_output_directory(project, runner) -> None:
+    (project / "output").rmdir()
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 0, result.output
+    assert not (project / "output").exists()
+
+
 def test_check_without_an_output_directory_creates_none(project, write_env, runner) -> None:
     write_env("production", MINIMAL)
     (project / "output").rmdir()
