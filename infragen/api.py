@@ -156,7 +156,7 @@ def build(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
                         apply_locked(rest[0], temporaries)
                 except WriteInterrupted:
                     raise
-                except InputError as exc:  # found under the lock, after other environments may have been written
+                except (InputError, OutputError) as exc:  # under the lock: other environments may have been written
                     raise WriteInterrupted(exc.problems) from None
 
     cache = ResultCache.open(settings.environments, enabled=settings.cache)

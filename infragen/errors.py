@@ -130,6 +130,10 @@ class InputError(InfragenError):
 
 
 @dataclass
+class ChangedDuringBuild(InputError):
+    """An environment's files changed between a build's two rounds (validated, then loaded again to be written)."""
+
+
 class PolicyFailed(InputError):
     """A policy rule stopped the command: `problems` are every finding (warnings too), `strict` whether
     warnings counted as failures."""

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import workers as forked
 from .cache import Entry, ResultCache, digest
 from .discover import Discovery, display_path
-from .errors import InputError, Location, Problem
+from .errors import ChangedDuringBuild, InputError, Location, Problem
 
 if TYPE_CHECKING:
     from .load import Loader
@@ -81,10 +81,6 @@ class Written(NamedTuple):
 
     kept: dict[str, Any]  # each() of every environment
     digests: dict[str, dict[str, bytes]]  # {path: digest} of each one's files, for its cache entry
-
-
-class ChangedDuringBuild(InputError):
-    """An environment's files changed between the two rounds of a build."""
 
 
 def keep_files(name: str, files: dict[str, bytes]) -> dict[str, str]:
