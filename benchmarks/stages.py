@@ -87,6 +87,9 @@ def main() -> None:
         stage("pydantic validation", lambda: [EnvironmentSpec.model_validate(l.data, context=load._VALIDATION_CONTEXT) for l in merged])
         envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))
         stage("alert rules and promtool alert tests (models)", lambda: [(e.monitoring.alert_rules, e.monitoring.alert_tests) for e in envs])
+        from infragen.documents import slo_rules
+        stage("SLO rules and promtool SLO tests (models; timelines cached per objective)",
+              lambda envs=envs: [(slo_rules.groups(e), e.monitoring.slo_tests) for e in envs])
         files = stage(f"render {len(ARTIFACTS)} templates each (after the models above)", lambda: render_all(envs))
         stage("policy check", lambda: policy.check(envs))
         (root / "output").mkdir(exist_ok=True)

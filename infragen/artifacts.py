@@ -192,7 +192,26 @@ COMPONENT, DEPLOYMENT_PATCH = "kubernetes/kustomization.yaml", "kubernetes/deplo
 
 def _prometheus_rule(env: Environment) -> dict[str, Any]:
     return {"header": env.header, "name": env.service_name, "namespace": env.namespace,
-            "labels": env.monitoring.operator_labels, "groups": env.monitoring.rule_groups}
+            "labels": env.monitoring.operator_labels, "groups": env.monitoring.rule_groups,
+            "slo_groups": _slo_groups(env)}
+
+
+def _has_slo(env: Environment) -> bool:
+    return bool(env.monitoring.objectives)
+
+
+def _slo_groups(env: Environment) -> list[dict[str, Any]]:
+    from .documents import slo_rules
+
+    return slo_rules.groups(env)
+
+
+def _slo_rules(env: Environment) -> dict[str, Any]:
+    return {"header": env.header, "rules": {"groups": _slo_groups(env)}}
+
+
+def _slo_tests(env: Environment) -> dict[str, Any]:
+    return {"header": env.header, "tests": env.monitoring.slo_tests}
 
 
 def _dashboard(env: Environment) -> dict[str, Any]:
@@ -256,6 +275,11 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "blue-green `RolloutStuck`), selecting the "
              "service's series by `job` and `namespace`, for a Prometheus that loads rule files (with the operator, "
              "load `kubernetes/prometheusrule.yaml` instead: never both)"),
+    Artifact("prometheus/slo-rules.yaml", "prometheus/slo-rules.yaml.j2", _slo_rules, consumers.PROMTOOL_RULES,
+             "with `slo.enabled`: the SLOs' recording rules (error ratio per window from 5m to 3d and over the period, "
+             "request-weighted, no sample when idle; the budget left) and the burn-rate alerts `AvailabilityBudgetBurn` "
+             "and `LatencyBudgetBurn` (fast: critical, slow: warning), for a Prometheus that loads rule files (with the "
+             "operator they are in `kubernetes/prometheusrule.yaml`)", applies=_has_slo),
     Artifact("prometheus/scrape.yaml", "prometheus/scrape.yaml.j2", _scrape, consumers.SCRAPE_CONFIG,
              "without the Prometheus Operator (`monitoring.operator: false`): a scrape job for `prometheus.yml`, "
              "Kubernetes endpoints discovery kept to the service's Service and metrics port, `namespace` set and `job` "
@@ -266,7 +290,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "`alerts.scrape_interval`, `job` pinned to `service.name` by a relabeling", applies=_operator),
     Artifact("kubernetes/prometheusrule.yaml", "kubernetes/prometheusrule.yaml.j2", _prometheus_rule,
              consumers.PROMETHEUS_RULE,
-             "Prometheus Operator `PrometheusRule`: the same rule groups as `prometheus/alerts.yaml`", applies=_operator),
+             "Prometheus Operator `PrometheusRule`: the same rule groups as `prometheus/alerts.yaml` and "
+             "`prometheus/slo-rules.yaml`", applies=_operator),
     Artifact("grafana/dashboard.json", "grafana/dashboard.json.j2", _dashboard, consumers.DASHBOARD,
              "Grafana dashboard: a panel per threshold alert (its query, the threshold as a line), requests by status "
              "class, replicas against the HPA's range, pool connections against pool + overflow, targets up; stable "
@@ -287,6 +312,11 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("tests/alerts.test.yaml", "tests/alerts.test.yaml.j2", _alert_tests, consumers.PROMTOOL_TESTS,
              "promtool unit tests of `prometheus/alerts.yaml`, derived from the same settings: each alert fires past its "
              "threshold after `for`, and stays silent just short of it, on zero traffic and for another namespace or job"),
+    Artifact("tests/slo.test.yaml", "tests/slo.test.yaml.j2", _slo_tests, consumers.PROMTOOL_TESTS,
+             "with `slo.enabled`: promtool unit tests of `prometheus/slo-rules.yaml`: each burn tier fires at its rate "
+             "after its `for` (full windows for the fast tier, 3d of baseline for a burst that pages and opens no "
+             "ticket), stays silent just below, at zero traffic (no ratio sample at all), below "
+             "`slo.min_request_rate` and for another namespace", applies=_has_slo),
 )
 
 BY_PATH: dict[str, Artifact] = {artifact.path: artifact for artifact in ARTIFACTS}

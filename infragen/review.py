@@ -171,6 +171,16 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
         Margin("rate limit per client, nginx against the app's token bucket", edge(base), edge(head),
                "nginx is stricter than the app" if head is not None and head.edge.rate.stricter else None),
     ]
+    for slo in ("availability", "latency"):
+        def budget(env: Environment | None, slo: str = slo) -> str | None:
+            if env is None:
+                return None
+            objective = next((o for o in env.monitoring.objectives if o.slo == slo), None)
+            return objective.budget_summary if objective is not None else "off"
+
+        before, after = budget(base), budget(head)
+        if {before, after} - {None, "off"}:  # on at least on one side
+            found.append(Margin(f"{slo} objective: its error budget (time at 100% errors)", before, after))
     return [m for m in found if m.before != m.after]
 
 

@@ -74,6 +74,11 @@ BLUE_GREEN_SERVICES_DISTINCT = load_rule(
     "blue-green-services-distinct", "error",
     "A blue-green rollout's active and preview Services are two Services.",
     "name rollout.blue_green.preview_service (default <service.name>-preview) differently from the active Service")
+SLO_THRESHOLD_NOT_BUCKET = load_rule(
+    "slo-threshold-not-bucket", "error",
+    "The latency objective's threshold is a bucket boundary of the application's histogram (`le` is matched exactly).",
+    "set slo.latency.threshold_seconds to one of metrics.latency_buckets, or add the threshold to the application's "
+    "histogram buckets and to metrics.latency_buckets")
 RECEIVER_UNDEFINED = load_rule(
     "receiver-undefined", "error",
     "Every severity's route and the default receiver name a receiver that is defined.",

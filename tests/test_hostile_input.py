@@ -25,7 +25,7 @@ DOC = REPO / "docs" / "bad-input.md"
 SUMMARY = re.compile(r"^infragen: (\d+) problems?(; nothing was written)?$")  # said by the commands that write
 LOCATED = re.compile(r"^(environments|output)/[^:]+:\d+(:\d+)?: ")
 FILE_ONLY = re.compile(r"^(environments|output)(/[^:]*)?: ")
-NEEDS_LINE = {"YAML", "YAML 1.1", "Injection", "Edge limits"}
+NEEDS_LINE = {"YAML", "YAML 1.1", "Injection", "Edge limits", "SLO"}
 NO_LINE = {"directory", "fifo"}  # about the file itself, not a place in it
 
 _results: dict[str, tuple[int, str, str]] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .alerts import AlertRule, promql_string
+from .slo import TIERS, WINDOWS, Objective, period_text
 
 SCHEMA_VERSION = 39  # Grafana 10.x/11.x dashboards
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -73,7 +74,52 @@ def alert_panels(rules: Sequence[AlertRule]) -> list[tuple[AlertRule, dict[str, 
             for i, rule in enumerate(threshold_rules)]
 
 
-def build_dashboard(inputs: DashboardInputs, rules: Sequence[AlertRule]) -> dict[str, Any]:
+def _at(panel: dict[str, Any], x: int, y: int, w: int = WIDTH) -> dict[str, Any]:
+    panel["gridPos"] = {"h": HEIGHT, "w": w, "x": x, "y": y}
+    return panel
+
+
+def slo_panels(objectives: Sequence[Objective], first_id: int, y: int) -> list[dict[str, Any]]:
+    """A row per SLO: the budget left over the period, the burn rate in every window against the alert factors,
+    and the SLI against the objective. Every query reads the recording rules, so the panels agree with the alerts."""
+    panels: list[dict[str, Any]] = []
+    for o in objectives:
+        def next_id() -> int:
+            return first_id + len(panels)
+
+        panels.append({"id": next_id(), "type": "row", "title": f"SLO: {o.what}", "collapsed": False,
+                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        y += 1
+        period = o.period_text
+        budget = _panel(0, f"{o.slo}: error budget left ({period})",
+                        f"Share of the {period} budget not yet spent (request-weighted); below 0 the objective is "
+                        "breached.", "percentunit", [(o.budget_remaining, "left")], 0, below_is_bad=True)
+        budget["id"] = next_id()
+        panels.append(_at(budget, 0, y, 6))
+        factors = sorted({o.factor(c) for tier in TIERS for c in tier.conditions})
+        burn = _panel(0, f"{o.slo}: burn rate per window",
+                      "Error ratio over budget in each window: 1 spends the budget exactly over the period. Lines: the "
+                      "alerts' factors (" + "; ".join(o.tier_rule(t) for t in TIERS) + ").", "short",
+                      [(o.burn(w), period_text(w)) for w in WINDOWS])
+        colours = ("yellow", "orange", "red", "dark-red")
+        burn["fieldConfig"]["defaults"]["thresholds"] = {"mode": "absolute", "steps": [{"color": "green", "value": None}] + [
+            {"color": colours[min(i, len(colours) - 1)], "value": float(f)} for i, f in enumerate(factors)]}
+        burn["fieldConfig"]["defaults"]["custom"] = {"thresholdsStyle": {"mode": "line"}}
+        burn["id"] = next_id()
+        panels.append(_at(burn, 6, y, 12))
+        objective = float(o.objective) / 100
+        sli = _panel(0, f"{o.slo}: SLI against the objective",
+                     f"Good requests over all requests, over 1h and over the period; the line is the objective "
+                     f"{o.objective}%.", "percentunit",
+                     [(f"1 - {o.ratio(3600)}", "1h"), (f"1 - {o.ratio(o.period)}", period)], objective, below_is_bad=True)
+        sli["id"] = next_id()
+        panels.append(_at(sli, 18, y, 6))
+        y += HEIGHT
+    return panels
+
+
+def build_dashboard(inputs: DashboardInputs, rules: Sequence[AlertRule],
+                    objectives: Sequence[Objective] = ()) -> dict[str, Any]:
     panels = [panel for _rule, panel in alert_panels(rules)]
     sel, window = inputs.selector, inputs.rate_window
     hpa = (f'{{namespace={promql_string(inputs.namespace)},'
@@ -95,6 +141,7 @@ def build_dashboard(inputs: DashboardInputs, rules: Sequence[AlertRule]) -> dict
     ]
     for title, description, unit, targets, threshold, below_is_bad in extra:
         panels.append(_panel(len(panels), title, description, unit, targets, threshold, below_is_bad))
+    panels += slo_panels(objectives, len(panels) + 1, (len(panels) + 1) // 2 * HEIGHT)
     return {
         "uid": dashboard_uid(inputs.service, inputs.namespace, inputs.environment),
         "title": f"{inputs.service} ({inputs.environment})",

@@ -58,6 +58,7 @@ def derivations(env: Environment) -> list[Derivation]:
                    f"{lb.nginx_version}: hash before 1.29.6, sticky from it"),
         *env.edge.derivations(),
         *step_derivations(env),
+        *(Derivation(*d) for o in env.monitoring.objectives for d in o.derivations()),
     ]
 
 

@@ -13,6 +13,8 @@ from .alerts import selector as alert_selector
 from .dashboard import DashboardInputs, build_dashboard
 from .defaults import Part, default_of
 from .settings import SEVERITIES
+from .slo import Objective, build_objectives
+from .slo_tests import build_slo_tests
 from .types import format_duration
 
 
@@ -104,7 +106,24 @@ class Monitoring(Part):
             service=env.service_name, namespace=env.namespace, environment=env.name,
             description=env.header.replace("\n", " "), selector=alert_selector(self.alert_inputs),
             rate_window=format_duration(self.spec.alerts.rate_window), hpa=env.service_name,
-            pool_size=capacity.pool_size, pool_overflow=capacity.pool_overflow), self.alert_rules)
+            pool_size=capacity.pool_size, pool_overflow=capacity.pool_overflow), self.alert_rules, self.objectives)
+
+    # --- service level objectives ------------------------------------------------------------------------------
+    @cached_property
+    def objectives(self) -> list[Objective]:
+        """The enabled SLOs (none when slo.enabled is off): their recording rules, burn alerts and budgets."""
+        env, alerts = self.env, self.spec.alerts
+        return build_objectives(self.spec.slo, job=env.service_name, namespace=env.namespace, environment=env.name,
+                                threshold_labels=tuple(sorted(alerts.labels.items())), runbook_url=alerts.runbook_url)
+
+    @property
+    def slo_group(self) -> str:
+        return f"{self.alert_group}-slo"
+
+    @cached_property
+    def slo_tests(self) -> dict[str, Any]:
+        """promtool unit tests of the SLO rules (output tests/slo.test.yaml)."""
+        return build_slo_tests(self.objectives)
 
 
 class Routing(Part):

@@ -28,6 +28,8 @@ from .types import (
     IntOrPercent,
     KubernetesLabels,
     PortName,
+    format_duration,
+    format_number,
     percent_value,
     split_address,
 )
@@ -657,6 +659,121 @@ class Monitoring(Section):
         return value
 
 
+# The Python Prometheus client's default Histogram buckets (prometheus_client.metrics.Histogram.DEFAULT_BUCKETS),
+# without the +Inf bucket every histogram has. The application exports its latency histogram with them.
+PYTHON_CLIENT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+class Metrics(Section):
+    latency_buckets: list[float] = Field(
+        default_factory=lambda: list(PYTHON_CLIENT_BUCKETS), min_length=1,
+        description="Upper bounds (seconds) of the buckets of http_request_duration_seconds as the application exports "
+                    "them, without +Inf. Default: the Python Prometheus client's default Histogram buckets.")
+
+    @field_validator("latency_buckets")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        for i, bound in enumerate(value):
+            if not 0 < bound < float("inf"):
+                raise ValueError(f"bucket {bound!r} is not a positive finite number of seconds (+Inf is implicit)")
+            if i and bound <= value[i - 1]:
+                raise ValueError(f"buckets must increase strictly: {value[i - 1]!r} then {bound!r}")
+        return value
+
+
+# The longest alert window (3d): a period shorter than it could never hold a whole window.
+LONGEST_SLO_WINDOW = 3 * 86400
+DEFAULT_EXCLUDED_ENDPOINTS = ("/health", "/health/detailed", "/metrics")
+
+
+def _objective(default: float, what: str) -> Any:
+    return Field(default, description=f"{what}, in percent: above 0 and below 100 (100 leaves no error budget).")
+
+
+class _Objective(Section):
+    enabled: bool = Field(True, description="Record this SLO and alert on its burn rate (when slo.enabled).")
+    objective: float
+
+    @field_validator("objective")
+    @classmethod
+    def _below_100(cls, value: float) -> float:
+        if value >= 100:
+            raise ValueError(f"an objective of {format_number(value)}% leaves no error budget: every failed request would breach it "
+                             "and every burn-rate alert would divide by zero; use a value below 100 such as 99.9")
+        if value <= 0:
+            raise ValueError(f"an objective of {format_number(value)}% is not above 0; use a percentage such as 99.9")
+        return value
+
+
+class AvailabilityObjective(_Objective):
+    objective: float = _objective(99.9, "Share of requests not answered 5xx (429 is not an error)")
+
+
+class LatencyObjective(_Objective):
+    objective: float = _objective(99.0, "Share of requests answered within threshold_seconds")
+    threshold_seconds: float = Field(0.5, gt=0, le=3600, description="Latency threshold: must be one of "
+                                                                     "metrics.latency_buckets (the `le` it reads).")
+
+
+class FastBurn(Section):
+    for_: Duration = Field(120, alias="for", description="How long a fast burn must hold before the critical alert "
+                                                         "fires. Default 2m.")
+
+
+class SlowBurn(Section):
+    for_: Duration = Field(3600, alias="for", description="How long a slow burn must hold before the warning fires. "
+                                                          "Default 1h.")
+
+
+class Slo(Section):
+    enabled: bool = Field(description="Record the SLIs and alert on error-budget burn. Tier default: off in "
+                                      "development, on in staging and production.")
+    period: Duration = Field(30 * 86400, description="The period the error budget covers. Default 30d; at least 3d "
+                                                     "(the longest alert window).")
+    availability: AvailabilityObjective = Field(default_factory=AvailabilityObjective)
+    latency: LatencyObjective = Field(default_factory=LatencyObjective)
+    exclude_endpoints: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: list(DEFAULT_EXCLUDED_ENDPOINTS),
+        description="Values of the `endpoint` label the SLIs leave out (probes and the metrics scrape).")
+    min_request_rate: float = Field(1.0, ge=0, le=1e9, description=(
+        "Requests per second (averaged over an alert's long window) below which the burn-rate alerts stay silent."))
+    fast: FastBurn = Field(default_factory=FastBurn, description="The fast-burn tier (critical).")
+    slow: SlowBurn = Field(default_factory=SlowBurn, description="The slow-burn tier (warning).")
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: int) -> int:
+        if value < LONGEST_SLO_WINDOW:
+            raise ValueError(f"a period of {format_duration(value)} is shorter than the longest alert window (3d); "
+                             "use at least 3d, usually 30d or 28d")
+        return value
+
+    @field_validator("exclude_endpoints")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("an endpoint is listed twice")
+        return value
+
+    @property
+    def objectives(self) -> list[tuple[str, _Objective]]:
+        """The SLOs that are recorded and alerted on, in a fixed order (none when the section is off)."""
+        if not self.enabled:
+            return []
+        return [(name, o) for name, o in (("availability", self.availability), ("latency", self.latency)) if o.enabled]
+
+
+def nearest_buckets(value: float, buckets: list[float]) -> str:
+    """The bucket bounds on either side of `value`, in words."""
+    below = [b for b in buckets if b < value]
+    above = [b for b in buckets if b > value]
+    if below and above:
+        return f"the nearest are {format_number(below[-1])} and {format_number(above[0])}"
+    if below:
+        return f"the largest is {format_number(below[-1])}"
+    return f"the smallest is {format_number(above[0])}"
+
+
 Strategy = Literal["rolling", "canary", "blue-green"]
 ARGO_STRATEGIES: tuple[str, ...] = ("canary", "blue-green")  # strategies an Argo Rollout runs
 KEEP_PREVIOUS = "or set `rollout.strategy: rolling` to keep the previous output"
@@ -847,6 +964,8 @@ class EnvironmentSpec(Section):
         description="Per-user feature quotas: feature -> {limit, period: daily | monthly}.")
     throttling: Throttling = Field(default_factory=Throttling, description="Dynamic throttling under load.")
     sessions: Sessions = Field(default_factory=Sessions, description="The Redis session store.")
+    metrics: Metrics = Field(default_factory=Metrics, description="What the application's metrics look like.")
+    slo: Slo = Field(description="Service level objectives: recording rules, burn-rate alerts, budget on the dashboard.")
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")
 
     @model_validator(mode="after")
@@ -860,4 +979,17 @@ class EnvironmentSpec(Section):
                              f"rollout.blue_green: the active and the preview Service are both {active!r}: Argo Rollouts "
                              "refuses the Rollout, and the preview Service would replace the application's own",
                              at=("rollout", "blue_green", which), related=(("service", "name"),))
+        return self
+
+    @model_validator(mode="after")
+    def _threshold_is_a_bucket(self) -> EnvironmentSpec:
+        # `le` is matched exactly: a threshold between two buckets selects no series, and the SLO reads as perfect.
+        latency, buckets = self.slo.latency, self.metrics.latency_buckets
+        if ("latency", latency) in self.slo.objectives and latency.threshold_seconds not in buckets:
+            raise rule_error(rules.SLO_THRESHOLD_NOT_BUCKET,
+                             f"threshold_seconds {format_number(latency.threshold_seconds)} is not a bucket boundary of "
+                             f"metrics.latency_buckets ({nearest_buckets(latency.threshold_seconds, buckets)}): the latency "
+                             "SLI reads the bucket `le` equal to the threshold; use one of the buckets, or add the "
+                             "threshold to the application's histogram and to metrics.latency_buckets",
+                             at=("slo", "latency", "threshold_seconds"), related=(("metrics", "latency_buckets"),))
         return self

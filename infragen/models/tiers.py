@@ -11,12 +11,17 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         # One replica: minAvailable 1 would block every drain, so allow one pod down instead.
         "disruption_budget": {"max_unavailable": 1},
         "rollout": {"strategy": "rolling"},
+        # Development's alerts never page and its traffic is test traffic: no objectives to burn.
+        "slo": {"enabled": False},
     },
     "staging": {
         "autoscaling": {"min_replicas": 2, "max_replicas": 5, "target_cpu_percent": 70},
         "database": {"base_pool_size": 10},
         "disruption_budget": {"min_available": 1},
         "rollout": {"strategy": "canary"},
+        # Staging runs the same objectives as production, so rules and dashboard are proven before they page;
+        # its low traffic keeps the burn alerts quiet below slo.min_request_rate.
+        "slo": {"enabled": True},
     },
     "production": {
         "autoscaling": {"min_replicas": 3, "max_replicas": 10, "target_cpu_percent": 60},
@@ -26,5 +31,6 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "alerts": {"metrics_missing": {"severity": "critical"}},
         # Full new stack beside the old; a person promotes once its health check passes.
         "rollout": {"strategy": "blue-green", "blue_green": {"auto_promote": False}},
+        "slo": {"enabled": True},
     },
 }
