@@ -129,11 +129,11 @@ class InputError(InfragenError):
     """Input cannot be turned into valid models (or a flag, a path, a name given cannot be used)."""
 
 
-@dataclass
 class ChangedDuringBuild(InputError):
     """An environment's files changed between a build's two rounds (validated, then loaded again to be written)."""
 
 
+@dataclass
 class PolicyFailed(InputError):
     """A policy rule stopped the command: `problems` are every finding (warnings too), `strict` whether
     warnings counted as failures."""
