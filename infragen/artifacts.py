@@ -1,14 +1,19 @@
 """The artifact registry: every file infragen writes, declared once.
 
-An `Artifact` is its path below output/<env>/, its template (below infragen/templates/), the one function that
-turns an environment into exactly the values the template formats, the real consumer that proves the built file
-(infragen.consumers), the line that describes it in the README, when an environment has it, and how its file
-format carries the generated-file marker. Rendering, `verify`, `build`/`check` (which files are ours, which may
-be deleted), the result cache, the README's "What it generates" table and the tests all read `ARTIFACTS`.
+An `Artifact` is its path below output/<env>/, how it is written, the real consumer that proves the built file
+(infragen.consumers), the line that describes it in the README, what it is (core Kubernetes objects with their
+apiVersion and kind, a custom resource, or another format), when an environment has it, and how its file format
+carries the generated-file marker. Rendering, `verify`, `build`/`check` (which files are ours, which may be
+deleted), the result cache, the README's "What it generates" table and the tests all read `ARTIFACTS`.
 
-Adding an artifact that needs no new setting: a declaration here and a template; then regenerate snapshots
-and output/. Context functions only pick values the environment computed (infragen.models.environment):
-no arithmetic and no defaults here, none in templates.
+One way per format. Every YAML and JSON file is a document built as plain data by one small module of
+infragen/documents/ (the file's shape, placed from the environment's values) and written by one writer
+(`yaml_tree`, `json_document`): quoting, indentation and Kubernetes metadata are each done once. nginx and env
+files, which are lines of text, keep a Jinja template each (infragen/templates/).
+
+Adding an artifact that needs no new setting: a declaration here and its document module (or template); then
+regenerate snapshots and output/. Documents and context functions only place values the environment computed
+(infragen.models): no arithmetic and no defaults here, none in templates.
 
 Importing this module imports neither the models nor Jinja2, so `build`/`check` runs answered from the result
 cache stay light.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from . import consumers
@@ -65,38 +71,61 @@ def _always(env: Environment) -> bool:
     return True
 
 
+# --- what an artifact is ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kubernetes:
+    """Core Kubernetes objects: kubernetes-validate knows their schemas."""
+
+    api_version: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class CustomResource:
+    """Objects of a CustomResourceDefinition (Argo Rollouts, the Prometheus Operator): proven against the CRD's JSON
+    schema, found as `{group}/{kind}_{version}.json` below the CRD schema directory."""
+
+    api_version: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class OtherFormat:
+    """Not a Kubernetes object: a Prometheus rules file, nginx configuration, a Kustomize Component..."""
+
+    name: str
+
+
+Resource = Kubernetes | CustomResource | OtherFormat
+
+
 @dataclass(frozen=True)
 class Artifact:
     path: str  # below output/<env>/, '/'-separated
-    template: str  # below infragen/templates/
+    template: str  # below infragen/templates/: DOCUMENTS_YAML / DOCUMENT_JSON for a document module's file
     context: Callable[[Environment], Mapping[str, Any]]  # exactly the values the template formats
     consumer: Consumer  # the program that proves the built file
     description: str  # one line, for the README's "What it generates"
+    resource: Resource  # what the file holds; consumers and tests read it
     applies: Callable[[Environment], bool] = _always  # does this environment have the file?
     format: FileFormat = HASH_COMMENT
     structure: str = "yaml"  # how `infragen review` names a change in it: "yaml" (paths), "nginx" (directives), "env" (keys)
 
 
-# --- contexts ------------------------------------------------------------------------------------------------
+# --- how each file is written ------------------------------------------------------------------------------------
 
-def _identity(env: Environment) -> dict[str, Any]:
-    """What every Kubernetes object's metadata carries."""
-    return {"header": env.header, "name": env.service_name, "namespace": env.namespace, "app": env.service_name}
+DOCUMENTS_YAML, DOCUMENT_JSON = "documents.yaml.j2", "document.json.j2"  # the header, the note, the documents
 
 
-def _hpa(env: Environment) -> dict[str, Any]:
-    a = env.spec.autoscaling
-    return {**_identity(env), "target": env.rollout.scale_target, "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
-            "metrics": [("cpu", a.target_cpu_percent)]
-            + ([("memory", a.target_memory_percent)] if a.target_memory_percent is not None else []),
-            "behavior": [("scaleUp", a.scale_up_stabilization_seconds, a.scale_up_select_policy, a.scale_up_policies),
-                         ("scaleDown", a.scale_down_stabilization_seconds, a.scale_down_select_policy,
-                          a.scale_down_policies)]}
-
-
-def _pdb(env: Environment) -> dict[str, Any]:
-    return {**_identity(env), "budget": env.capacity.pdb_field, "selector": env.selector,
-            "unhealthy_pod_eviction_policy": env.spec.disruption_budget.unhealthy_pod_eviction_policy}
+def documents(module: str) -> Callable[[Environment], dict[str, Any]]:
+    """The context of a file built by infragen/documents/<module>.py. Imported when a build needs it: the documents
+    import the models, and this module stays light for runs the result cache answers."""
+    def context(env: Environment) -> dict[str, Any]:
+        built = import_module(f"{__package__}.documents.{module}")
+        return {"header": env.header, "note": built.NOTE, "documents": built.documents(env)}
+    context.__qualname__ = f"documents({module!r})"
+    return context
 
 
 def _upstream(env: Environment) -> dict[str, Any]:
@@ -118,9 +147,11 @@ def _server(env: Environment) -> dict[str, Any]:
     return {**_location(env), "real_ip_from": env.spec.load_balancing.real_ip_from}
 
 
-def _alerts(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "groups": env.monitoring.rule_groups}
+def _app_env(env: Environment) -> dict[str, Any]:
+    return {"header": env.header, "service": env.service_name, "variables": env.app_env}
 
+
+# --- when an environment has a file ------------------------------------------------------------------------------
 
 def _operator(env: Environment) -> bool:
     return env.spec.monitoring.operator
@@ -128,20 +159,6 @@ def _operator(env: Environment) -> bool:
 
 def _plain_prometheus(env: Environment) -> bool:
     return not env.spec.monitoring.operator
-
-
-def _service_monitor(env: Environment) -> dict[str, Any]:
-    m, mon = env.spec.monitoring, env.monitoring
-    return {"header": env.header, "name": env.service_name, "namespace": env.namespace, "labels": mon.operator_labels,
-            "selector": mon.service_selector, "port": m.port_name, "path": m.path, "interval": mon.scrape_interval,
-            "timeout": mon.scrape_timeout, "job": env.service_name, "pod_hash_label": mon.pod_hash_label}
-
-
-def _scrape(env: Environment) -> dict[str, Any]:
-    mon = env.monitoring
-    return {"header": env.header, "job_name": mon.scrape_job, "interval": mon.scrape_interval,
-            "timeout": mon.scrape_timeout, "path": env.spec.monitoring.path, "namespace": env.namespace,
-            "keep": mon.scrape_keep, "job": env.service_name, "pod_hash_label": mon.pod_hash_label}
 
 
 def _argo(env: Environment) -> bool:
@@ -156,170 +173,109 @@ def _blue_green(env: Environment) -> bool:
     return env.rollout.strategy == "blue-green"
 
 
-# The documents import the models: imported when a build needs them, so this module stays light.
-def _deployment_patch(env: Environment) -> dict[str, Any]:
-    from .documents import deployment_patch
-    return {"header": env.header, "patch": deployment_patch.document(env)}
-
-
-def _rollout(env: Environment) -> dict[str, Any]:
-    from .documents import rollout
-    return {"header": env.header, "rollout": rollout.document(env)}
-
-
-def _analysis_templates(env: Environment) -> dict[str, Any]:
-    from .documents import analysis_template
-    return {"header": env.header, "templates": analysis_template.documents(env)}
-
-
-def _preview_service(env: Environment) -> dict[str, Any]:
-    from .documents import preview_service
-    return {"header": env.header, "service": preview_service.document(env)}
-
-
-def _kustomization(env: Environment) -> dict[str, Any]:
-    """Every other Kubernetes artifact the environment has, and the Deployment patch."""
-    here = "kubernetes/"
-    own = {COMPONENT, DEPLOYMENT_PATCH}
-    resources = [a.path[len(here):] for a in for_environment(env) if a.path.startswith(here) and a.path not in own]
-    return {"header": env.header, "component": {
-        "apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", "resources": resources,
-        "patches": [{"path": DEPLOYMENT_PATCH[len(here):], "target": {"kind": "Deployment", "name": env.service_name}}]}}
-
-
+ARGO_ROLLOUTS, MONITORING = "argoproj.io/v1alpha1", "monitoring.coreos.com/v1"
 COMPONENT, DEPLOYMENT_PATCH = "kubernetes/kustomization.yaml", "kubernetes/deployment-patch.yaml"
-
-
-def _prometheus_rule(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "name": env.service_name, "namespace": env.namespace,
-            "labels": env.monitoring.operator_labels, "groups": env.monitoring.rule_groups,
-            "slo_groups": _slo_groups(env)}
-
 
 def _has_slo(env: Environment) -> bool:
     return bool(env.monitoring.objectives)
 
 
-def _slo_groups(env: Environment) -> list[dict[str, Any]]:
-    from .documents import slo_rules
-
-    return slo_rules.groups(env)
-
-
-def _slo_rules(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "rules": {"groups": _slo_groups(env)}}
-
-
-def _slo_tests(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "tests": env.monitoring.slo_tests}
-
-
-def _dashboard(env: Environment) -> dict[str, Any]:
-    return {"dashboard": env.monitoring.dashboard}
-
-
-def _dashboard_configmap(env: Environment) -> dict[str, Any]:
-    mon = env.monitoring
-    return {"header": env.header, "name": mon.dashboard_name, "namespace": env.namespace,
-            "labels": mon.dashboard_labels, "file": mon.dashboard_file, "dashboard": mon.dashboard}
-
-
-def _alertmanager(env: Environment) -> dict[str, Any]:
-    am = env.spec.alertmanager
-    return {"header": env.header, "default_receiver": am.default_receiver, "group_by": am.group_by,
-            "durations": env.routing.durations, "severity_routes": env.routing.severity_routes,
-            "receivers": env.routing.receivers}
-
-
-def _app_env(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "service": env.service_name, "variables": env.app_env}
-
-
-def _alert_tests(env: Environment) -> dict[str, Any]:
-    return {"header": env.header, "tests": env.monitoring.alert_tests}
-
-
 ARTIFACTS: tuple[Artifact, ...] = (
-    Artifact("kubernetes/hpa.yaml", "kubernetes/hpa.yaml.j2", _hpa, consumers.KUBERNETES,
+    Artifact("kubernetes/hpa.yaml", DOCUMENTS_YAML, documents("hpa"), consumers.KUBERNETES,
              "`autoscaling/v2` HorizontalPodAutoscaler for Deployment `<service.name>`, or its Argo `Rollout` for canary "
-             "and blue-green: CPU and optional memory utilisation, scale-up/down stabilization windows and rate policies"),
-    Artifact("kubernetes/pdb.yaml", "kubernetes/pdb.yaml.j2", _pdb, consumers.KUBERNETES,
-             "`policy/v1` PodDisruptionBudget over the service's pods, `unhealthyPodEvictionPolicy: AlwaysAllow`"),
-    Artifact(DEPLOYMENT_PATCH, "kubernetes/deployment-patch.yaml.j2", _deployment_patch, consumers.DEPLOYMENT_PATCH,
+             "and blue-green: CPU and optional memory utilisation, scale-up/down stabilization windows and rate policies",
+             Kubernetes("autoscaling/v2", "HorizontalPodAutoscaler")),
+    Artifact("kubernetes/pdb.yaml", DOCUMENTS_YAML, documents("pdb"), consumers.KUBERNETES,
+             "`policy/v1` PodDisruptionBudget over the service's pods, `unhealthyPodEvictionPolicy: AlwaysAllow`",
+             Kubernetes("policy/v1", "PodDisruptionBudget")),
+    Artifact(DEPLOYMENT_PATCH, DOCUMENTS_YAML, documents("deployment_patch"),
+             consumers.DEPLOYMENT_PATCH,
              "strategic-merge patch of the application's Deployment: startup, liveness and readiness probes; for "
-             "`rolling` also the update strategy, `minReadySeconds`, `progressDeadlineSeconds`. Never replicas or an image"),
-    Artifact("kubernetes/rollout.yaml", "kubernetes/rollout.yaml.j2", _rollout, consumers.CUSTOM_RESOURCE,
+             "`rolling` also the update strategy, `minReadySeconds`, `progressDeadlineSeconds`. Never replicas or an image",
+             Kubernetes("apps/v1", "Deployment")),
+    Artifact("kubernetes/rollout.yaml", DOCUMENTS_YAML, documents("rollout"), consumers.CUSTOM_RESOURCE,
              "canary and blue-green: an Argo Rollouts `Rollout` that runs the Deployment's pods (`workloadRef`), with "
-             "the steps or the blue-green switch and their analysis", applies=_argo),
-    Artifact("kubernetes/analysis-template.yaml", "kubernetes/analysis-template.yaml.j2", _analysis_templates,
+             "the steps or the blue-green switch and their analysis", CustomResource(ARGO_ROLLOUTS, "Rollout"),
+             applies=_argo),
+    Artifact("kubernetes/analysis-template.yaml", DOCUMENTS_YAML, documents("analysis_template"),
              consumers.CUSTOM_RESOURCE,
              "canary and blue-green: the gates (the new pods' error rate and p95 latency, by the alerts' own query "
-             "builders; no data is inconclusive) and, for blue-green, the pre-promotion health check", applies=_analysed),
-    Artifact("kubernetes/preview-service.yaml", "kubernetes/preview-service.yaml.j2", _preview_service,
-             consumers.KUBERNETES,
-             "blue-green: the preview Service that reaches the new stack before the switch", applies=_blue_green),
+             "builders; no data is inconclusive) and, for blue-green, the pre-promotion health check",
+             CustomResource(ARGO_ROLLOUTS, "AnalysisTemplate"), applies=_analysed),
+    Artifact("kubernetes/preview-service.yaml", DOCUMENTS_YAML, documents("preview_service"), consumers.KUBERNETES,
+             "blue-green: the preview Service that reaches the new stack before the switch", Kubernetes("v1", "Service"),
+             applies=_blue_green),
     Artifact("nginx/upstream.conf", "nginx/upstream.conf.j2", _upstream, consumers.NGINX_HTTP,
              "for nginx's `http {}`: `limit_req_zone` and the upstream (least connections, or session affinity as the "
-             "declared nginx version supports it, keepalive, `max_fails`/`fail_timeout`)", structure="nginx"),
+             "declared nginx version supports it, keepalive, `max_fails`/`fail_timeout`)", OtherFormat("nginx"),
+             structure="nginx"),
     Artifact("nginx/location.conf", "nginx/location.conf.j2", _location, consumers.NGINX_LOCATION,
              "for the app's `location {}`: `client_max_body_size` of `validation.max_payload_bytes`, `limit_req` "
              "admitting what the app's token bucket admits (429), `proxy_pass` with timeouts, a retry policy that never "
-             "replays a POST, the headers keepalive and the backend need, and `X-Request-ID`", structure="nginx"),
+             "replays a POST, the headers keepalive and the backend need, and `X-Request-ID`", OtherFormat("nginx"),
+             structure="nginx"),
     Artifact("nginx/server.conf", "nginx/server.conf.j2", _server, consumers.NGINX_SERVER,
              "for the `server {}`: a `location =` per upload with its own body size, the JSON answers "
              "(`{\"detail\": ...}`) of nginx's own 413 and 429 (with `Retry-After`), and `real_ip` when "
-             "`load_balancing.real_ip_from` is set", structure="nginx"),
-    Artifact("prometheus/alerts.yaml", "prometheus/alerts.yaml.j2", _alerts, consumers.PROMTOOL_RULES,
+             "`load_balancing.real_ip_from` is set", OtherFormat("nginx"), structure="nginx"),
+    Artifact("prometheus/alerts.yaml", DOCUMENTS_YAML, documents("rule_groups"), consumers.PROMTOOL_RULES,
              "the alerts (`HighErrorRate`, `HighLatencyP95`, `DatabasePoolNearExhaustion`, `LowCacheHitRate`, "
              "`UnhandledExceptions`, `SlowDatabaseQueries`, `RateLimitExceeded`, `MetricsMissing`, and for canary and "
              "blue-green `RolloutStuck`), selecting the "
              "service's series by `job` and `namespace`, for a Prometheus that loads rule files (with the operator, "
-             "load `kubernetes/prometheusrule.yaml` instead: never both)"),
-    Artifact("prometheus/slo-rules.yaml", "prometheus/slo-rules.yaml.j2", _slo_rules, consumers.PROMTOOL_RULES,
+             "load `kubernetes/prometheusrule.yaml` instead: never both)", OtherFormat("Prometheus rules")),
+    Artifact("prometheus/slo-rules.yaml", DOCUMENTS_YAML, documents("slo_rules"), consumers.PROMTOOL_RULES,
              "with `slo.enabled`: the SLOs' recording rules (error ratio per window from 5m to 3d and over the period, "
              "request-weighted, no sample when idle; the budget left) and the burn-rate alerts `AvailabilityBudgetBurn` "
              "and `LatencyBudgetBurn` (fast: critical, slow: warning), for a Prometheus that loads rule files (with the "
-             "operator they are in `kubernetes/prometheusrule.yaml`)", applies=_has_slo),
-    Artifact("prometheus/scrape.yaml", "prometheus/scrape.yaml.j2", _scrape, consumers.SCRAPE_CONFIG,
+             "operator they are in `kubernetes/prometheusrule.yaml`)", OtherFormat("Prometheus rules"),
+             applies=_has_slo),
+    Artifact("prometheus/scrape.yaml", DOCUMENTS_YAML, documents("scrape"), consumers.SCRAPE_CONFIG,
              "without the Prometheus Operator (`monitoring.operator: false`): a scrape job for `prometheus.yml`, "
              "Kubernetes endpoints discovery kept to the service's Service and metrics port, `namespace` set and `job` "
-             "pinned to `service.name`", applies=_plain_prometheus),
-    Artifact("kubernetes/servicemonitor.yaml", "kubernetes/servicemonitor.yaml.j2", _service_monitor,
-             consumers.CUSTOM_RESOURCE,
+             "pinned to `service.name`", OtherFormat("Prometheus scrape configuration"), applies=_plain_prometheus),
+    Artifact("kubernetes/servicemonitor.yaml", DOCUMENTS_YAML, documents("servicemonitor"), consumers.CUSTOM_RESOURCE,
              "Prometheus Operator `ServiceMonitor` for the service's Service: the named metrics port and path every "
-             "`alerts.scrape_interval`, `job` pinned to `service.name` by a relabeling", applies=_operator),
-    Artifact("kubernetes/prometheusrule.yaml", "kubernetes/prometheusrule.yaml.j2", _prometheus_rule,
-             consumers.PROMETHEUS_RULE,
+             "`alerts.scrape_interval`, `job` pinned to `service.name` by a relabeling",
+             CustomResource(MONITORING, "ServiceMonitor"), applies=_operator),
+    Artifact("kubernetes/prometheusrule.yaml", DOCUMENTS_YAML, documents("prometheusrule"), consumers.PROMETHEUS_RULE,
              "Prometheus Operator `PrometheusRule`: the same rule groups as `prometheus/alerts.yaml` and "
-             "`prometheus/slo-rules.yaml`", applies=_operator),
-    Artifact("grafana/dashboard.json", "grafana/dashboard.json.j2", _dashboard, consumers.DASHBOARD,
+             "`prometheus/slo-rules.yaml`", CustomResource(MONITORING, "PrometheusRule"), applies=_operator),
+    Artifact("grafana/dashboard.json", DOCUMENT_JSON, documents("dashboard"), consumers.DASHBOARD,
              "Grafana dashboard: a panel per threshold alert (its query, the threshold as a line), requests by status "
              "class, replicas against the HPA's range, pool connections against pool + overflow, targets up; stable "
-             "`uid`, a datasource variable", format=JSON_DESCRIPTION),
-    Artifact("kubernetes/dashboard-configmap.yaml", "kubernetes/dashboard-configmap.yaml.j2", _dashboard_configmap,
+             "`uid`, a datasource variable", OtherFormat("Grafana dashboard"), format=JSON_DESCRIPTION),
+    Artifact("kubernetes/dashboard-configmap.yaml", DOCUMENTS_YAML, documents("dashboard_configmap"),
              consumers.KUBERNETES,
-             "the dashboard in a ConfigMap labelled for Grafana's sidecar (`grafana_dashboard: \"1\"`)", applies=_operator),
+             "the dashboard in a ConfigMap labelled for Grafana's sidecar (`grafana_dashboard: \"1\"`)",
+             Kubernetes("v1", "ConfigMap"), applies=_operator),
     # Last: it lists the Kubernetes artifacts above that the environment has.
-    Artifact(COMPONENT, "kubernetes/kustomization.yaml.j2", _kustomization, consumers.KUSTOMIZATION,
+    Artifact(COMPONENT, DOCUMENTS_YAML, documents("kustomization"), consumers.KUSTOMIZATION,
              "a Kustomize `Component` listing every Kubernetes artifact of the environment and applying the "
-             "Deployment patch: include it under `components:` of the application's kustomization"),
-    Artifact("alertmanager/alertmanager.yaml", "alertmanager/alertmanager.yaml.j2", _alertmanager, consumers.AMTOOL,
-             "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)"),
+             "Deployment patch: include it under `components:` of the application's kustomization",
+             OtherFormat("Kustomize Component")),
+    Artifact("alertmanager/alertmanager.yaml", DOCUMENTS_YAML, documents("alertmanager"), consumers.AMTOOL,
+             "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)",
+             OtherFormat("Alertmanager configuration")),
     Artifact("app.env", "app.env.j2", _app_env, consumers.SHELL,
              "the `KEY=value` settings the application reads (pool size, rate limit, replica counts, request limits, "
-             "uploads, quotas, throttling, session TTL)", structure="env"),
+             "uploads, quotas, throttling, session TTL)", OtherFormat("env file"), structure="env"),
     # Outside prometheus/ so a rules glob never loads it.
-    Artifact("tests/alerts.test.yaml", "tests/alerts.test.yaml.j2", _alert_tests, consumers.PROMTOOL_TESTS,
+    Artifact("tests/alerts.test.yaml", DOCUMENTS_YAML, documents("alert_tests"), consumers.PROMTOOL_TESTS,
              "promtool unit tests of `prometheus/alerts.yaml`, derived from the same settings: each alert fires past its "
-             "threshold after `for`, and stays silent just short of it, on zero traffic and for another namespace or job"),
-    Artifact("tests/slo.test.yaml", "tests/slo.test.yaml.j2", _slo_tests, consumers.PROMTOOL_TESTS,
+             "threshold after `for`, and stays silent just short of it, on zero traffic and for another namespace or job",
+             OtherFormat("promtool tests")),
+    Artifact("tests/slo.test.yaml", DOCUMENTS_YAML, documents("slo_tests"), consumers.PROMTOOL_TESTS,
              "with `slo.enabled`: promtool unit tests of `prometheus/slo-rules.yaml`: each burn tier fires at its rate "
              "after its `for` (full windows for the fast tier, 3d of baseline for a burst that pages and opens no "
              "ticket), stays silent just below, at zero traffic (no ratio sample at all), below "
-             "`slo.min_request_rate` and for another namespace", applies=_has_slo),
+             "`slo.min_request_rate` and for another namespace", OtherFormat("promtool tests"), applies=_has_slo),
 )
 
 BY_PATH: dict[str, Artifact] = {artifact.path: artifact for artifact in ARTIFACTS}
+# (apiVersion, kind) of every custom resource infragen writes: checked against CRD schemas, never kubernetes-validate.
+CUSTOM_RESOURCES: frozenset[tuple[str, str]] = frozenset(
+    (a.resource.api_version, a.resource.kind) for a in ARTIFACTS if isinstance(a.resource, CustomResource))
 
 
 def for_environment(env: Environment) -> tuple[Artifact, ...]:

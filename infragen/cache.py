@@ -122,18 +122,29 @@ def _location_json(loc: Location | None) -> list | None:
     return None if loc is None else [loc.file, loc.line, loc.column, loc.origin]
 
 
-def _text(value: Any, optional: bool = True) -> str | None:
-    if (value is None and optional) or type(value) is str:
+def _text(value: Any) -> str | None:
+    return None if value is None else _required_text(value)
+
+
+def _required_text(value: Any) -> str:
+    if type(value) is str:
         return value
     raise ValueError("bad text")
+
+
+def _related(data: Any) -> Location:
+    location = _location(data)
+    if location is None:
+        raise ValueError("bad related location")
+    return location
 
 
 def _finding(data: dict) -> Problem:
     level = data["level"]
     if level not in ("error", "warning", "info"):
         raise ValueError("bad level")
-    return Finding(_location(data["location"]), _text(data["field"]), _text(data["message"], optional=False), level,
-                   _text(data["rule"]), _text(data["environment"]), tuple(_location(r) for r in data["related"]),
+    return Finding(_location(data["location"]), _text(data["field"]), _required_text(data["message"]), level,
+                   _text(data["rule"]), _text(data["environment"]), tuple(_related(r) for r in data["related"]),
                    _text(data["hint"]))
 
 
@@ -144,10 +155,10 @@ def _finding_json(p: Problem) -> dict:
 
 
 def _entry(data: dict) -> Entry:
-    inputs = tuple((_text(name, optional=False), bytes.fromhex(d)) for name, d in data["inputs"])
+    inputs = tuple((_required_text(name), bytes.fromhex(d)) for name, d in data["inputs"])
     if not inputs or any(os.sep in name or "/" in name or not name.endswith(".yaml") for name, _ in inputs):
         raise ValueError("bad inputs")
-    artifacts = {_text(path, optional=False): bytes.fromhex(d) for path, d in data["artifacts"].items()}
+    artifacts = {_required_text(path): bytes.fromhex(d) for path, d in data["artifacts"].items()}
     return Entry(inputs, artifacts, [_finding(f) for f in data["findings"]])
 
 
@@ -196,7 +207,7 @@ class ResultCache:
             data = json.loads(fh.read())
         if data.get("format") != FORMAT or data.get("fingerprint") != fingerprint:
             return {}
-        return {_text(name, optional=False): _entry(entry) for name, entry in data["entries"].items()}
+        return {_required_text(name): _entry(entry) for name, entry in data["entries"].items()}
 
     def lookup(self, name: str) -> Entry | None:
         """The entry for `name` if every input file it was built from is unchanged."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
 from .errors import InfragenError, WriteInterrupted
+
+if TYPE_CHECKING:
+    from .config import ToolSettings  # imported where it is used: a run answered from the cache stays light
 
 ENVIRONMENTS_HELP = ("Directory of environment files [default: environments/ in the project root, or "
                      "[tool.infragen] environments, or $INFRAGEN_ENVIRONMENTS].")
@@ -57,7 +60,7 @@ def _annotating(fmt: str | None) -> bool:
     return fmt == "github" or (fmt is None and in_github_actions())
 
 
-def _annotate(fmt: str | None, problems: list, extra: list[str] = ()) -> None:
+def _annotate(fmt: str | None, problems: list, extra: Sequence[str] = ()) -> None:
     """GitHub annotations of problems (and of `extra` lines already made), when the format asks for them.
     Acknowledged warnings are left out, as in the text output."""
     problems = [p for p in problems if p.level != "info"]
@@ -97,7 +100,7 @@ def _policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Fail on policy warnings too [default: [tool.infragen] strict, or $INFRAGEN_STRICT].")(func)
 
 
-def _print_json(fmt: str, problems: list, failed: bool, strict: bool = False) -> None:
+def _print_json(fmt: str | None, problems: list, failed: bool, strict: bool = False) -> None:
     if fmt == "json":
         from .policy import as_dict
 
@@ -105,7 +108,7 @@ def _print_json(fmt: str, problems: list, failed: bool, strict: bool = False) ->
                               indent=2, sort_keys=True))
 
 
-def _print_problems(problems: list, fmt: str, notes: bool = False) -> None:
+def _print_problems(problems: list, fmt: str | None, notes: bool = False) -> None:
     """Text: one line per problem on stderr, ending with the fix for rule findings. JSON: printed at the end.
     Acknowledged warnings (level info) are printed by `validate` only (`notes`): the environment keeps them
     knowingly, so every build and check would only repeat them."""
@@ -139,7 +142,7 @@ def _fail(error: InfragenError, fmt: str | None = None, summary: str | None = No
     sys.exit(EXIT_INVALID)
 
 
-def _settings(environments: Path | None, output: Path | None, strict: bool | None = None):
+def _settings(environments: Path | None, output: Path | None, strict: bool | None = None) -> ToolSettings:
     """The tool settings, in the project root found upward from the working directory (said when it is not the
     working directory: the paths in every message are then relative to somewhere else)."""
     from .config import find_root, load_settings

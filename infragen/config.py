@@ -112,8 +112,10 @@ def load_settings(root: Path | None = None, **overrides: Any) -> ToolSettings:
     try:
         if _env_vars(*FIELDS) or _has_table(pyproject):
             given = _sourced_settings(pyproject)(**given).model_dump()
-        settings = ToolSettings(**{k: Path(v) if k in PATHS else bool(v) for k, v in given.items()})
-        settings = replace(settings, **{k: _under(root, getattr(settings, k)) for k in PATHS if k not in explicit})
+        typed: dict[str, Any] = {k: Path(v) if k in PATHS else bool(v) for k, v in given.items()}
+        settings = ToolSettings(**typed)
+        rooted: dict[str, Any] = {k: _under(root, getattr(settings, k)) for k in PATHS if k not in explicit}
+        settings = replace(settings, **rooted)
     except InputError:
         raise
     except Exception as exc:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from .errors import ToolError
 
 if TYPE_CHECKING:
     from .models.environment import Environment
@@ -106,7 +108,7 @@ def check_kubernetes_text(text: str, versions: Sequence[str] | None = None) -> t
         return "failed", f"not valid YAML: {_first_line(str(exc))}", str(exc)
     if not documents:
         return "failed", "no Kubernetes object in the file", ""
-    problems = []
+    problems: list[str] = []
     for doc in documents:
         problems.extend(f"{where}: {value} does not fit the int32 the API server stores it in"
                         for where, value in _beyond_int32(doc))
@@ -174,7 +176,8 @@ def check_rule_tests(promtool: str, path: Path) -> tuple[Status, str, str]:
 def routing_expectations(env: Environment) -> list[tuple[tuple[str, ...], str]]:
     """(label=value arguments, receiver the environment names for them): per severity, per alert, default."""
     routes = dict(env.routing.severity_routes)
-    cases = [((f"severity={severity}",), receiver) for severity, receiver in env.routing.severity_routes]
+    cases: list[tuple[tuple[str, ...], str]] = [((f"severity={severity}",), receiver)
+                                                for severity, receiver in env.routing.severity_routes]
     for rule in env.monitoring.alert_rules:
         labels = (f"alertname={rule.name}",) + tuple(f"{k}={v}" for k, v in rule.labels)
         cases.append((labels, routes[rule.severity]))
@@ -335,6 +338,7 @@ class Schemas(NamedTuple):
     dashboard: Path | None = None  # Grafana's dashboard JSON Schema
 
 
+CRD_CATALOG = "https://github.com/datreeio/CRDs-catalog"
 CRD_HINT = "no CRD schema directory given (--crd-schemas DIR or INFRAGEN_CRD_SCHEMAS, {group}/{kind}_{version}.json)"
 DASHBOARD_HINT = "no Grafana dashboard schema given (--dashboard-schema FILE or INFRAGEN_DASHBOARD_SCHEMA)"
 
@@ -344,7 +348,15 @@ class CheckInput(NamedTuple):
     directory: Path  # output/<env>: its sibling artifacts
     env: Environment
     tool: str | None  # the consumer's program, found on PATH (None for in-process consumers)
+    custom_resources: frozenset[tuple[str, str]]  # (apiVersion, kind) the registry declares custom resources
     schemas: Schemas = Schemas()
+
+    @property
+    def program(self) -> str:
+        """The consumer's program: `verify` runs a consumer that needs one only once it is found."""
+        if self.tool is None:
+            raise ToolError.single(f"{self.path}: the consumer's program was not found")
+        return self.tool
 
 
 @dataclass(frozen=True)
@@ -360,20 +372,20 @@ class Consumer:
 KUBERNETES = Consumer("kubernetes-validate --strict (Kubernetes 1.27 to the newest bundled)", None,
                       lambda i: check_kubernetes(i.path))
 NGINX_HTTP = Consumer("nginx -t, included in http {}", "nginx",
-                      lambda i: check_nginx(i.tool, i.env, [i.path], {}))
+                      lambda i: check_nginx(i.program, i.env, [i.path], {}))
 NGINX_LOCATION = Consumer("nginx -t, included in a location {} beside nginx/upstream.conf and nginx/server.conf",
                           "nginx", lambda i: check_nginx(
-                              i.tool, i.env, [i.directory / "nginx/upstream.conf"], {"/": [i.path]},
+                              i.program, i.env, [i.directory / "nginx/upstream.conf"], {"/": [i.path]},
                               ", inside a location with upstream.conf and server.conf",
                               [i.directory / "nginx/server.conf"]))
 NGINX_SERVER = Consumer("nginx -t, included in a server {} beside nginx/upstream.conf and nginx/location.conf", "nginx",
-                        lambda i: check_nginx(i.tool, i.env, [i.directory / "nginx/upstream.conf"],
+                        lambda i: check_nginx(i.program, i.env, [i.directory / "nginx/upstream.conf"],
                                               {"/": [i.directory / "nginx/location.conf"]},
                                               ", in a server with upstream.conf and location.conf", [i.path]))
-PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promtool", lambda i: check_rules(i.tool, i.path))
-PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.tool, i.path))
+PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promtool", lambda i: check_rules(i.program, i.path))
+PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.program, i.path))
 AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert", "amtool",
-                  lambda i: check_alertmanager(i.tool, i.path, i.env))
+                  lambda i: check_alertmanager(i.program, i.path, i.env))
 def _schema_errors(document: object, schema_path: Path) -> list[str]:
     import json
 
@@ -408,7 +420,9 @@ def check_custom_resources(documents: Sequence[object], crds: Path | None) -> tu
             return "skipped", CRD_HINT, ""
         schema = crds / group / f"{kind.lower()}_{version}.json"
         if not schema.is_file():
-            return "skipped", f"no schema for {kind} {group}/{version} at {schema}", ""
+            return "skipped", (f"no CRD schema for {kind} {group}/{version} at {schema}: add the CRD's JSON schema "
+                               f"there (the CRDs catalog, {CRD_CATALOG}, has most); a core Kubernetes kind is "
+                               "declared Kubernetes(apiVersion, kind) in infragen/artifacts.py, never checked here"), ""
         problems = _schema_errors(document, schema)
         if problems:
             return "failed", f"{kind} schema ({group}/{version}): {problems[0]}", "\n".join(problems)
@@ -550,7 +564,8 @@ def render_component(kubectl: str, directory: Path, env: Environment) -> tuple[i
 
 
 def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path | None,
-                     deployment_only: bool) -> tuple[Status, str, str]:
+                     deployment_only: bool, custom_resources: frozenset[tuple[str, str]] = frozenset(),
+                     ) -> tuple[Status, str, str]:
     """The Component rendered into an application: the Deployment carries the probes (and a rolling update's
     strategy); with `deployment_only` False every object passes its schema too."""
     import yaml
@@ -564,7 +579,7 @@ def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path
         return "failed", f"kubectl kustomize: {_complaint(out)}", out
     documents = [d for d in yaml.safe_load_all(out) if d]
     [deployment] = [d for d in documents if d.get("kind") == "Deployment"] or [None]
-    container = next((c for c in (deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
+    container: dict[str, Any] = next((c for c in (deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
                       .get("containers", []) if c.get("name") == env.container), {})
     missing = [p for p in ("startupProbe", "livenessProbe", "readinessProbe") if p not in container]
     if not env.rollout.argo and "strategy" not in (deployment or {}).get("spec", {}):
@@ -576,9 +591,10 @@ def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path
     if deployment_only:
         status, summary, details = check_kubernetes_text(yaml.safe_dump(deployment))
         return status, f"{label}: Deployment with probes; {summary}", details
-    core = [d for d in documents if "." not in d["apiVersion"].split("/")[0] or d["apiVersion"].startswith(
-        ("apps/", "policy/", "autoscaling/"))]
-    custom = [d for d in documents if d not in core]
+    # What the registry declares a custom resource is checked against its CRD; the rest (the stub application's
+    # Deployment and Service too) is core Kubernetes.
+    custom = [d for d in documents if (d.get("apiVersion"), d.get("kind")) in custom_resources]
+    core = [d for d in documents if d not in custom]
     status, summary, details = check_kubernetes_text(yaml.safe_dump_all(core))
     if status != "ok":
         return status, f"{label}: {summary}", details
@@ -593,13 +609,15 @@ SHELL = Consumer("sh, sourcing the file with set -a: every variable reads back a
 CUSTOM_RESOURCE = Consumer("jsonschema against the resource's CRD schema (--crd-schemas)", None,
                            lambda i: check_custom_resource(i.path, i.schemas.crds))
 PROMETHEUS_RULE = Consumer("promtool check rules on the spec, and the CRD schema (--crd-schemas)", "promtool",
-                           lambda i: check_prometheus_rule(i.tool, i.path, i.schemas.crds))
+                           lambda i: check_prometheus_rule(i.program, i.path, i.schemas.crds))
 SCRAPE_CONFIG = Consumer("promtool check config where promtool has Kubernetes discovery, else checked structurally", None,
                          lambda i: check_scrape_config(i.path))
 DEPLOYMENT_PATCH = Consumer("kubectl kustomize into a stub application, then kubernetes-validate of the patched Deployment",
-                            "kubectl", lambda i: check_kustomized(i.tool, i.directory, i.env, i.schemas.crds, True))
+                            "kubectl", lambda i: check_kustomized(i.program, i.directory, i.env, i.schemas.crds, True,
+                                                                      i.custom_resources))
 KUSTOMIZATION = Consumer("kubectl kustomize into a stub application: every object passes kubernetes-validate or its "
                          "CRD schema (--crd-schemas)", "kubectl",
-                         lambda i: check_kustomized(i.tool, i.directory, i.env, i.schemas.crds, False))
+                         lambda i: check_kustomized(i.program, i.directory, i.env, i.schemas.crds, False,
+                                                    i.custom_resources))
 DASHBOARD = Consumer("promtool check rules on every panel query, and Grafana's dashboard schema (--dashboard-schema)",
-                     "promtool", lambda i: check_dashboard(i.tool, i.path, i.schemas.dashboard))
+                     "promtool", lambda i: check_dashboard(i.program, i.path, i.schemas.dashboard))

@@ -62,7 +62,7 @@ def cache_home() -> Path | None:
     return Path(base, "infragen") if os.path.isabs(base) else None
 
 
-def display_path(path: Path) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
     """How a file is named in messages: relative to the working directory when it is below it."""
     try:
         rel = os.path.relpath(path)

@@ -61,14 +61,13 @@ def problem_annotation(problem: Problem, hint: str | None = None) -> str:
     its rule id (`infragen` for problems no rule reports). A location that is no file (a tier default) gives an
     annotation without a file, which GitHub shows on the run."""
     loc = problem.location
-    in_file = loc is not None and loc.file is not None
     message = (f"{problem.field}: " if problem.field else "") + problem.message + (f"; fix: {hint}" if hint else "")
-    if loc is not None and not in_file and loc.origin:
+    if loc is not None and loc.file is None and loc.origin:
         message = f"({loc.origin}) {message}"
     level: Level = {"warning": "warning", "info": "notice"}.get(problem.level, "error")  # type: ignore[assignment]
-    return annotation(level, message, file=loc.file if in_file else None,
-                      line=loc.line if in_file else None, col=loc.column if in_file else None,
-                      title=problem.rule or "infragen")
+    if loc is None or loc.file is None:  # no file to point at: shown on the run
+        return annotation(level, message, title=problem.rule or "infragen")
+    return annotation(level, message, file=loc.file, line=loc.line, col=loc.column, title=problem.rule or "infragen")
 
 
 def group(title: object) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .discover import PARTIAL_RE, SUFFIX, Discovery, did_you_mean
 from .errors import InputError, Location, PathKey, Problem
@@ -227,7 +228,8 @@ class Loader(Discovery):
 
     def load_many(self, requested: Iterable[str] | None = None) -> list[Environment]:
         """Every requested environment, or an InputError listing the problems of all of them."""
-        environments, problems = [], []
+        environments: list[Environment] = []
+        problems: list[Problem] = []
         for name in self.select(requested):
             try:
                 environments.append(self.load(name))
@@ -323,7 +325,7 @@ def _form_at(path: PathKey) -> str | None:
     return None
 
 
-def _message(err: dict[str, Any], path: PathKey, layer: Layer) -> str:
+def _message(err: ErrorDetails, path: PathKey, layer: Layer) -> str:
     kind = err["type"]
     value = err.get("input")
     if kind == "missing":
@@ -361,7 +363,7 @@ def _value_at(data: Any, path: PathKey) -> Any:
     return data
 
 
-def _rule_problem(err: dict[str, Any], path: PathKey, layer: Layer, display: str) -> Problem:
+def _rule_problem(err: ErrorDetails, path: PathKey, layer: Layer, display: str) -> Problem:
     """A rule the models check (raised with `rule_error`): at the offending value, or at a related one when the
     offending value is a default (the receiver map someone edited, not the default route), naming the others."""
     ctx = err["ctx"]

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import workers as forked
 from .cache import Entry, ResultCache, digest
-from .discover import Discovery, display_path
+from .discover import Discovery
 from .errors import ChangedDuringBuild, InputError, Location, Problem
+from .fsutil import display_path
 
 if TYPE_CHECKING:
     from .load import Loader

@@ -20,16 +20,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import Finding, Level, Location, PathKey, Problem
 from .explain import format_value, origin_of, own_file
 from .models.environment import Environment
-from .models.rollout import smallest_faithful_replicas
+from .models.rollout import Split, smallest_faithful_replicas
 from .models.types import format_duration, split_address
 from .rules import RULES, Rule, register
 
-Term = Callable[..., str]
+
+class Term(Protocol):
+    """Names a value in a finding's message: bare for the value pointed at, `field value (location)` for others."""
+
+    def __call__(self, path: PathKey, shown: str | None = None, /) -> str: ...
+
+
+Compose = Callable[[Term], str]  # builds a finding's message from the terms of the values involved
 
 
 def policy_rule(id: str, level: Level, summary: str, hint: str, *, production_only: bool = False
@@ -69,7 +76,7 @@ class Check:
                 current = getattr(current, name)
         return current
 
-    def report(self, paths: list[PathKey], compose: Callable[[Term], str], hint: str | None = None) -> None:
+    def report(self, paths: list[PathKey], compose: Compose, hint: str | None = None) -> None:
         """Add a finding of the rule being run at the first of `paths` written in a file; `compose(term)` builds the message, where
         `term(path)` names a value: bare for the value pointed at, `field value (location)` for the others."""
         locations = {path: origin_of(self.env, path) for path in paths}
@@ -194,8 +201,9 @@ def receiver_unused(check: Check) -> None:
         if name in used:
             continue
         path = ("alertmanager", "receivers", name)
-        check.report([path, ("alertmanager", "routes")], lambda t, name=name: (
-            f"receiver {name!r} is defined but no severity route nor default_receiver uses it: it never receives an alert"))
+        def unused(t: Term, name: str = name) -> str:
+            return f"receiver {name!r} is defined but no severity route nor default_receiver uses it: it never receives an alert"
+        check.report([path, ("alertmanager", "routes")], unused)
 
 
 @policy_rule("nginx-single-server", "warning",
@@ -209,6 +217,7 @@ def nginx_single_server(check: Check) -> None:
     if len(primaries) != 1 or not (affinity or lb.effective_method == "least_conn"):
         return
     server = ("load_balancing", "servers", primaries[0])
+    cause: PathKey
     if affinity:
         cause, what, shown = ("load_balancing", "session_affinity", "enabled"), "session affinity", "true"
     else:
@@ -324,17 +333,17 @@ def affinity_through_nodeport(check: Check) -> None:
 def prometheus_rate_window(check: Check) -> None:
     alerts = check.spec.alerts
     si = ("alerts", "scrape_interval")
-    windows = [(("alerts", "rate_window"), alerts.rate_window)]
+    windows: list[tuple[PathKey, int]] = [(("alerts", "rate_window"), alerts.rate_window)]
     if check.env.rollout.argo:
         windows.append((("rollout", "gates", "window"), check.spec.rollout.gates.window))
     for path, window in windows:
         if window >= 4 * alerts.scrape_interval:
             continue
-        check.report([path, si], lambda t, path=path, window=window: (
-            f"{t(path, format_duration(window))} is shorter than 4 x {t(si, format_duration(alerts.scrape_interval))} "
-            f"= {format_duration(4 * alerts.scrape_interval)}: rate() needs about 4 scrapes per window, or one missed "
-            "scrape hides or fakes an alert"),
-            f"set {'.'.join(path)} to at least {format_duration(4 * alerts.scrape_interval)}")
+        def short(t: Term, path: PathKey = path, window: int = window) -> str:
+            return (f"{t(path, format_duration(window))} is shorter than 4 x "
+                    f"{t(si, format_duration(alerts.scrape_interval))} = {format_duration(4 * alerts.scrape_interval)}: "
+                    "rate() needs about 4 scrapes per window, or one missed scrape hides or fakes an alert")
+        check.report([path, si], short, f"set {'.'.join(path)} to at least {format_duration(4 * alerts.scrape_interval)}")
 
 
 @policy_rule("rollout-needs-prometheus", "error",
@@ -363,10 +372,11 @@ def canary_step_share(check: Check) -> None:
             continue
         needed = smallest_faithful_replicas(weight, check.spec.rollout.surge_pods)
         step, mr = ("rollout", "canary", "steps", i), ("autoscaling", "min_replicas")
-        check.report([step, mr], lambda t, weight=weight, low=low, step=step: (
-            f"step {t(step, f'{weight}%')} runs {low.canary} canary and {low.stable} stable pods at {t(mr)}: "
-            f"{low.share:.0%} of the pods and of the requests, not {weight}%"),
-            f"{weight}% means at most {2 * weight}% from {needed} replicas on" if needed else None)
+        def coarse(t: Term, weight: int = weight, low: Split = low, step: PathKey = step, mr: PathKey = mr) -> str:
+            return (f"step {t(step, f'{weight}%')} runs {low.canary} canary and {low.stable} stable pods at {t(mr)}: "
+                    f"{low.share:.0%} of the pods and of the requests, not {weight}%")
+        check.report([step, mr], coarse,
+                     f"{weight}% means at most {2 * weight}% from {needed} replicas on" if needed else None)
 
 
 @policy_rule("gates-looser-than-alerts", "warning",
@@ -383,9 +393,9 @@ def gates_looser_than_alerts(check: Check) -> None:
     for gate, gate_value, alert, alert_value, name in pairs:
         if gate_value <= alert_value:
             continue
-        check.report([gate, alert], lambda t, gate=gate, alert=alert, name=name: (
-            f"{t(gate)} is looser than {t(alert)}: a new version passes its gate while {name} fires"),
-            f"set {'.'.join(gate)} to at most {format_value(alert_value)}")
+        def looser(t: Term, gate: PathKey = gate, alert: PathKey = alert, name: str = name) -> str:
+            return f"{t(gate)} is looser than {t(alert)}: a new version passes its gate while {name} fires"
+        check.report([gate, alert], looser, f"set {'.'.join(gate)} to at most {format_value(alert_value)}")
 
 
 @policy_rule("gates-need-pod-hash-label", "warning",
@@ -511,13 +521,16 @@ def policy_allow_unused(check: Check) -> None:
         path = ("policy", "allow", i)
         why = (f"this is a {check.spec.tier}-tier environment, where the rule does not apply"
                if check.spec.tier != "production" else "the rule holds without it")
-        check.report([path], lambda t, path=path, why=why: f"{t(path)} is not needed: {why}")
+        def needless(t: Term, path: PathKey = path, why: str = why) -> str:
+            return f"{t(path)} is not needed: {why}"
+        check.report([path], needless)
     for i, rule_id in enumerate(check.spec.policy.acknowledge):
         if rule_id in check.acknowledged:
             continue
         path = ("policy", "acknowledge", i)
-        check.report([path], lambda t, path=path: (
-            f"{t(path)} is not needed: the environment has no such warning"))
+        def unacknowledged(t: Term, path: PathKey = path) -> str:
+            return f"{t(path)} is not needed: the environment has no such warning"
+        check.report([path], unacknowledged)
 
 
 # The ids `policy.allow` and `policy.acknowledge` accept (the loader passes them to the models' validation).

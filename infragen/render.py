@@ -19,6 +19,7 @@ import jinja2
 import yaml
 
 from .artifacts import ARTIFACTS, for_environment
+from .documents import Block, Flow, Note
 from .errors import RenderError
 from .fsutil import cache_home
 from .models.environment import Environment
@@ -129,12 +130,18 @@ def env_value(value: Any) -> str:
 
 
 def _inline(value: Any) -> str | None:
-    """A value that fits on its key's line: a scalar, or an empty mapping or list."""
+    """A value that fits on its key's line: a scalar, an empty mapping or list, or a Flow list of scalars."""
     if isinstance(value, dict):
         return "{}" if not value else None
     if isinstance(value, (list, tuple)):
+        if type(value) is Flow:
+            return "[" + ", ".join(yaml_scalar(item) for item in value) + "]"
         return "[]" if not value else None
     return yaml_scalar(value)
+
+
+def _note(text: str, pad: str) -> list[str]:
+    return [(f"{pad}# {line}").rstrip() for line in text.split("\n")]
 
 
 def _tree_lines(value: Any, indent: int) -> list[str]:
@@ -142,6 +149,12 @@ def _tree_lines(value: Any, indent: int) -> list[str]:
     lines: list[str] = []
     if isinstance(value, dict):
         for key, child in value.items():
+            if type(child) is Note:
+                lines.extend(_note(child.text, pad))
+                child = child.value
+            if type(child) is Block:
+                lines.append(f"{pad}{yaml_scalar(key)}: {yaml_block(child, indent + 2)}")
+                continue
             inline = _inline(child)
             if inline is not None:
                 lines.append(f"{pad}{yaml_scalar(key)}: {inline}")
@@ -150,6 +163,9 @@ def _tree_lines(value: Any, indent: int) -> list[str]:
                 lines.extend(_tree_lines(child, indent + 2))
     elif isinstance(value, (list, tuple)):
         for item in value:
+            if type(item) is Note:
+                lines.extend(_note(item.text, pad))
+                item = item.value
             inline = _inline(item)
             if inline is not None:
                 lines.append(f"{pad}- {inline}")
@@ -163,8 +179,9 @@ def _tree_lines(value: Any, indent: int) -> list[str]:
 
 
 def yaml_tree(value: Any, indent: int = 0) -> str:
-    """A mapping or list as block-style YAML, in the order given, every key and scalar through yaml_scalar: a
-    model's object written out whole (a Rollout, an AnalysisTemplate), never by pasting raw strings."""
+    """A mapping or list as block-style YAML, in the order given, every key and scalar through yaml_scalar: every
+    YAML artifact's document (infragen.documents) written out whole, never by pasting raw strings. A `Note` value
+    gets its comment above it, a `Flow` list is written `[a, b]`, a `Block` string as a literal block."""
     return "\n".join(_tree_lines(value, indent))
 
 

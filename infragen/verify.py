@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .artifacts import for_environment
+from .artifacts import CUSTOM_RESOURCES, for_environment
 from .consumers import OTHER_TOOLS, TOOL_PACKAGES, CheckInput, Schemas, Status, find_tool, install_hint
 
 if TYPE_CHECKING:
@@ -45,6 +45,6 @@ def verify_environment(env: Environment, directory: Path, tools: Mapping[str, st
         if consumer.tool and not tool:
             results.append(Result(env.name, artifact.path, "skipped", install_hint(consumer.tool)))
             continue
-        status, summary, details = consumer.run(CheckInput(path, directory, env, tool, schemas))
+        status, summary, details = consumer.run(CheckInput(path, directory, env, tool, CUSTOM_RESOURCES, schemas))
         results.append(Result(env.name, artifact.path, status, summary, details))
     return results

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from tools import require
 
+from infragen.artifacts import ARTIFACTS, Kubernetes
 from infragen.consumers import (
+    KUBERNETES,
     check_alertmanager_config,
     check_kubernetes_text,
     check_rules,
@@ -138,7 +140,8 @@ def check_all(files: dict[str, str], nginx: bool = True) -> None:
         amtool = require("amtool")
         _assert_ok(check_alertmanager_config(amtool, *(root / e / "alertmanager/alertmanager.yaml" for e in envs)))
     # kubernetes-validate reloads its schemas on every call: validate each distinct manifest once.
-    for text in sorted({files[f"{e}/kubernetes/{n}"] for e in envs for n in ("hpa.yaml", "pdb.yaml")}):
+    core = [a.path for a in ARTIFACTS if isinstance(a.resource, Kubernetes) and a.consumer is KUBERNETES]
+    for text in sorted({files[f"{e}/{path}"] for e in envs for path in core if f"{e}/{path}" in files}):
         _assert_ok(check_kubernetes_text(text, [K8S_VERSION]))
     for env in envs:
         nginx_parse(files[f"{env}/nginx/upstream.conf"])

@@ -11,6 +11,9 @@ from ..models.types import format_duration, format_number
 if TYPE_CHECKING:
     from ..models.environment import Environment
 
+NOTE = ("The gates: the new pods' error rate and p95 latency, selected by rollouts_pod_template_hash (the canary-hash\n"
+        "argument). No data (zero requests) is inconclusive: the rollout pauses for a person.")
+
 
 def _gates(env: Environment) -> dict[str, Any]:
     gates = env.spec.rollout.gates

@@ -9,13 +9,16 @@ if TYPE_CHECKING:
     from ..models.environment import Environment
     from ..models.settings import Probe
 
+NOTE = ("A strategic-merge patch of the application's Deployment, applied by kustomization.yaml (a Kustomize Component):\n"
+        "probes, and the update strategy of a rolling update. Never replicas (the HPA owns them) and never an image.")
+
 
 def _probe(env: Environment, path: str, probe: Probe) -> dict[str, Any]:
     return {"httpGet": {"path": path, "port": env.spec.service.port}, "periodSeconds": probe.period_seconds,
             "timeoutSeconds": probe.timeout_seconds, "failureThreshold": probe.failure_threshold}
 
 
-def document(env: Environment) -> dict[str, Any]:
+def _document(env: Environment) -> dict[str, Any]:
     r, h = env.spec.rollout, env.spec.health
     spec: dict[str, Any] = {}
     if not env.rollout.argo:  # a Rollout replaces the Deployment's own rollout: its strategy would never run
@@ -30,3 +33,7 @@ def document(env: Environment) -> dict[str, Any]:
         "readinessProbe": _probe(env, h.readiness_path, h.readiness),
     }]}}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": env.service_name}, "spec": spec}
+
+
+def documents(env: Environment) -> list[dict[str, Any]]:
+    return [_document(env)]

@@ -11,6 +11,9 @@ from ..models.types import format_duration
 if TYPE_CHECKING:
     from ..models.environment import Environment
 
+NOTE = ("Argo Rollouts runs the Deployment's pods (workloadRef): the Deployment keeps its pod template, the Rollout its\n"
+        "strategy. The HPA scales the Rollout; no replicas here.")
+
 NEW_PODS_ARG = [{"name": HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest"}}]
 
 
@@ -37,7 +40,7 @@ def _blue_green(env: Environment) -> dict[str, Any]:
     return {"blueGreen": blue_green}
 
 
-def document(env: Environment) -> dict[str, Any]:
+def _document(env: Environment) -> dict[str, Any]:
     r = env.spec.rollout
     strategy = _canary(env) if env.rollout.strategy == "canary" else _blue_green(env)
     return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
@@ -46,3 +49,7 @@ def document(env: Environment) -> dict[str, Any]:
                                      "scaleDown": r.workload_scale_down},
                      "minReadySeconds": r.min_ready_seconds, "progressDeadlineSeconds": r.progress_deadline_seconds,
                      "strategy": strategy}}
+
+
+def documents(env: Environment) -> list[dict[str, Any]]:
+    return [_document(env)]

@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..models.environment import Environment
 
+NOTE = ("Service level objectives: the SLIs' error ratios per window (request-weighted), the budget left over the period,\n"
+        "and the burn-rate alerts. Load it beside alerts.yaml; with the Prometheus Operator load\n"
+        "kubernetes/prometheusrule.yaml instead, which holds the same group.")
+
 
 def groups(env: Environment) -> list[dict[str, Any]]:
     objectives = env.monitoring.objectives
@@ -21,3 +25,7 @@ def groups(env: Environment) -> list[dict[str, Any]]:
             rules.append({"alert": alert.name, "expr": alert.expr, "for": alert.for_, "labels": dict(alert.labels),
                           "annotations": dict(alert.annotations)})
     return [{"name": env.monitoring.slo_group, "rules": rules}]
+
+
+def documents(env: Environment) -> list[dict[str, Any]]:
+    return [{"groups": groups(env)}]

@@ -37,6 +37,7 @@ class AlertRule:
     def expr(self) -> str:
         if self.comparison is None:
             return self.query
+        assert self.threshold is not None  # a comparison always comes with its threshold
         return f"{self.query} {self.comparison} {format_number(self.threshold)}"
 
 
