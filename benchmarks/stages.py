@@ -79,19 +79,24 @@ def main() -> None:
 
     gc.disable()
     for _ in range(3):
+        # Each stage's lambda runs inside stage(), before the loop moves on: the defaults only pin that down.
         docs = stage("parse YAML (C composer) into values + locations", lambda: [read_file(p, p.name) for p in paths])
-        stage("scan every file for inline secrets", lambda: [find_inline_secrets(d) for d in docs])
+        stage("scan every file for inline secrets", lambda docs=docs: [find_inline_secrets(d) for d in docs])
         loader = Loader(env_dir)
-        layers = stage("read + layer partials (extends), incl. parse", lambda: [loader._layers(n)[0] for n in names])
-        merged = stage("merge tier defaults", lambda: [merge(_tier_layer(l.data["tier"]), l) for l in layers])
-        stage("pydantic validation", lambda: [EnvironmentSpec.model_validate(l.data, context=load._VALIDATION_CONTEXT) for l in merged])
-        envs = stage("load_many (all of loading, layers cached)", lambda: loader.load_many(names))
-        stage("alert rules and promtool alert tests (models)", lambda: [(e.monitoring.alert_rules, e.monitoring.alert_tests) for e in envs])
+        layers = stage("read + layer partials (extends), incl. parse",
+                       lambda loader=loader: [loader._layers(n)[0] for n in names])
+        merged = stage("merge tier defaults",
+                       lambda layers=layers: [merge(_tier_layer(layer.data["tier"]), layer) for layer in layers])
+        stage("pydantic validation", lambda merged=merged: [
+            EnvironmentSpec.model_validate(layer.data, context=load._VALIDATION_CONTEXT) for layer in merged])
+        envs = stage("load_many (all of loading, layers cached)", lambda loader=loader: loader.load_many(names))
+        stage("alert rules and promtool alert tests (models)",
+              lambda envs=envs: [(e.monitoring.alert_rules, e.monitoring.alert_tests) for e in envs])
         from infragen.documents import slo_rules
         stage("SLO rules and promtool SLO tests (models; timelines cached per objective)",
               lambda envs=envs: [(slo_rules.groups(e), e.monitoring.slo_tests) for e in envs])
-        files = stage(f"render {len(ARTIFACTS)} templates each (after the models above)", lambda: render_all(envs))
-        stage("policy check", lambda: policy.check(envs))
+        files = stage(f"render {len(ARTIFACTS)} templates each (after the models above)", lambda envs=envs: render_all(envs))
+        stage("policy check", lambda envs=envs: policy.check(envs))
         (root / "output").mkdir(exist_ok=True)
     gc.enable()
     from infragen.plan import apply, make_plan

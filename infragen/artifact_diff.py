@@ -105,8 +105,8 @@ def _diff(old: Any, new: Any, path: str) -> Iterator[Entry]:
     if isinstance(old, list) and isinstance(new, list):
         old_ids, new_ids = _item_ids(old), _item_ids(new)
         if old_ids is not None and new_ids is not None:
-            before = dict(zip(old_ids, old))
-            after = dict(zip(new_ids, new))
+            before = dict(zip(old_ids, old, strict=True))
+            after = dict(zip(new_ids, new, strict=True))
             for key in new_ids + [k for k in old_ids if k not in after]:
                 if key not in before:
                     yield Entry(_join(path, key), None, _show(after[key]))
@@ -262,7 +262,7 @@ def _excerpt(a: str, b: str) -> tuple[str, str]:
     return cut(a), cut(b)
 
 
-_LONG_ID = re.compile(r"\[([^\[\]]{%d})[^\[\]]{2,}\]" % (LONG // 2))
+_LONG_ID = re.compile(rf"\[([^\[\]]{{{LONG // 2}}})[^\[\]]{{2,}}\]")
 
 
 def _shorten(entry: Entry) -> Entry:

@@ -187,7 +187,7 @@ def _stale_annotations(plan: Any, stale: list[tuple[str, str]], fix: str) -> lis
 
     env_dir = click.get_current_context().meta["infragen.settings"].environments
     lines = []
-    for change, (label, shown) in zip(plan.changes, stale):
+    for change, (label, shown) in zip(plan.changes, stale, strict=True):
         name = change.path.split("/", 1)[0]
         source = env_dir / f"{name}.yaml"
         what = {"stale": "is stale: it is not what this file builds", "missing": "is missing: this file builds it",

@@ -157,7 +157,7 @@ class Loader(Discovery):
                 raise InputError.single(
                     f"{parent!r} is not a partial name: partials are `_<name>` (file {self.label}/_<name>.yaml)", loc, "extends")
             parents.append((parent, loc))
-        own = Layer(data, {p: l for p, l in doc.locations.items() if p[:1] != ("extends",)}, doc.number_text)
+        own = Layer(data, {p: loc for p, loc in doc.locations.items() if p[:1] != ("extends",)}, doc.number_text)
         self._resolved[stem] = (own, parents)
         return own, parents
 

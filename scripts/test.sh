@@ -23,4 +23,8 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
   PYTHON=.venv/bin/python
 fi
 "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+if [ "${INFRAGEN_LINT:-}" = 1 ]; then  # CI: lint and types before the tests, both at zero findings
+  "$PYTHON" -m ruff check infragen tests benchmarks scripts
+  "$PYTHON" -m mypy
+fi
 "$PYTHON" -m pytest "$@"

@@ -103,7 +103,7 @@ def env_compose(text: str) -> dict[str, str]:
             assert value.endswith(value[0]) and len(value) > 1, f"env: unbalanced quotes {value!r}"
             value = value[1:-1]
         else:
-            value = re.split(r"\s#", value, 1)[0].strip()
+            value = re.split(r"\s#", value, maxsplit=1)[0].strip()
         assert "$" not in value and "\\" not in value, f"env: compose would interpolate or unescape {value!r}"
         out[key.strip()] = value
     return out

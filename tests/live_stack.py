@@ -259,7 +259,7 @@ def _label_text(labels: Labels) -> str:
     if not labels:
         return ""
     escaped = (v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for _, v in labels)
-    return "{" + ",".join(f'{k}="{v}"' for (k, _), v in zip(labels, escaped)) + "}"
+    return "{" + ",".join(f'{k}="{v}"' for (k, _), v in zip(labels, escaped, strict=True)) + "}"
 
 
 def _number(value: float) -> str:

@@ -123,3 +123,17 @@ def _exception_classes() -> list[tuple[str, str]]:
                     for b in node.bases):
                 found.append((module, node.name))
     return found
+
+
+def test_the_package_is_typed_and_the_gates_are_configured() -> None:
+    """mypy runs at zero findings in CI (.ci/run), so the package says it is typed; ruff and mypy are configured."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert (REPO / "infragen" / "py.typed").is_file()
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["infragen"]
+    assert "pydantic.mypy" in pyproject["tool"]["mypy"]["plugins"] and pyproject["tool"]["ruff"]["lint"]["select"]
+    assert "INFRAGEN_LINT=1" in (REPO / ".ci" / "run").read_text(encoding="utf-8")

@@ -68,8 +68,8 @@ def test_yaml_artifacts_parse_to_the_model_values(shipped_files) -> None:
 
 
 def test_app_env_has_the_domain_keys_with_environment_values(shipped_files) -> None:
-    lines = [l for l in shipped_files["production/app.env"].splitlines() if l and not l.startswith("#")]
-    assert dict(l.split("=", 1) for l in lines) == {
+    lines = [line for line in shipped_files["production/app.env"].splitlines() if line and not line.startswith("#")]
+    assert dict(line.split("=", 1) for line in lines) == {
         "PROMETHEUS_METRICS_ENABLED": "true", "RATE_LIMIT_REQUESTS": "100", "RATE_LIMIT_WINDOW_SECONDS": "60",
         "DATABASE_POOL_SIZE": "20", "DATABASE_POOL_OVERFLOW": "10", "K8S_MIN_REPLICAS": "3",
         "K8S_MAX_REPLICAS": "10", "K8S_TARGET_CPU_PERCENT": "60",

@@ -606,7 +606,7 @@ def test_canary_step_share_warns_and_names_the_replica_count_that_honours_the_we
     assert "25% of the pods and of the requests, not 5%" in found[0].message
     assert str(found[0].location).startswith("environments/staging.yaml:2:")  # the min_replicas written there
     needed = {}
-    for finding, weight in zip(found, (5, 10)):
+    for finding, weight in zip(found, (5, 10), strict=True):
         m = re.fullmatch(rf"{weight}% means at most {2 * weight}% from (\d+) replicas on", finding.hint)
         assert m, finding.hint
         needed[weight] = int(m[1])

@@ -299,7 +299,7 @@ def _modules_after(command: list[str], cwd: Path) -> set[str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("INFRAGEN_")}
     env["PYTHONPATH"] = str(REPO)
     result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-    line = [l for l in result.stderr.splitlines() if l.startswith("MODULES ")][-1]
+    line = [text for text in result.stderr.splitlines() if text.startswith("MODULES ")][-1]
     return set(line.split()[1:])
 
 

@@ -219,7 +219,7 @@ def _scenarios(env: AlertInputs) -> dict[str, _Scenario]:
 
 def _humanize(v: float) -> str:
     if v == 0 or math.isnan(v) or math.isinf(v):
-        return "%.4g" % v
+        return f"{v:.4g}"
     prefix = ""
     if abs(v) >= 1:
         for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
@@ -231,14 +231,14 @@ def _humanize(v: float) -> str:
             if abs(v) >= 1:
                 break
             prefix, v = p, v * 1000
-    return "%.4g%s" % (v, prefix)
+    return f"{v:.4g}{prefix}"
 
 
 def _humanize_duration(v: float) -> str:
     if math.isnan(v) or math.isinf(v):
-        return "%.4g" % v
+        return f"{v:.4g}"
     if v == 0:
-        return "%.4gs" % v
+        return f"{v:.4g}s"
     if abs(v) >= 1:
         sign = "-" if v < 0 else ""
         whole = int(abs(v))
@@ -249,13 +249,13 @@ def _humanize_duration(v: float) -> str:
             return f"{sign}{hours}h {minutes}m {seconds}s"
         if minutes:
             return f"{sign}{minutes}m {seconds}s"
-        return "%s%.4gs" % (sign, abs(v))
+        return f"{sign}{abs(v):.4g}s"
     prefix = ""
     for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
         if abs(v) >= 1:
             break
         prefix, v = p, v * 1000
-    return "%.4g%ss" % (v, prefix)
+    return f"{v:.4g}{prefix}s"
 
 
 _FUNCTIONS = {"humanize": _humanize, "humanizeDuration": _humanize_duration,

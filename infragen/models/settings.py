@@ -196,7 +196,7 @@ class RateLimit(Section):
     @model_validator(mode="after")
     def _whole_rate(self) -> RateLimit:
         try:
-            self.nginx_rate
+            _ = self.nginx_rate  # computing it is the check: a rate nginx cannot write raises
         except ValueError as exc:
             raise rule_error(rules.NGINX_RATE_NOT_INTEGER, str(exc), at=("window_seconds",), related=(("requests",),)) from None
         return self

@@ -33,7 +33,7 @@ def parse_duration(value: Any) -> Any:
         raise ValueError(f"{value!r} is not a duration; use a number with a unit, e.g. '30s', '5m', '1h30m' (units w d h m s)")
     if len(value) > 32:  # before int(): thousands of digits would hit Python's int-conversion limit
         raise ValueError(f"{value[:32]!r}... is not a plausible duration")
-    seconds = sum(int(n) * size for n, (_, size) in zip(match.groups(), _UNITS) if n)
+    seconds = sum(int(n) * size for n, (_, size) in zip(match.groups(), _UNITS, strict=True) if n)
     if seconds > MAX_DURATION_SECONDS:
         raise ValueError(f"{value!r} is longer than {format_duration(MAX_DURATION_SECONDS)} (10 years); "
                          "Prometheus and Alertmanager cannot represent much longer durations")
