@@ -143,7 +143,7 @@ def build(settings: ToolSettings, names: Iterable[str] = ()) -> Outcome:
                 return
             conflicts = [p for p in refused if p.message == CONFLICT]
             if conflicts:  # the first by path, as merge_plans reports it
-                raise OutputError([min(conflicts, key=lambda p: p.location.file if p.location else "")])
+                raise OutputError([min(conflicts, key=lambda p: (p.location.file or "") if p.location else "")])
             prepare_output(output, rest[0] if rest else None)
             if refused:
                 raise OutputError(refused[:1])

@@ -4,6 +4,7 @@ infragen raises, under one root.
     InfragenError            problems, each a `file:line:col: field: message` line; the CLI prints them, exits 2
       InputError             what the user gave cannot be used (a setting, a file, a flag)
         PolicyFailed         a policy rule stopped the command
+        ChangedDuringBuild   an environment's files changed between the two rounds of a build
       OutputError            the output cannot be made or written safely (a hand-written file in the way, a symlink)
         WriteInterrupted     writing failed part-way: every file is its old or its new version
         RenderError          a value reached a writer that cannot write it exactly (a bug: the models must reject it)
@@ -139,6 +140,10 @@ class PolicyFailed(InputError):
     warnings counted as failures."""
 
     strict: bool = False
+
+
+class ChangedDuringBuild(InputError):
+    """An environment's files changed between the two rounds of a build."""
 
 
 class OutputError(InfragenError):

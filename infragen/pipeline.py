@@ -185,7 +185,7 @@ class Job:
             from .artifacts import for_environment
             from .policy import check_environment as check
 
-            findings = check(environment)
+            findings: list[Problem] = list(check(environment))
             out.findings.extend(findings)
             out.own_findings[name] = findings
             out.refusals.extend(self.targets(name, [f"{name}/{a.path}" for a in for_environment(environment)]))
