@@ -278,10 +278,11 @@ def throttle_before_scale(check: Check) -> None:
     for what, limit, path, target, target_path in pairs:
         if target is None or limit > target:
             continue
-        check.report([path, target_path], lambda t, what=what, path=path, target_path=target_path: (
-            f"the app throttles from {what} use {t(path)} (percent of the request), at or below the HPA's target "
-            f"{t(target_path)}: it lowers its limits before the HPA adds pods, refusing load more pods would serve"),
-            f"set {'.'.join(path)} above {target}, or {'.'.join(target_path)} below {limit}")
+        def early(t: Term, what: str = what, path: PathKey = path, target_path: PathKey = target_path) -> str:
+            return (f"the app throttles from {what} use {t(path)} (percent of the request), at or below the HPA's "
+                    f"target {t(target_path)}: it lowers its limits before the HPA adds pods, refusing load more pods "
+                    "would serve")
+        check.report([path, target_path], early, f"set {'.'.join(path)} above {target}, or {'.'.join(target_path)} below {limit}")
 
 
 @policy_rule("affinity-outlives-session", "warning",

@@ -312,7 +312,7 @@ class LoadBalancing(Section):
     # discovery before servers: the servers validator reads it to tell "required" from "not needed".
     discovery: Discovery | None = Field(None, description=(
         "Instead of servers: a headless Service resolved at run time, one upstream peer per pod (nginx >= 1.27.3)."))
-    servers: list[UpstreamServer] = Field(None, validate_default=True, description=(  # type: ignore[assignment]
+    servers: list[UpstreamServer] = Field(None, validate_default=True, description=(
         'Required unless discovery: addresses nginx balances over, "host:port" or mappings.'))
     real_ip_from: list[Annotated[str, AfterValidator(_cidr)]] = Field(default_factory=list, json_schema_extra=form(
         "addresses or CIDR ranges such as 10.0.0.0/8"), description=(
