@@ -404,7 +404,7 @@ def test_generated_alert_tests_pass_for_any_alert_settings(built: dict[str, Buil
 @pytest.mark.tools
 def test_verify_reports_a_resolve_upstream_skipped_on_an_older_nginx(built: dict[str, Built]) -> None:
     """discovery (nginx >= 1.27.3) cannot load on the nginx installable here: `verify` says skipped, and why."""
-    from infragen.artifacts import BY_PATH
+    from infragen.artifacts import BY_PATH, CUSTOM_RESOURCES
     from infragen.consumers import CheckInput
 
     nginx, installed = _installed_nginx()
@@ -412,6 +412,6 @@ def test_verify_reports_a_resolve_upstream_skipped_on_an_older_nginx(built: dict
     if installed >= (1, 27, 3):
         pytest.skip("this nginx loads resolve upstreams: test_nginx_accepts_upstream_server_and_location checks it")
     for path in ("nginx/upstream.conf", "nginx/server.conf", "nginx/location.conf"):
-        status, summary, _ = BY_PATH[path].consumer.run(CheckInput(b.path(path), b.directory, b.env, nginx))
+        status, summary, _ = BY_PATH[path].consumer.run(CheckInput(b.path(path), b.directory, b.env, nginx, CUSTOM_RESOURCES))
         assert status == "skipped" and "a resolve upstream (discovery)" in summary and "1.27.3" in summary, summary
     assert "resolve max_fails=3" in b.path("nginx/upstream.conf").read_text()
