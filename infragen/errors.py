@@ -142,10 +142,6 @@ class PolicyFailed(InputError):
     strict: bool = False
 
 
-class ChangedDuringBuild(InputError):
-    """An environment's files changed between the two rounds of a build."""
-
-
 class OutputError(InfragenError):
     """The output cannot be made or written safely (symlink escape, a directory where a file goes...)."""
 
