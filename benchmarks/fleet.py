@@ -45,14 +45,14 @@ alerts:
 """
     for region in REGIONS:
         files[f"_region-{region}"] = f"""\
-# Alert routing for {region}: on-call pager, team Slack channel.
+# Alert routing for {region}: on-call pager (production pages: tier default), team Slack channel.
 alertmanager:
   receivers:
     oncall:
-      pagerduty: {{routing_key_file: /etc/alertmanager/secrets/pagerduty-{region}}}
+      pagerduty: {{routing_key_secret: {{name: pagerduty-{region}, key: routing-key}}}}
     team-slack:
-      slack: {{channel: "#alerts-{region}", api_url_file: /etc/alertmanager/secrets/slack-{region}}}
-  routes: {{critical: oncall, warning: team-slack, info: team-slack}}
+      slack: {{channel: "#alerts-{region}", api_url_secret: {{name: slack-{region}, key: api-url}}}}
+  routes: {{warning: team-slack, info: team-slack}}
   default_receiver: team-slack
 monitoring:
   labels: {{release: prometheus-{region}}}
@@ -142,7 +142,7 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append("alertmanager:")
         lines.append("  receivers:")
         lines.append(f"    {service}-slack:")
-        lines.append(f'      slack: {{channel: "#{service}", api_url_file: /etc/alertmanager/secrets/slack-{service}}}')
+        lines.append(f'      slack: {{channel: "#{service}", api_url_secret: {{name: slack-{service}, key: api-url}}}}')
         lines.append(f"  routes: {{warning: {service}-slack}}")
     if tier != "development" and error_rate is not None and error_rate < 0.05:
         lines.append(f"rollout: {{gates: {{max_error_rate: {error_rate}}}}}")  # no looser than the alert it mirrors

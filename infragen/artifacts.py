@@ -176,6 +176,14 @@ def _blue_green(env: Environment) -> bool:
 ARGO_ROLLOUTS, MONITORING = "argoproj.io/v1alpha1", "monitoring.coreos.com/v1"
 COMPONENT, DEPLOYMENT_PATCH = "kubernetes/kustomization.yaml", "kubernetes/deployment-patch.yaml"
 
+def _alertmanager_file(env: Environment) -> bool:
+    return env.routing.format == "file"
+
+
+def _alertmanager_operator(env: Environment) -> bool:
+    return env.routing.format == "operator"
+
+
 def _has_slo(env: Environment) -> bool:
     return bool(env.monitoring.objectives)
 
@@ -249,14 +257,22 @@ ARTIFACTS: tuple[Artifact, ...] = (
              consumers.KUBERNETES,
              "the dashboard in a ConfigMap labelled for Grafana's sidecar (`grafana_dashboard: \"1\"`)",
              Kubernetes("v1", "ConfigMap"), applies=_operator),
+    Artifact("kubernetes/alertmanagerconfig.yaml", DOCUMENTS_YAML, documents("alertmanager_config"),
+             consumers.ALERTMANAGER_CONFIG,
+             "with `alertmanager.format: operator` (the default with the operator): a Prometheus Operator "
+             "`AlertmanagerConfig` in the service's namespace: one route on its `namespace` and `service`, a child per "
+             "severity, inhibit rules, Slack and PagerDuty messages; receivers read Kubernetes Secrets by name and key",
+             CustomResource("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"), applies=_alertmanager_operator),
     # Last: it lists the Kubernetes artifacts above that the environment has.
     Artifact(COMPONENT, DOCUMENTS_YAML, documents("kustomization"), consumers.KUSTOMIZATION,
              "a Kustomize `Component` listing every Kubernetes artifact of the environment and applying the "
              "Deployment patch: include it under `components:` of the application's kustomization",
              OtherFormat("Kustomize Component")),
     Artifact("alertmanager/alertmanager.yaml", DOCUMENTS_YAML, documents("alertmanager"), consumers.AMTOOL,
-             "a route per severity to its receiver; secrets read from files (`routing_key_file`, `api_url_file`)",
-             OtherFormat("Alertmanager configuration")),
+             "with `alertmanager.format: file`: an Alertmanager configuration whose one service route (on `namespace` "
+             "and `service`) holds a route per severity, with inhibit rules and messages; secrets read from files "
+             "`<alertmanager.secrets_dir>/<secret>/<key>`", OtherFormat("Alertmanager configuration"),
+             applies=_alertmanager_file),
     Artifact("app.env", "app.env.j2", _app_env, consumers.SHELL,
              "the `KEY=value` settings the application reads (pool size, rate limit, replica counts, request limits, "
              "uploads, quotas, throttling, session TTL)", OtherFormat("env file"), structure="env"),

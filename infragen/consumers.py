@@ -173,15 +173,25 @@ def check_rule_tests(promtool: str, path: Path) -> tuple[Status, str, str]:
 
 # --- Alertmanager -------------------------------------------------------------------------------------------
 
+OTHER_NAMESPACE = "another-namespace"  # stands for every other team's namespace in the routing tests
+NOTHING = "null"  # the receiver without integrations that takes what is not this service's (both bases)
+
+
 def routing_expectations(env: Environment) -> list[tuple[tuple[str, ...], str]]:
-    """(label=value arguments, receiver the environment names for them): per severity, per alert, default."""
-    routes = dict(env.routing.severity_routes)
-    cases: list[tuple[tuple[str, ...], str]] = [((f"severity={severity}",), receiver)
-                                                for severity, receiver in env.routing.severity_routes]
+    """(label=value arguments, receiver the environment names for them, as the Alertmanager names it): per
+    severity, per alert, the default; and alerts that are not this service's, which none of its receivers get."""
+    a = env.routing
+    scope = (f"namespace={env.namespace}", f"service={env.service_name}")
+    routes = dict(a.severity_routes)
+    cases: list[tuple[tuple[str, ...], str]] = [
+        (scope + (f"severity={severity}",), a.qualified(receiver)) for severity, receiver in a.severity_routes]
     for rule in env.monitoring.alert_rules:
         labels = (f"alertname={rule.name}",) + tuple(f"{k}={v}" for k, v in rule.labels)
-        cases.append((labels, routes[rule.severity]))
-    cases.append((("alertname=SomethingElse",), env.spec.alertmanager.default_receiver))
+        cases.append((labels, a.qualified(routes[rule.severity])))
+    cases.append((scope + ("alertname=SomethingElse",), a.qualified(a.settings.default_receiver)))
+    cases.append(((f"namespace={OTHER_NAMESPACE}", f"service={env.service_name}", "severity=critical",
+                   "alertname=KubeAPIDown"), NOTHING))
+    cases.append(((f"namespace={env.namespace}", "service=another-service", "severity=critical"), NOTHING))
     return cases
 
 
@@ -207,7 +217,45 @@ def check_alertmanager(amtool: str, path: Path, env: Environment) -> tuple[Statu
             return ("failed", f"amtool config routes test: {' '.join(labels)} routes to {got!r}, the environment names {receiver!r}",
                     out)
     severities = ", ".join(f"{sev}->{receiver}" for sev, receiver in env.routing.severity_routes)
-    return "ok", f"amtool check-config; routes {severities}", ""
+    return "ok", f"amtool check-config; routes {severities}; other services' alerts reach none of its receivers", ""
+
+
+def placeholder_secrets(resource: Mapping[str, Any]) -> dict[tuple[str, str, str], str]:
+    """A value for every Secret key the AlertmanagerConfig references, as the operator would read them."""
+    namespace = resource["metadata"]["namespace"]
+    values = {}
+    for receiver in resource["spec"].get("receivers", []):
+        for config in receiver.get("pagerdutyConfigs", []):
+            ref = config["routingKey"]
+            values[(namespace, ref["name"], ref["key"])] = "placeholder-routing-key"
+        for config in receiver.get("slackConfigs", []):
+            ref = config["apiURL"]
+            values[(namespace, ref["name"], ref["key"])] = "https://hooks.slack.invalid/placeholder"
+    return values
+
+
+def check_alertmanager_resource(amtool: str, path: Path, env: Environment, crds: Path | None) -> tuple[Status, str, str]:
+    """The CRD schema; then the configuration the Prometheus Operator generates from the resource inside
+    kube-prometheus-stack's base (infragen.operator_merge), through amtool as a plain file is."""
+    import yaml
+
+    from .operator_merge import ConversionError, generate
+
+    status, summary, details = check_custom_resource(path, crds)
+    if status == "failed":
+        return status, summary, details
+    resource = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        generated = generate([resource], placeholder_secrets(resource))
+    except (ConversionError, KeyError, TypeError) as exc:
+        return "failed", f"the operator's conversion: {exc}", ""
+    with tempfile.TemporaryDirectory(prefix="infragen-amc-") as tmp:
+        config = Path(tmp) / "alertmanager.yaml"
+        config.write_text(yaml.safe_dump(generated, sort_keys=False), encoding="utf-8")
+        am_status, am_summary, am_details = check_alertmanager(amtool, config, env)
+    if am_status != "ok":
+        return am_status, f"as the operator generates it: {am_summary}", am_details
+    return status, f"{summary}; as the operator generates it: {am_summary}", details
 
 
 def _complaint(out: str) -> str:
@@ -384,8 +432,8 @@ NGINX_SERVER = Consumer("nginx -t, included in a server {} beside nginx/upstream
                                               ", in a server with upstream.conf and location.conf", [i.path]))
 PROMTOOL_RULES = Consumer("promtool check rules --lint=all --lint-fatal", "promtool", lambda i: check_rules(i.program, i.path))
 PROMTOOL_TESTS = Consumer("promtool test rules", "promtool", lambda i: check_rule_tests(i.program, i.path))
-AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert", "amtool",
-                  lambda i: check_alertmanager(i.program, i.path, i.env))
+AMTOOL = Consumer("amtool check-config and amtool config routes test for every severity and alert, and for other "
+                  "services' alerts", "amtool", lambda i: check_alertmanager(i.program, i.path, i.env))
 def _schema_errors(document: object, schema_path: Path) -> list[str]:
     import json
 
@@ -563,6 +611,19 @@ def render_component(kubectl: str, directory: Path, env: Environment) -> tuple[i
         return _run([kubectl, "kustomize", str(app)])
 
 
+def load_kubectl_output(text: str) -> list[Any]:
+    """The documents kubectl printed, read by PyYAML's safe loader without YAML 1.1's `=` "value" type: kubectl
+    writes an AlertmanagerConfig matcher's `matchType: =` unquoted, which YAML 1.2 (Kubernetes) reads as "="."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+                                      for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return [d for d in yaml.load_all(text, Loader=Loader) if d]
+
+
 def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path | None,
                      deployment_only: bool, custom_resources: frozenset[tuple[str, str]] = frozenset(),
                      ) -> tuple[Status, str, str]:
@@ -577,7 +638,7 @@ def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path
     code, out = render_component(kubectl, directory, env)
     if code != 0:
         return "failed", f"kubectl kustomize: {_complaint(out)}", out
-    documents = [d for d in yaml.safe_load_all(out) if d]
+    documents = load_kubectl_output(out)
     [deployment] = [d for d in documents if d.get("kind") == "Deployment"] or [None]
     container: dict[str, Any] = next((c for c in (deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
                       .get("containers", []) if c.get("name") == env.container), {})
@@ -605,6 +666,10 @@ def check_kustomized(kubectl: str, directory: Path, env: Environment, crds: Path
     return "ok", f"{label}: {len(documents)} objects, each passes its schema", ""
 
 
+ALERTMANAGER_CONFIG = Consumer("the CRD schema (--crd-schemas); the Prometheus Operator's merge of it into "
+                               "kube-prometheus-stack's configuration, reproduced, through amtool check-config and "
+                               "amtool config routes test", "amtool",
+                               lambda i: check_alertmanager_resource(i.program, i.path, i.env, i.schemas.crds))
 SHELL = Consumer("sh, sourcing the file with set -a: every variable reads back as written", None, lambda i: check_env_file(i.path))
 CUSTOM_RESOURCE = Consumer("jsonschema against the resource's CRD schema (--crd-schemas)", None,
                            lambda i: check_custom_resource(i.path, i.schemas.crds))

@@ -25,9 +25,19 @@ from .secrets import find_inline_secrets
 from .yamlsource import Document, read_file
 
 # Keys that exclude each other: a layer that sets one removes the others it inherits.
+# A `*` stands for any key (a receiver's name).
 EXCLUSIVE: dict[PathKey, frozenset[str]] = {
     ("disruption_budget",): frozenset({"min_available", "max_unavailable"}),
+    ("alertmanager", "receivers", "*", "pagerduty"): frozenset({"routing_key_file", "routing_key_secret"}),
+    ("alertmanager", "receivers", "*", "slack"): frozenset({"api_url_file", "api_url_secret"}),
 }
+
+
+def _exclusive(path: PathKey) -> frozenset[str] | None:
+    for pattern, group in EXCLUSIVE.items():
+        if len(pattern) == len(path) and all(p in ("*", q) for p, q in zip(pattern, path, strict=True)):
+            return group
+    return None
 
 
 @dataclass
@@ -45,7 +55,7 @@ def merge(base: Layer, over: Layer) -> Layer:
 
     def merge_maps(low: dict[str, Any], high: dict[str, Any], path: PathKey) -> dict[str, Any]:
         out = dict(low)
-        group = EXCLUSIVE.get(path)
+        group = _exclusive(path)
         if group:
             for key in group & high.keys():
                 for other in group - {key}:

@@ -192,18 +192,56 @@ def fleet_exceeds_database(check: Check) -> None:
 
 
 @policy_rule("receiver-unused", "warning",
-             "Every defined receiver is used by a severity route or as the default receiver.",
+             "Every defined receiver is used by a severity route or as the default receiver (a paging receiver outside "
+             "production excepted: tier-aware paging leaves it unused there on purpose).",
              "route a severity to it (alertmanager.routes.<severity>) or remove it")
 def receiver_unused(check: Check) -> None:
     am = check.spec.alertmanager
     used = {name for _, name in am.route_references()}
     for name in sorted(am.receivers):
-        if name in used:
+        if name in used or (am.receivers[name].pages and check.spec.tier != "production"):
             continue
         path = ("alertmanager", "receivers", name)
         def unused(t: Term, name: str = name) -> str:
             return f"receiver {name!r} is defined but no severity route nor default_receiver uses it: it never receives an alert"
         check.report([path, ("alertmanager", "routes")], unused)
+
+
+@policy_rule("non-production-pages", "warning",
+             "Outside production nothing routes to a paging (PagerDuty) receiver: critical alerts go to the team's chat.",
+             "route the severity to a chat receiver (production's tier default pages; development and staging send "
+             "critical to team-slack), or acknowledge non-production-pages under policy.acknowledge, saying why")
+def non_production_pages(check: Check) -> None:
+    am = check.spec.alertmanager
+    if check.spec.tier == "production":
+        return
+    for where, name in am.route_references():
+        if not am.receivers[name].pages:
+            continue
+        path = ("alertmanager",) + tuple(where.split("."))
+        target = ("alertmanager", "receivers", name)
+        check.report([path, target, ("tier",)], lambda t, path=path, name=name: (
+            f"{t(path)} pages: receiver {name!r} has pagerduty, and this is a {check.spec.tier}-tier environment, "
+            "whose alerts must not wake on-call"))
+
+
+@policy_rule("secret-file-layout", "warning",
+             "File mode: a receiver's secret file follows the mount layout <alertmanager.secrets_dir>/<secret>/<key>.",
+             "use routing_key_secret / api_url_secret: {name, key} (read from <secrets_dir>/<name>/<key>), or mount the "
+             "Secret there and name that file")
+def secret_file_layout(check: Check) -> None:
+    am = check.spec.alertmanager
+    top = am.secrets_dir.rstrip("/") + "/"
+    for name, receiver in sorted(am.receivers.items()):
+        for (integration, key), file in receiver.files():
+            rest = file[len(top):].split("/") if file.startswith(top) else []
+            if len(rest) == 2 and all(rest):
+                continue
+            path = ("alertmanager", "receivers", name, integration, key)
+            check.report([path, ("alertmanager", "secrets_dir")], lambda t, path=path: (
+                f"{t(path)} is not <secrets_dir>/<secret>/<key> below {t(('alertmanager', 'secrets_dir'))}: the "
+                "Prometheus Operator mounts each Secret of an Alertmanager as a directory, one file per key, so "
+                "this file may not exist, and Alertmanager reads it only when it sends: the first notification fails"))
 
 
 @policy_rule("nginx-single-server", "warning",

@@ -47,8 +47,8 @@ def load_rule(id: str, level: Level, summary: str, hint: str) -> Rule:
 INLINE_SECRET = load_rule(
     "inline-secret", "error",
     "No secret (Slack webhook URL, PagerDuty key, token) is written in any settings file.",
-    "put the secret in a Kubernetes Secret mounted as a file and name the file (slack.api_url_file, "
-    "pagerduty.routing_key_file); the secret is in git history now: rotate it")
+    "put the secret in a Kubernetes Secret and reference it by name and key (slack.api_url_secret, "
+    "pagerduty.routing_key_secret: {name, key}); the secret is in git history now: rotate it")
 NGINX_METHOD_CONFLICT = load_rule(
     "nginx-method-conflict", "error",
     "One balancing method per upstream: with hash-based session affinity (nginx < 1.29.6) `method` cannot be set.",
@@ -83,3 +83,9 @@ RECEIVER_UNDEFINED = load_rule(
     "receiver-undefined", "error",
     "Every severity's route and the default receiver name a receiver that is defined.",
     "define the receiver under alertmanager.receivers or route to an existing one")
+SECRET_FILE_IN_OPERATOR_MODE = load_rule(
+    "secret-file-in-operator-mode", "error",
+    "With alertmanager.format operator, receivers reference Kubernetes Secrets (`*_secret: {name, key}`): an "
+    "AlertmanagerConfig has no file fields.",
+    "replace routing_key_file / api_url_file with routing_key_secret / api_url_secret: {name, key}, or set "
+    "alertmanager.format: file")

@@ -220,7 +220,7 @@ CASES: list[Case] = [
     Case("inject-group-by", "Injection", "`group_by: [\"alertname\\n- x\"]`", {ENV: MINIMAL + 'alertmanager: {group_by: ["alertname\\n- x"]}\n'},
          expect="alertmanager.group_by.0"),
     Case("inject-channel", "Injection", "`channel: \"#a\\nb\"`",
-         {ENV: MINIMAL + 'alertmanager: {receivers: {s: {slack: {api_url_file: /x, channel: "#a\\nb"}}}, default_receiver: s, routes: {critical: s, warning: s, info: s}}\n'},
+         {ENV: MINIMAL + 'alertmanager: {receivers: {s: {slack: {api_url_secret: {name: x, key: y}, channel: "#a\\nb"}}}, default_receiver: s, routes: {critical: s, warning: s, info: s}}\n'},
          expect="channel"),
     Case("inject-runbook", "Injection", "`runbook_url: \"https://x/\\\" #\"`", {ENV: MINIMAL + 'alerts: {runbook_url: "https://x/\\" #"}\n'},
          expect="alerts.runbook_url"),
@@ -256,8 +256,8 @@ CASES: list[Case] = [
     Case("label-value-long", "Monitoring", "a 64-character label value", {ENV: monitoring("labels: {release: " + "r" * 64 + "}")},
          expect="is not a valid Kubernetes label value"),
     Case("pagerduty-url", "Monitoring", "`pagerduty: {url: events.pagerduty.com}` (no scheme)",
-         {ENV: MINIMAL + "alertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_file: /s/k, url: events.pagerduty.com}}\n"
-                         "    team-slack: {slack: {api_url_file: /s/u}}\n"},
+         {ENV: MINIMAL + "alertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_secret: {name: pd, key: k}, url: events.pagerduty.com}}\n"
+                         "    team-slack: {slack: {api_url_secret: {name: slack, key: u}}}\n"},
          expect="expected an http:// or https:// URL"),
     # --- the app's limits at the edge (issue 18) --------------------------------------------------------
     Case("payload-zero", "Edge limits", "`validation: {max_payload_bytes: 0}`", {ENV: MINIMAL + "validation: {max_payload_bytes: 0}\n"},
@@ -297,6 +297,24 @@ CASES: list[Case] = [
          expect="sessions.ttl: 'one day' is not a duration"),
     Case("session-ttl-bare", "Edge limits", "`sessions: {ttl: 86400}`", {ENV: MINIMAL + "sessions: {ttl: 86400}\n"},
          expect="sessions.ttl: a duration needs a unit"),
+    # --- alert routing ---------------------------------------------------------------------------------
+    Case("secret-without-key", "Alerting", "`routing_key_secret: {name: alertmanager-pagerduty}` (no key)",
+         {ENV: MINIMAL + "alertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_secret: {name: alertmanager-pagerduty}}}\n"},
+         expect="a Secret reference names the key too"),
+    Case("secret-and-file", "Alerting", "`slack: {api_url_file: ..., api_url_secret: {...}}` (both)",
+         {ENV: MINIMAL + "alertmanager:\n  format: file\n  receivers:\n    team-slack: {slack: {api_url_file: "
+                         "/etc/alertmanager/secrets/slack/url, api_url_secret: {name: slack, key: url}}}\n"},
+         expect="has both api_url_file and api_url_secret"),
+    Case("route-undefined-operator", "Alerting", "`routes: {warning: chat}` with no receiver `chat` (operator mode)",
+         {ENV: MINIMAL + "alertmanager: {routes: {warning: chat}}\n"}, expect="names receiver 'chat', which is not defined"),
+    Case("route-undefined-file", "Alerting", "`default_receiver: chat` with no receiver `chat` (file mode)",
+         {ENV: MINIMAL + "alertmanager: {format: file, default_receiver: chat}\n"},
+         expect="names receiver 'chat', which is not defined"),
+    Case("file-in-operator-mode", "Alerting", "`routing_key_file: ...` with the operator (the default)",
+         {ENV: MINIMAL + "alertmanager:\n  receivers:\n    oncall: {pagerduty: {routing_key_file: "
+                         "/etc/alertmanager/secrets/alertmanager-pagerduty/routing-key}}\n"
+                         "    team-slack: {slack: {api_url_secret: {name: alertmanager-slack, key: api-url}}}\n"},
+         expect="use routing_key_secret: {name:"),
     # --- output directory -------------------------------------------------------------------------------
     Case("output-dot", "Output", "`--output .` (the whole project would be in scope for orphan deletion)",
          args=("build", "--output", "."), expect="contains the environments directory"),

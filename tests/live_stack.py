@@ -10,11 +10,11 @@ in the test process, and notifying a webhook receiver that runs in the test proc
 Everything binds 127.0.0.1 and talks to nothing else; the servers are stopped by their own pids.
 
 The test module says what to run in a `Setup`: the environment text (over a fixture partial) and the receiver
-names. Each receiver gets two secret files: `<secrets>/<name>-url`, its webhook URL on the receiver
-(http://127.0.0.1:<port>/<name>, for Slack's `api_url_file`), and `<secrets>/<name>-key`, a routing key
-(`key-<name>`, for PagerDuty's `routing_key_file`; point a PagerDuty `url` at `hooks.url(name)`). The receiver
-tells notifications apart by that path. `Notification.status` and `.subject` read Slack messages and
-PagerDuty events alike.
+names. Each receiver gets a Secret of its name mounted as the Prometheus Operator mounts one,
+`<secrets>/<name>/<key>`: key `url`, its webhook URL on the receiver (http://127.0.0.1:<port>/<name>, for a Slack
+`api_url_secret: {name: <name>, key: url}`), and key `routing-key`, `key-<name>` (for a PagerDuty
+`routing_key_secret`; point its `url` at `hooks.url(name)`). The receiver tells notifications apart by that path.
+`Notification.status`, `.alertname` and `.subject` read Slack messages and PagerDuty events alike.
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def _number(value: float) -> str:
 
 # --- the webhook receiver -------------------------------------------------------------------------------------
 
-_SUBJECT = re.compile(r"^\[(?:(?P<firing>FIRING):(?P<count>\d+)|(?P<resolved>RESOLVED))\] (?P<group>[^(]*?)\s*(?:\((?P<common>.*)\))?\s*$")
+_TITLE = re.compile(r"^\[(?:(?P<firing>FIRING):(?P<count>\d+)|(?P<resolved>RESOLVED))\] (?P<alertname>\S+) \((?P<severity>[^,]*), (?P<environment>[^)]*)\)$")
 
 
 @dataclass(frozen=True)
@@ -294,48 +294,51 @@ class Notification:
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
-    @cached_property
-    def subject(self) -> str:
-        """Alertmanager's default subject, `[FIRING:1] <group label values> (<other common label values>)`:
-        a Slack message's title (default template), a PagerDuty event's summary."""
-        doc = self.json if isinstance(self.json, dict) else {}
-        attachments = doc.get("attachments")
-        if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict):
-            return str(attachments[0].get("title", ""))
-        payload = doc.get("payload")
-        if isinstance(payload, dict):
-            return str(payload.get("summary", ""))
-        return ""
+    @property
+    def _doc(self) -> dict:
+        return self.json if isinstance(self.json, dict) else {}
+
+    @property
+    def attachment(self) -> dict:
+        """A Slack message's attachment (title, text, ...), or {}."""
+        attachments = self._doc.get("attachments")
+        return attachments[0] if isinstance(attachments, list) and attachments and isinstance(attachments[0], dict) else {}
+
+    @property
+    def payload(self) -> dict:
+        """A PagerDuty event's payload (summary, severity, class, custom_details), or {}."""
+        payload = self._doc.get("payload")
+        return payload if isinstance(payload, dict) else {}
 
     @cached_property
-    def _parsed(self) -> re.Match[str] | None:
-        return _SUBJECT.match(self.subject)
+    def subject(self) -> str:
+        """A Slack message's title (infragen's `[FIRING:1] <alertname> (<severity>, <environment>)`), a PagerDuty
+        event's summary (the alert's summary annotation)."""
+        return str(self.attachment.get("title", "") or self.payload.get("summary", ""))
+
+    @cached_property
+    def _title(self) -> re.Match[str] | None:
+        return _TITLE.match(str(self.attachment.get("title", "")))
 
     @property
     def status(self) -> str | None:
-        """firing or resolved (Slack: the subject; PagerDuty: event_action trigger or resolve)."""
-        doc = self.json if isinstance(self.json, dict) else {}
-        action = doc.get("event_action")
+        """firing or resolved (Slack: the title; PagerDuty: event_action trigger or resolve)."""
+        action = self._doc.get("event_action")
         if action in ("trigger", "resolve"):
             return "firing" if action == "trigger" else "resolved"
-        if self._parsed is None:
+        if self._title is None:
             return None
-        return "firing" if self._parsed["firing"] else "resolved"
+        return "firing" if self._title["firing"] else "resolved"
 
     @property
-    def group_values(self) -> list[str]:
-        """The values of the group's labels (group_by: alertname, namespace), in label-name order."""
-        return self._parsed["group"].split() if self._parsed else []
-
-    @property
-    def label_values(self) -> list[str]:
-        """Every label value the subject shows: the group labels' and the alerts' other common labels'."""
-        if self._parsed is None:
-            return []
-        return self.group_values + (self._parsed["common"] or "").split()
+    def alertname(self) -> str | None:
+        """Slack: from the title; PagerDuty: the event's class."""
+        if self.payload:
+            return self.payload.get("class")
+        return self._title["alertname"] if self._title else None
 
     def about(self, alertname: str) -> bool:
-        return alertname in self.group_values
+        return self.alertname == alertname
 
     def line(self) -> str:
         shown = self.subject or self.text[:300]
@@ -434,6 +437,18 @@ def http_get(port: int, path: str, params: Mapping[str, str] | None = None) -> t
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
     try:
         conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def http_post_json(port: int, path: str, document: Any) -> tuple[int, bytes]:
+    """POST a JSON document to 127.0.0.1."""
+    body = json.dumps(document).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -591,6 +606,12 @@ class Alertmanager(Server):
 
     def alerts(self) -> list[dict]:
         return self.get("/api/v2/alerts")
+
+    def post_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
+        """Send alerts as Prometheus does (API v2): `labels`, `annotations`, optional `startsAt`/`endsAt`."""
+        status, body = http_post_json(self.port, "/api/v2/alerts", list(alerts))
+        if status != 200:
+            raise ServerFailed(f"alertmanager POST /api/v2/alerts: HTTP {status}: {body[:500]!r}")
 
     def describe_alerts(self) -> str:
         try:
@@ -773,7 +794,7 @@ def rule_expressions(alerts_yaml: Path) -> dict[str, str]:
             if not rule["expr"].startswith("absent(")}
 
 
-SECRET_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")  # what infragen accepts as api_url_file / routing_key_file
+SECRET_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")  # what infragen accepts as alertmanager.secrets_dir
 
 
 @dataclass(frozen=True)
@@ -815,9 +836,9 @@ def open_stack(workdir: Path, setup: Setup, prometheus: str, alertmanager: str) 
             cleanup.callback(shutil.rmtree, secrets, True)
         receiver = WebhookReceiver()
         cleanup.callback(receiver.close)
-        for name in setup.receivers:
-            write_secret(secrets / f"{name}-url", receiver.url(name))
-            write_secret(secrets / f"{name}-key", f"key-{name}")
+        for name in setup.receivers:  # one Secret per receiver, one file per key, as the operator mounts them
+            write_secret(secrets / name / "url", receiver.url(name))
+            write_secret(secrets / name / "routing-key", f"key-{name}")
 
         environments, output = workdir / "environments", workdir / "output"
         shutil.copytree(setup.fixtures, environments)

@@ -41,8 +41,11 @@ FULL = {
     "alerts": {"runbook_url": "https://runbooks.example.com/rb", "labels": {"team": "teamval", "owner": "ownerval"},
                "error_rate": {"for": "4m", "severity": "warning"}, "rate_window": "6m", "scrape_interval": "20s"},
     "alertmanager": {
-        "receivers": {"oncall": {"pagerduty": {"routing_key_file": "/etc/am/pdkey", "url": "https://pd.example.com/pdurl"}},
-                      "team-slack": {"slack": {"api_url_file": "/etc/am/slackurl", "channel": "#chanval"}}},
+        "receivers": {"oncall": {"pagerduty": {"routing_key_secret": {"name": "pdsecret", "key": "pdkey"},
+                                               "url": "https://pd.example.com/pdurl"}},
+                      "team-slack": {"slack": {"api_url_secret": {"name": "slacksecret", "key": "slackkey"},
+                                               "channel": "#chanval"}}},
+        "config_labels": {"amlabel": "amlabelval"},
         "routes": {"critical": "oncall", "warning": "team-slack", "info": "team-slack"},
         "default_receiver": "team-slack", "group_by": ["alertname", "groupval"], "group_wait": "31s"},
     "rollout": {"max_surge": "26%"},
@@ -159,6 +162,7 @@ def test_every_string_setting_is_found():
                      "load_balancing.servers.0", "load_balancing.servers.1.address", "rate_limit.key",
                      "alertmanager.receivers.oncall[key]", "alerts.runbook_url",
                      "alertmanager.receivers.team-slack.slack.channel",
+                     "alertmanager.receivers.oncall.pagerduty.routing_key_secret.key", "alertmanager.config_labels.amlabel",
                      "alerts.error_rate.for", "disruption_budget.min_available", "load_balancing.nginx_version",
                      "policy.allow.0"):
         assert expected in paths, f"{expected} not found among {sorted(paths)}"

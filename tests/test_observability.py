@@ -286,10 +286,11 @@ def test_operator_resources_without_selector_labels_warn(project, write_env, run
 
 def test_pagerduty_url_reaches_alertmanager(rendered) -> None:
     config = yaml.safe_load(rendered["fixture:plain-prometheus"]["alertmanager/alertmanager.yaml"])
-    [oncall] = [r for r in config["receivers"] if r["name"] == "oncall"]
+    [oncall] = [r for r in config["receivers"] if r["name"] == "plain-prometheus/fraud-api/oncall"]
     assert oncall["pagerduty_configs"][0]["url"] == "https://events.eu.pagerduty.com/v2/enqueue"
-    config = yaml.safe_load(rendered["shipped:production"]["alertmanager/alertmanager.yaml"])
-    assert all("url" not in c for r in config["receivers"] for c in r.get("pagerduty_configs", []))
+    resource = yaml.safe_load(rendered["shipped:production"]["kubernetes/alertmanagerconfig.yaml"])
+    [oncall] = [r for r in resource["spec"]["receivers"] if r["name"] == "oncall"]
+    assert "url" not in oncall["pagerdutyConfigs"][0]
 
 
 def _seconds(text: str) -> int:

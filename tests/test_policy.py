@@ -171,9 +171,9 @@ def test_unused_receiver_is_a_warning_at_its_definition_in_the_partial(project, 
     write_env("_alerting", """\
         alertmanager:
           receivers:
-            oncall: {pagerduty: {routing_key_file: /s/pd}}
-            team-slack: {slack: {api_url_file: /s/slack}}
-            spare: {slack: {api_url_file: /s/spare}}
+            oncall: {pagerduty: {routing_key_secret: {name: pd, key: key}}}
+            team-slack: {slack: {api_url_secret: {name: slack, key: url}}}
+            spare: {slack: {api_url_secret: {name: spare, key: url}}}
         """)
     write_env("production", "extends: [_minimal, _alerting]\n")
     finding = only(findings(project), "receiver-unused")

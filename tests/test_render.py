@@ -60,11 +60,16 @@ def test_yaml_artifacts_parse_to_the_model_values(shipped_files) -> None:
         assert 'job="fraud-api"' in rule["expr"] or rule["alert"] == "RolloutStuck"  # the controller's series
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
         assert rule["labels"]["severity"] in ("critical", "warning", "info")
-    am = yaml.safe_load(shipped_files["production/alertmanager/alertmanager.yaml"])
-    assert am["route"]["receiver"] == "team-slack" and "matchers" not in am["route"]
-    assert [r["matchers"] for r in am["route"]["routes"]] == [['severity="critical"'], ['severity="warning"'],
-                                                             ['severity="info"']]
-    assert am["route"]["routes"][0]["receiver"] == "oncall"
+    amc = yaml.safe_load(shipped_files["production/kubernetes/alertmanagerconfig.yaml"])
+    assert (amc["kind"], amc["metadata"]["namespace"]) == ("AlertmanagerConfig", "simple378-production")
+    route = amc["spec"]["route"]
+    assert route["receiver"] == "team-slack"
+    assert route["matchers"] == [{"name": "namespace", "value": "simple378-production", "matchType": "="},
+                                 {"name": "service", "value": "fraud-api", "matchType": "="}]
+    assert [(r["receiver"], r["matchers"][0]["value"]) for r in route["routes"]] == [
+        ("oncall", "critical"), ("team-slack", "warning"), ("team-slack", "info")]
+    assert [yaml.safe_load(shipped_files[f"{env}/kubernetes/alertmanagerconfig.yaml"])["spec"]["route"]["routes"][0][
+        "receiver"] for env in ("development", "staging")] == ["team-slack", "team-slack"]  # only production pages
 
 
 def test_app_env_has_the_domain_keys_with_environment_values(shipped_files) -> None:
@@ -83,9 +88,14 @@ def test_app_env_has_the_domain_keys_with_environment_values(shipped_files) -> N
 
 
 def test_no_secret_values_in_alertmanager_config(shipped_files) -> None:
-    text = shipped_files["production/alertmanager/alertmanager.yaml"]
-    assert "routing_key_file:" in text and "api_url_file:" in text
-    assert "hooks.slack.com" not in text and "routing_key:" not in text and "api_url:" not in text
+    text = shipped_files["production/kubernetes/alertmanagerconfig.yaml"]
+    amc = yaml.safe_load(text)
+    [pagerduty] = [r["pagerdutyConfigs"][0] for r in amc["spec"]["receivers"] if r["name"] == "oncall"]
+    [slack] = [r["slackConfigs"][0] for r in amc["spec"]["receivers"] if r["name"] == "team-slack"]
+    assert pagerduty["routingKey"] == {"name": "alertmanager-pagerduty", "key": "routing-key"}
+    assert slack["apiURL"] == {"name": "alertmanager-slack", "key": "api-url"}
+    assert "hooks.slack.com" not in text and "routing_key" not in text and "api_url" not in text
+    assert not any(path.endswith("alertmanager/alertmanager.yaml") for path in shipped_files)
 
 
 def test_upstream_uses_exactly_one_balancing_method() -> None:

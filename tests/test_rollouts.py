@@ -36,7 +36,7 @@ import infragen.consumers
 import infragen.verify
 from infragen.artifacts import COMPONENT, CUSTOM_RESOURCES, DEPLOYMENT_PATCH, for_environment
 from infragen.cli import cli
-from infragen.consumers import check_kubernetes_text
+from infragen.consumers import check_kubernetes_text, load_kubectl_output
 from infragen.load import Loader
 from infragen.models.environment import Environment
 from infragen.models.rollout import canary_split
@@ -63,7 +63,8 @@ def rendered(label: str, name: str) -> dict[str, str]:
 
 
 def documents(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(text) if d is not None]
+    """Generated files and kubectl's output alike (kubectl writes a matcher's `matchType: =` unquoted)."""
+    return load_kubectl_output(text)
 
 
 def ids(labels: tuple[str, ...]) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from artifact_checks import alertmanager_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes_validate.utils import all_versions
@@ -225,35 +226,42 @@ def test_alert_tests_follow_the_threshold(tmp_path: Path, built: dict[str, Built
 @pytest.mark.tools
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_amtool_accepts_config_and_routes_each_severity_to_its_receiver(built: dict[str, Built], name: str) -> None:
+    """The file Alertmanager runs: alertmanager/alertmanager.yaml, or what the operator generates from the
+    AlertmanagerConfig inside kube-prometheus-stack's configuration (infragen.operator_merge)."""
     amtool = require("amtool")
-    path = built[name].path("alertmanager/alertmanager.yaml")
-    status, summary, details = check_alertmanager(amtool, path, built[name].env)
+    env = built[name].env
+    path = alertmanager_file(built[name].directory)
+    status, summary, details = check_alertmanager(amtool, path, env)
     assert status == "ok", f"{_show(path)}: {summary}\n{details}"
-    severities = {labels[0].split("=")[1]: receiver for labels, receiver in routing_expectations(built[name].env)
-                  if labels[0].startswith("severity=")}
-    assert severities == dict(built[name].env.routing.severity_routes)
+    scope = (f"namespace={env.namespace}", f"service={env.service_name}")
+    severities = {labels[2].split("=")[1]: receiver for labels, receiver in routing_expectations(env)
+                  if labels[:2] == scope and len(labels) == 3 and labels[2].startswith("severity=")}
+    assert severities == {sev: env.routing.qualified(r) for sev, r in env.routing.severity_routes}
     for severity, receiver in severities.items():  # one direct amtool call per severity, as the docs show it
         proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
-                               f"--verify.receivers={receiver}", f"severity={severity}"], capture_output=True, text=True)
+                               f"--verify.receivers={receiver}", *scope, f"severity={severity}"],
+                              capture_output=True, text=True)
         assert proc.returncode == 0, f"{_show(path)}: severity={severity} does not route to {receiver}: {proc.stdout}{proc.stderr}"
 
 
 @pytest.mark.tools
 def test_amtool_route_check_can_fail(built: dict[str, Built]) -> None:
     amtool = require("amtool")
-    path = built["shipped:production"].path("alertmanager/alertmanager.yaml")
-    proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}", "--verify.receivers=team-slack",
-                           "severity=critical"], capture_output=True, text=True)
+    path = alertmanager_file(built["shipped:production"].directory)
+    proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
+                           "--verify.receivers=simple378-production/fraud-api/team-slack",
+                           "namespace=simple378-production", "service=fraud-api", "severity=critical"],
+                          capture_output=True, text=True)
     assert proc.returncode != 0, "amtool accepted a wrong receiver: the routing check proves nothing"
 
 
 @pytest.mark.tools
 def test_amtool_check_of_several_files_fails_when_one_does(tmp_path: Path, built: dict[str, Built]) -> None:
     amtool = require("amtool")
-    good = [built[name].path("alertmanager/alertmanager.yaml") for name in ("shipped:production", "shipped:staging")]
+    good = [alertmanager_file(built[name].directory) for name in ("shipped:production", "fixture:plain-prometheus")]
     assert check_alertmanager_config(amtool, *good)[0] == "ok"
-    broken = _copy(good[0], tmp_path / "broken/alertmanager.yaml",
-                   lambda text: text.replace("receiver: oncall", "receiver: nobody", 1))
+    broken = _copy(good[1], tmp_path / "broken/alertmanager.yaml",
+                   lambda text: text.replace("receiver: plain-prometheus/fraud-api/oncall", "receiver: nobody", 1))
     status, summary, details = check_alertmanager_config(amtool, *good, broken)
     assert status == "failed" and 'undefined receiver "nobody"' in summary, f"{summary}\n{details}"
 

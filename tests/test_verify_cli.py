@@ -63,7 +63,7 @@ def test_missing_tools_are_skipped_with_an_install_hint(shipped_project: Path, r
     assert result.exit_code == 0, result.output
     lines = _lines(result.output)
     assert lines["output/production/prometheus/alerts.yaml"] == ("skipped", "promtool not installed (apt-get install prometheus)")
-    assert lines["output/production/alertmanager/alertmanager.yaml"] == (
+    assert lines["output/production/kubernetes/alertmanagerconfig.yaml"] == (
         "skipped", "amtool not installed (apt-get install prometheus-alertmanager)")
     assert lines["output/production/nginx/upstream.conf"] == ("skipped", "nginx not installed (apt-get install nginx-light)")
     # Kubernetes schemas ship with the Python package: no binary needed.
@@ -78,14 +78,15 @@ def test_missing_tools_are_skipped_with_an_install_hint(shipped_project: Path, r
 @pytest.mark.tools
 def test_a_wrong_receiver_fails_with_amtools_answer(shipped_project: Path, runner) -> None:
     require("amtool")
-    path = shipped_project / "output/production/alertmanager/alertmanager.yaml"
+    path = shipped_project / "output/production/kubernetes/alertmanagerconfig.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("    - receiver: oncall", "    - receiver: team-slack", 1), encoding="utf-8")
+    path.write_text(text.replace("      - receiver: oncall", "      - receiver: team-slack", 1), encoding="utf-8")
     result = runner.invoke(cli, ["verify", "production"])
     assert result.exit_code == 1, result.output
-    status, summary = _lines(result.output)["output/production/alertmanager/alertmanager.yaml"]
+    status, summary = _lines(result.output)["output/production/kubernetes/alertmanagerconfig.yaml"]
     assert status == "failed"
-    assert "severity=critical routes to 'team-slack', the environment names 'oncall'" in summary
+    assert ("severity=critical routes to 'simple378-production/fraud-api/team-slack', the environment names "
+            "'simple378-production/fraud-api/oncall'") in summary
 
 
 @pytest.mark.slow  # infragen verify over whole environments, every consumer

@@ -132,9 +132,10 @@ class _Words:
 def _request_alerts(w: _Words) -> list[_Draft]:
     a, window, who, where = w.env.settings, w.window, w.who, w.where
     return [
+        # No 5xx at all reads as 0, not "no data" (the dashboard shows it); zero requests stay NaN: no alert.
         _Draft(
             name="HighErrorRate", setting="error_rate", threshold=a.error_rate.threshold,
-            query=error_ratio(w.matchers, window), comparison=">", unit="percentunit",
+            query=error_ratio(w.matchers, window, no_errors_is_zero=True), comparison=">", unit="percentunit",
             summary=f"{who}: 5xx responses above {percent_text(a.error_rate.threshold)}",
             description=f"{{{{ $value | humanizePercentage }}}} of requests to {where} answered 5xx over the last "
                         f"{window} (threshold {percent_text(a.error_rate.threshold)})."),

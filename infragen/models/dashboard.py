@@ -10,6 +10,7 @@ scrape targets up (what MetricsMissing watches).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,13 +66,37 @@ def _panel(index: int, title: str, description: str, unit: str, targets: Sequenc
     }
 
 
+# Labels an alert's query keeps per series (the rest are summed away): the panel's legend names each series by them.
+_TEMPLATE_LABEL = re.compile(r"\{\{ \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\} ?")
+_KEPT_LABELS = re.compile(r"sum by \(([^)]*)\)")
+
+
+def series_labels(rule: AlertRule) -> list[str]:
+    """Labels the alert's query keeps: those of a `sum by (...)` but `le`, or `instance` for a per-target query
+    without an aggregation."""
+    kept = _KEPT_LABELS.search(rule.query)
+    if kept is not None:
+        return [label.strip() for label in kept.group(1).split(",") if label.strip() not in ("le", "")]
+    return [] if "sum(" in rule.query or "(" in rule.query.split("{")[0] else ["instance"]
+
+
+def plain_summary(rule: AlertRule) -> str:
+    """The alert's summary without Prometheus' per-alert templates, which Grafana would show literally."""
+    labels = _TEMPLATE_LABEL.findall(rule.summary)
+    return _TEMPLATE_LABEL.sub("", rule.summary) + "".join(f", per {label}" for label in labels)
+
+
 def alert_panels(rules: Sequence[AlertRule]) -> list[tuple[AlertRule, dict[str, Any]]]:
     """The panel of each threshold alert, at its position in the dashboard."""
     threshold_rules = [rule for rule in rules if rule.comparison is not None]
-    return [(rule, _panel(i, rule.name, f"{rule.summary}. The alert fires when this is {rule.comparison} the line "
-                                        f"for {rule.for_}.", rule.unit, [(rule.query, "")],
-                          rule.threshold, below_is_bad=rule.comparison == "<"))
-            for i, rule in enumerate(threshold_rules)]
+    panels = []
+    for i, rule in enumerate(threshold_rules):
+        labels = series_labels(rule)
+        legend = " ".join("{{" + label + "}}" for label in labels) if labels else rule.name
+        panels.append((rule, _panel(i, rule.name, f"{plain_summary(rule)}. The alert fires when this is "
+                                                  f"{rule.comparison} the line for {rule.for_}.", rule.unit,
+                                    [(rule.query, legend)], rule.threshold, below_is_bad=rule.comparison == "<")))
+    return panels
 
 
 def _at(panel: dict[str, Any], x: int, y: int, w: int = WIDTH) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from ..errors import Location, PathKey
 from .capacity import Capacity
 from .defaults import default_of
 from .edge import Edge
-from .monitoring import Monitoring, Routing
+from .alerting import Routing
+from .monitoring import Monitoring
 from .rollout import RolloutPlan
 from .settings import EnvironmentSpec
 

@@ -1,5 +1,5 @@
-"""Monitoring: how Prometheus scrapes the service, its alert rules and their promtool tests, the Grafana
-dashboard, and how Alertmanager routes the alerts (`Routing`)."""
+"""Monitoring: how Prometheus scrapes the service, its alert rules and their promtool tests, and the Grafana
+dashboard. How Alertmanager routes the alerts is infragen.models.alerting."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from .alerts import AlertInputs, AlertRule, build_alert_rules
 from .alerts import selector as alert_selector
 from .dashboard import DashboardInputs, build_dashboard
 from .defaults import Part, default_of
-from .settings import SEVERITIES
 from .slo import Objective, build_objectives
 from .slo_tests import build_slo_tests
 from .types import format_duration
@@ -125,22 +124,3 @@ class Monitoring(Part):
         """promtool unit tests of the SLO rules (output tests/slo.test.yaml)."""
         return build_slo_tests(self.objectives)
 
-
-class Routing(Part):
-    """Alertmanager: a route per severity to its receiver."""
-
-    @property
-    def severity_routes(self) -> list[tuple[str, str]]:
-        """(severity, receiver) in severity order, critical first."""
-        routes = self.spec.alertmanager.routes
-        return [(sev, getattr(routes, sev)) for sev in SEVERITIES]
-
-    @property
-    def receivers(self) -> list[tuple[str, Any]]:
-        return sorted(self.spec.alertmanager.receivers.items())
-
-    @property
-    def durations(self) -> dict[str, str]:
-        am = self.spec.alertmanager
-        return {"group_wait": format_duration(am.group_wait), "group_interval": format_duration(am.group_interval),
-                "repeat_interval": format_duration(am.repeat_interval)}

@@ -545,23 +545,70 @@ ALERT_KEYS = ("error_rate", "latency_p95", "db_pool_utilization", "cache_hit_rat
 _ABS_PATH = r"^/[A-Za-z0-9._/-]+$"
 # Go's url.Parse (Alertmanager) refuses a `%` not followed by two hex digits.
 _HTTP_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2})*)?$"
+# Kubernetes: a Secret's name is a DNS subdomain, a key is letters, digits, '-', '_' and '.'.
+SECRET_NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_RE = r"^[-._a-zA-Z0-9]+$"
+DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"  # where the Prometheus Operator mounts an Alertmanager's Secrets
+AlertmanagerFormat = Literal["operator", "file"]
+NULL_RECEIVER = "null"  # the receiver without integrations that catches what is not this service's (file mode)
+
+
+class SecretRef(Section):
+    """A key of a Kubernetes Secret: `{name, key}`, as an AlertmanagerConfig references it (never a value)."""
+
+    name: str = Field(max_length=253, pattern=SECRET_NAME_RE, json_schema_extra=form(
+        "a Kubernetes Secret name such as alertmanager-pagerduty"), description="The Secret's name.")
+    key: str = Field(max_length=253, pattern=SECRET_KEY_RE, json_schema_extra=form("a key of the Secret such as routing-key"),
+                     description="The key in the Secret that holds the value.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data and "key" not in data:
+            raise ValueError(f"a Secret reference names the key too: {{name: {data['name']}, key: <the key in the Secret "
+                             "that holds the value>}")
+        return data
+
+
+def _one_secret(owner: str, file_key: str, secret_key: str, file: str | None, secret: SecretRef | None) -> None:
+    if file is not None and secret is not None:
+        raise ValueError(f"{owner} has both {file_key} and {secret_key}: keep one ({secret_key}: {{name, key}} names "
+                         f"the Kubernetes Secret, {file_key} a file where it is mounted)")
+    if file is None and secret is None:
+        raise ValueError(f"{owner} needs {secret_key}: {{name: <Secret>, key: <key>}} (or, with alertmanager.format: "
+                         f"file, {file_key})")
 
 
 class PagerDuty(Section):
-    routing_key_file: str = Field(pattern=_ABS_PATH, json_schema_extra=form(
-        "an absolute file path such as /etc/alertmanager/secrets/pagerduty-routing-key"), description="File holding the Events v2 routing key (mounted from a Secret).")
+    routing_key_secret: SecretRef | None = Field(None, description=(
+        "The Kubernetes Secret key holding the Events v2 routing key."))
+    routing_key_file: str | None = Field(None, pattern=_ABS_PATH, json_schema_extra=form(
+        "an absolute file path such as /etc/alertmanager/secrets/alertmanager-pagerduty/routing-key"),
+        description="File mode only: a file holding the routing key, instead of routing_key_secret.")
     send_resolved: bool = True
     url: str | None = Field(
         None, pattern=_HTTP_URL, json_schema_extra=form("an http:// or https:// URL such as https://events.pagerduty.com/v2/enqueue"),
         description="Events API endpoint (Alertmanager's `url`). Default: Alertmanager's, PagerDuty's public one.")
 
+    @model_validator(mode="after")
+    def _secret(self) -> PagerDuty:
+        _one_secret("pagerduty", "routing_key_file", "routing_key_secret", self.routing_key_file, self.routing_key_secret)
+        return self
+
 
 class Slack(Section):
-    api_url_file: str = Field(pattern=_ABS_PATH, json_schema_extra=form(
-        "an absolute file path such as /etc/alertmanager/secrets/slack-api-url"), description="File holding the webhook URL (mounted from a Secret).")
+    api_url_secret: SecretRef | None = Field(None, description="The Kubernetes Secret key holding the webhook URL.")
+    api_url_file: str | None = Field(None, pattern=_ABS_PATH, json_schema_extra=form(
+        "an absolute file path such as /etc/alertmanager/secrets/alertmanager-slack/api-url"),
+        description="File mode only: a file holding the webhook URL, instead of api_url_secret.")
     channel: str | None = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$", json_schema_extra=form("a Slack channel such as #fraud-alerts"),
                                 description="Override the webhook's channel.")
     send_resolved: bool = Field(True, description="Alertmanager's Slack default is false; resolved notices are wanted.")
+
+    @model_validator(mode="after")
+    def _secret(self) -> Slack:
+        _one_secret("slack", "api_url_file", "api_url_secret", self.api_url_file, self.api_url_secret)
+        return self
 
 
 class Receiver(Section):
@@ -574,32 +621,59 @@ class Receiver(Section):
             raise ValueError("a receiver needs pagerduty or slack (or both)")
         return self
 
+    @property
+    def pages(self) -> bool:
+        """Does it page a person (PagerDuty) rather than post to a chat?"""
+        return self.pagerduty is not None
+
+    def files(self) -> list[tuple[tuple[str, str], str]]:
+        """((integration, key), path) of each secret this receiver reads from a file it names itself."""
+        found = []
+        if self.pagerduty is not None and self.pagerduty.routing_key_file is not None:
+            found.append((("pagerduty", "routing_key_file"), self.pagerduty.routing_key_file))
+        if self.slack is not None and self.slack.api_url_file is not None:
+            found.append((("slack", "api_url_file"), self.slack.api_url_file))
+        return found
+
 
 class SeverityRoutes(Section):
-    critical: str = "oncall"
+    # Critical goes to the team's chat unless the tier pages (production's tier default routes it to oncall).
+    critical: str = Field("team-slack", description="Tier default: oncall in production, team-slack elsewhere.")
     warning: str = "team-slack"
     info: str = "team-slack"
 
 
 def _default_receivers() -> dict[str, Receiver]:
     return {
-        "oncall": Receiver(pagerduty=PagerDuty(routing_key_file="/etc/alertmanager/secrets/pagerduty-routing-key")),
-        "team-slack": Receiver(slack=Slack(api_url_file="/etc/alertmanager/secrets/slack-api-url")),
+        "oncall": Receiver(pagerduty=PagerDuty(routing_key_secret=SecretRef(name="alertmanager-pagerduty", key="routing-key"))),
+        "team-slack": Receiver(slack=Slack(api_url_secret=SecretRef(name="alertmanager-slack", key="api-url"))),
     }
 
 
 class AlertmanagerSettings(Section):
+    format: AlertmanagerFormat | None = Field(None, description=(
+        "operator: a Prometheus Operator AlertmanagerConfig (kubernetes/alertmanagerconfig.yaml); file: "
+        "alertmanager/alertmanager.yaml for an Alertmanager that reads files. Default: operator when "
+        "monitoring.operator is true, else file."))
     receivers: dict[DnsLabel, Receiver] = Field(
         default_factory=_default_receivers, min_length=1,
-        description="Named receivers. Default: oncall (PagerDuty) and team-slack (Slack), secrets read from /etc/alertmanager/secrets/.")
+        description="Named receivers. Default: oncall (PagerDuty) and team-slack (Slack), each reading its secret from "
+                    "a Kubernetes Secret (alertmanager-pagerduty / routing-key, alertmanager-slack / api-url).")
     routes: SeverityRoutes = Field(default_factory=SeverityRoutes, description="Receiver for each severity.")
-    default_receiver: str = Field("team-slack", description="Receiver of the root route: anything no severity route matches.")
+    default_receiver: str = Field("team-slack", description="Receiver of the service's alerts no severity route matches.")
     group_by: list[Annotated[str, Field(pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$")]] = Field(
         default_factory=lambda: ["alertname", "namespace"], min_length=1, json_schema_extra=form("label names (letters, digits, _) or '...'"),
         description="Label names alerts are grouped by (or `...` for all labels).")
     group_wait: Duration = Field(30, description="Default 30s.")
     group_interval: Duration = Field(300, description="Default 5m. Alertmanager refuses 0s.")
     repeat_interval: Duration = Field(14400, description="Default 4h. Alertmanager refuses 0s.")
+    secrets_dir: str = Field(DEFAULT_SECRETS_DIR, pattern=_ABS_PATH, json_schema_extra=form(
+        "an absolute directory such as /etc/alertmanager/secrets"), description=(
+        "File mode: where the Secrets are mounted, one directory per Secret and a file per key "
+        "(<secrets_dir>/<secret>/<key>), as the Prometheus Operator mounts an Alertmanager's spec.secrets."))
+    config_labels: KubernetesLabels = Field(default_factory=dict, description=(
+        "Operator mode: labels of the AlertmanagerConfig, for an Alertmanager whose alertmanagerConfigSelector "
+        "selects by label (kube-prometheus-stack selects every AlertmanagerConfig: none needed)."))
 
     @field_validator("group_interval", "repeat_interval")
     @classmethod
@@ -617,6 +691,14 @@ class AlertmanagerSettings(Section):
                 raise ValueError(f"{name!r} is listed twice")
         if "..." in value and len(value) > 1:
             raise ValueError("'...' groups by every label and cannot be combined with label names")
+        return value
+
+    @field_validator("receivers")
+    @classmethod
+    def _reserved(cls, value: dict[str, Receiver]) -> dict[str, Receiver]:
+        if NULL_RECEIVER in value:
+            raise ValueError(f"the receiver name {NULL_RECEIVER!r} is reserved: infragen's file gives it to what is not "
+                             "this service's alerts; choose another name")
         return value
 
     @model_validator(mode="after")
@@ -967,6 +1049,28 @@ class EnvironmentSpec(Section):
     metrics: Metrics = Field(default_factory=Metrics, description="What the application's metrics look like.")
     slo: Slo = Field(description="Service level objectives: recording rules, burn-rate alerts, budget on the dashboard.")
     policy: Policy = Field(default_factory=Policy, description="Documented exceptions to the production-tier rules.")
+
+    @property
+    def alertmanager_format(self) -> AlertmanagerFormat:
+        """alertmanager.format, defaulting to the operator's resource where the Prometheus Operator runs."""
+        am = self.alertmanager
+        return am.format if am.format is not None else ("operator" if self.monitoring.operator else "file")
+
+    @model_validator(mode="after")
+    def _no_files_in_operator_mode(self) -> EnvironmentSpec:
+        if self.alertmanager_format != "operator":
+            return self
+        for name, receiver in sorted(self.alertmanager.receivers.items()):
+            for (integration, key), _ in receiver.files():
+                secret_key = key.replace("_file", "_secret")
+                why = ("alertmanager.format is operator" if self.alertmanager.format is not None
+                       else "alertmanager.format defaults to operator with monitoring.operator: true")
+                raise rule_error(rules.SECRET_FILE_IN_OPERATOR_MODE,
+                                 f"{why}: an AlertmanagerConfig references Kubernetes Secrets and has no file fields; "
+                                 f"use {secret_key}: {{name: <Secret in the service's namespace>, key: <key in it>}}",
+                                 at=("alertmanager", "receivers", name, integration, key),
+                                 related=(("alertmanager", "format"), ("monitoring", "operator")))
+        return self
 
     @model_validator(mode="after")
     def _distinct_blue_green_services(self) -> EnvironmentSpec:

@@ -1,4 +1,4 @@
-"""Tier defaults: the replica range, CPU target, base pool size and disruption budget each tier starts from. They are a layer beneath every file, so `explain` can say where a value came from."""
+"""Tier defaults: the replica range, CPU target, base pool size, disruption budget, severities and paging each tier starts from. They are a layer beneath every file, so `explain` can say where a value came from."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "rollout": {"strategy": "rolling"},
         # Development's alerts never page and its traffic is test traffic: no objectives to burn.
         "slo": {"enabled": False},
+        # Nothing is critical in development: a development pool running out must not look like an outage.
+        "alerts": {"db_pool_utilization": {"severity": "warning"}},
     },
     "staging": {
         "autoscaling": {"min_replicas": 2, "max_replicas": 5, "target_cpu_percent": 70},
@@ -29,6 +31,8 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
         "disruption_budget": {"min_available": 1},
         # Production pages when its metrics are gone; elsewhere a target going away must not wake anyone.
         "alerts": {"metrics_missing": {"severity": "critical"}},
+        # Only production pages on-call; elsewhere critical alerts go to the team's chat (the model default).
+        "alertmanager": {"routes": {"critical": "oncall"}},
         # Full new stack beside the old; a person promotes once its health check passes.
         "rollout": {"strategy": "blue-green", "blue_green": {"auto_promote": False}},
         "slo": {"enabled": True},
