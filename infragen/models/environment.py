@@ -17,10 +17,10 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import Location, PathKey
+from .alerting import Routing
 from .capacity import Capacity
 from .defaults import default_of
 from .edge import Edge
-from .alerting import Routing
 from .monitoring import Monitoring
 from .rollout import RolloutPlan
 from .settings import EnvironmentSpec
