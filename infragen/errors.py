@@ -171,6 +171,14 @@ class GitError(ToolError):
     """The base side of a review cannot be read from git."""
 
 
+class ConversionError(ToolError):
+    """The modelled Prometheus Operator would refuse an AlertmanagerConfig, or it holds what the model does not
+    cover (infragen.operator_merge)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem(None, None, message)])
+
+
 def failing(problems: Iterable[Problem], strict: bool) -> list[Problem]:
     """The problems that stop a command: errors, and warnings too under --strict."""
     return [p for p in problems if p.level == "error" or (strict and p.level == "warning")]

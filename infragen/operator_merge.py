@@ -26,6 +26,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .errors import ConversionError
+
 # kube-prometheus-stack's own Alertmanager configuration (charts/kube-prometheus-stack/values.yaml,
 # `alertmanager.config`, chart 88.x): the base the operator merges every AlertmanagerConfig into there.
 KUBE_PROMETHEUS_STACK_BASE: dict[str, Any] = {
@@ -44,10 +46,6 @@ KUBE_PROMETHEUS_STACK_BASE: dict[str, Any] = {
 }
 
 SecretValues = Mapping[tuple[str, str, str], str]  # (namespace, secret name, key) -> value
-
-
-class ConversionError(ValueError):
-    """What the operator would refuse (a missing Secret) or what this model does not cover."""
 
 
 def matcher_text(matcher: Mapping[str, Any]) -> str:
