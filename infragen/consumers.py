@@ -237,6 +237,8 @@ def placeholder_secrets(resource: Mapping[str, Any]) -> dict[tuple[str, str, str
 def check_alertmanager_resource(amtool: str, path: Path, env: Environment, crds: Path | None) -> tuple[Status, str, str]:
     """The CRD schema; then the configuration the Prometheus Operator generates from the resource inside
     kube-prometheus-stack's base (infragen.operator_merge), through amtool as a plain file is."""
+    import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
+
     import yaml
 
     from .operator_merge import ConversionError, generate
