@@ -207,8 +207,8 @@ def test_a_non_production_route_to_a_pager_warns_and_is_kept(project: Path, writ
 def test_dashboard_panels_name_their_series_and_show_no_prometheus_templates() -> None:
     dashboard = json.loads((SHIPPED_OUTPUT / "production/grafana/dashboard.json").read_text(encoding="utf-8"))
     panels = {p["title"]: p for p in dashboard["panels"]}
-    assert all("{{ $" not in p["description"] for p in panels.values())
-    assert all(t["legendFormat"] for p in panels.values() for t in p["targets"])
+    assert all("{{ $" not in p.get("description", "") for p in panels.values())
+    assert all(t.get("legendFormat") for p in panels.values() for t in p.get("targets", []))
     assert panels["SlowDatabaseQueries"]["targets"][0]["legendFormat"] == "{{query_type}}"
     assert "per query_type" in panels["SlowDatabaseQueries"]["description"]
     assert panels["DatabasePoolNearExhaustion"]["targets"][0]["legendFormat"] == "{{instance}}"
