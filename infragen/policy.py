@@ -220,9 +220,10 @@ def non_production_pages(check: Check) -> None:
             continue
         path = ("alertmanager",) + tuple(where.split("."))
         target = ("alertmanager", "receivers", name)
-        check.report([path, target, ("tier",)], lambda t, path=path, name=name: (
-            f"{t(path)} pages: receiver {name!r} has pagerduty, and this is a {check.spec.tier}-tier environment, "
-            "whose alerts must not wake on-call"))
+        def pages(t: Term, path: PathKey = path, name: str = name) -> str:
+            return (f"{t(path)} pages: receiver {name!r} has pagerduty, and this is a {check.spec.tier}-tier "
+                    "environment, whose alerts must not wake on-call")
+        check.report([path, target, ("tier",)], pages)
 
 
 @policy_rule("secret-file-layout", "warning",
@@ -238,10 +239,12 @@ def secret_file_layout(check: Check) -> None:
             if len(rest) == 2 and all(rest):
                 continue
             path = ("alertmanager", "receivers", name, integration, key)
-            check.report([path, ("alertmanager", "secrets_dir")], lambda t, path=path: (
-                f"{t(path)} is not <secrets_dir>/<secret>/<key> below {t(('alertmanager', 'secrets_dir'))}: the "
-                "Prometheus Operator mounts each Secret of an Alertmanager as a directory, one file per key, so "
-                "this file may not exist, and Alertmanager reads it only when it sends: the first notification fails"))
+            def off_layout(t: Term, path: PathKey = path) -> str:
+                return (f"{t(path)} is not <secrets_dir>/<secret>/<key> below {t(('alertmanager', 'secrets_dir'))}: "
+                        "the Prometheus Operator mounts each Secret of an Alertmanager as a directory, one file per "
+                        "key, so this file may not exist, and Alertmanager reads it only when it sends: the first "
+                        "notification fails")
+            check.report([path, ("alertmanager", "secrets_dir")], off_layout)
 
 
 @policy_rule("nginx-single-server", "warning",
