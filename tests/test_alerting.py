@@ -135,7 +135,7 @@ def test_file_mode_reads_secrets_from_the_mount_layout(project: Path, write_env)
     write_env("production", FILE_MODE)
     _build(project)
     text = (project / "output/production/alertmanager/alertmanager.yaml").read_text(encoding="utf-8")
-    assert "everything sits under the one route matched\n# on its namespace and service" in text
+    assert "# Only this service's alerts: everything sits under the one route matched on its namespace and service" in text
     config = yaml.safe_load(text)
     files = {r["name"]: c.get("routing_key_file") or c.get("api_url_file") for r in config["receivers"]
              for c in r.get("pagerduty_configs", []) + r.get("slack_configs", [])}
