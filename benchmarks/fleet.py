@@ -101,8 +101,9 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         lines.append('disruption_budget: {min_available: "50%"}')
     load = rng.choice((1.0, 1.0, 1.25, 1.5, 2.0))
     pool = math.ceil(base * load)
-    # The tier's rollout: blue-green in production runs two full stacks, the others add a 25% surge.
-    peak = (2 * high if tier == "production" else high + math.ceil(high * 0.25)) * (pool + pool // 2)
+    # The tier's rollout: blue-green in production runs three full stacks within a rollback window (the old one,
+    # the active one, the preview one: infragen/models/capacity.py), the others add a 25% surge.
+    peak = (3 * high if tier == "production" else high + math.ceil(high * 0.25)) * (pool + pool // 2)
     max_connections = max(100, math.ceil(peak / 0.9 / 100) * 100)
     lines.append("database:")
     if load != 1.0:

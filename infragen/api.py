@@ -224,6 +224,25 @@ def verify(settings: ToolSettings, names: Iterable[str] = (), crd_schemas: Path 
                         tools)
 
 
+def verify_app(settings: ToolSettings, app: Path, names: Iterable[str] = ()) -> Verification:
+    """The application's kustomization in `app` rendered with each selected environment's Component
+    (infragen.application): the patch must merge into the container it targets, never add one."""
+    from .application import kustomization_of, verify_application
+    from .consumers import find_tool
+    from .verify import Result
+
+    if not app.is_dir():
+        raise InputError.single("application directory not found", Location(str(app)))
+    kustomization_of(app)
+    kubectl = find_tool("kubectl")
+    results = []
+    for env in environments(settings, names):
+        status, summary, details = verify_application(env, settings.output / env.name / "kubernetes", app, kubectl)
+        results.append(Result(env.name, "kubernetes/kustomization.yaml", status, summary, details,
+                              label=f"--app {app} ({env.name})"))
+    return Verification(results, {"kubectl": kubectl})
+
+
 def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()) -> Review:
     """What the working tree changes in effect against git ref `base`: settings, artifacts by path, margins,
     policy findings and the unified diff of each environment (infragen.review). Reads the base with git, never
@@ -234,9 +253,11 @@ def review(settings: ToolSettings, base: str = "HEAD", names: Iterable[str] = ()
 
 
 def new(settings: ToolSettings, name: str, tier: str, servers: Iterable[str], extends: str | None = None,
-        service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> Scaffold:
+        service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None,
+        monitoring_labels: Iterable[tuple[str, str]] = ()) -> Scaffold:
     """Write a minimal environments/<name>.yaml that validates and builds (infragen.scaffold); never overwrites."""
-    from .scaffold import create
+    from .scaffold import Options, create
 
-    return create(settings.environments, name, tier, list(servers), extends=extends, service=service,
-                  strategy=strategy, prometheus_url=prometheus_url)
+    return create(settings.environments, name, tier, list(servers), Options(
+        extends=extends, service=service, strategy=strategy, prometheus_url=prometheus_url,
+        monitoring_labels=tuple(monitoring_labels)))

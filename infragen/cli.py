@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .errors import InfragenError, WriteInterrupted
+from .errors import InfragenError, InputError, WriteInterrupted
 
 if TYPE_CHECKING:
     from .config import ToolSettings  # imported where it is used: a run answered from the cache stays light
@@ -386,17 +386,23 @@ def review(environments: Path | None, output: Path | None, base: str, strict: bo
 @click.option("--prometheus-url", default=None, metavar="URL",
               help="rollout.prometheus_url, the Prometheus a canary or blue-green analysis queries; required for them "
                    "unless the partial sets it (or give --strategy rolling).")
+@click.option("--monitoring-label", "monitoring_labels", multiple=True, metavar="KEY=VALUE",
+              help="monitoring.labels: a label the cluster's Prometheus selects ServiceMonitors and PrometheusRules by "
+                   "(kube-prometheus-stack: release=<its release name>); repeat for each.")
 @click.argument("name", metavar="ENV")
 def new(environments: Path | None, tier: str, servers: tuple[str, ...], extends: str | None, service: str | None,
-        strategy: str | None, prometheus_url: str | None, name: str) -> None:
+        strategy: str | None, prometheus_url: str | None, monitoring_labels: tuple[str, ...], name: str) -> None:
     """Write environments/ENV.yaml: the smallest file that validates, passes the policy rules and builds, with the
     smallest database.max_connections that fits the fleet (set it to what your database allows). Never overwrites."""
     from . import api
     from .fsutil import display_path
 
     try:
+        labels = [label.partition("=")[::2] for label in monitoring_labels]
+        if any("=" not in label for label in monitoring_labels):
+            raise InputError.single("--monitoring-label takes KEY=VALUE, e.g. release=kube-prometheus-stack")
         scaffold = api.new(_settings(environments, None), name, tier, servers, extends=extends, service=service,
-                           strategy=strategy, prometheus_url=prometheus_url)
+                           strategy=strategy, prometheus_url=prometheus_url, monitoring_labels=labels)
     except InfragenError as exc:
         _fail(exc)
     command = scaffold.next_command + (f" --environments {environments}" if environments is not None else "")
@@ -462,9 +468,13 @@ def explain_(environments: Path | None, fmt: str, name: str, field: str | None) 
 @click.option("--dashboard-schema", type=click.Path(path_type=Path, dir_okay=False), envvar="INFRAGEN_DASHBOARD_SCHEMA",
               help="Grafana's dashboard JSON Schema [$INFRAGEN_DASHBOARD_SCHEMA]; without it the dashboard is "
                    "reported as skipped after its queries are checked.")
+@click.option("--app", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Instead: render the application's kustomization in DIR with each environment's Component "
+                   "(kubectl kustomize) and fail, naming the container, when the patch would add one instead of "
+                   "merging into it.")
 @_envs_arg
 def verify(environments: Path | None, output: Path | None, require_all: bool, crd_schemas: Path | None,
-           dashboard_schema: Path | None, names: tuple[str, ...]) -> None:
+           dashboard_schema: Path | None, app: Path | None, names: tuple[str, ...]) -> None:
     """Check the built artifacts with their real consumers (kubernetes-validate, promtool, amtool, nginx, sh).
 
     One line per artifact: ok, failed (with the tool's message) or skipped (tool not installed).
@@ -476,13 +486,15 @@ def verify(environments: Path | None, output: Path | None, require_all: bool, cr
 
     try:
         settings = _settings(environments, output)
-        verification = api.verify(settings, names, crd_schemas, dashboard_schema)
+        verification = (api.verify_app(settings, app, names) if app is not None
+                        else api.verify(settings, names, crd_schemas, dashboard_schema))
     except InfragenError as exc:
         _fail(exc)
     results = verification.results
-    width = max((len(display_path(settings.output / r.environment / r.artifact)) for r in results), default=0)
-    for r in results:
-        click.echo(f"{display_path(settings.output / r.environment / r.artifact):{width}}  {r.status:7}  {r.summary}")
+    shown = [r.label or display_path(settings.output / r.environment / r.artifact) for r in results]
+    width = max((len(label) for label in shown), default=0)
+    for label, r in zip(shown, results, strict=True):
+        click.echo(f"{label:{width}}  {r.status:7}  {r.summary}")
         if r.status == "failed" and r.details:
             for line in r.details.splitlines()[:40]:
                 click.echo(f"    {line}")

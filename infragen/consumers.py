@@ -60,6 +60,9 @@ def _run(argv: Sequence[str], cwd: Path | None = None) -> tuple[int, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
+run_tool = _run  # for infragen.application: the same environment, timeout and error text
+
+
 def _common_dir(paths: Sequence[Path]) -> tuple[Path, list[str]]:
     """The deepest directory holding all `paths`, and their names relative to it: a tool run from there
     prints short names (and none of the directory's)."""

@@ -76,7 +76,8 @@ class Check:
                 current = getattr(current, name)
         return current
 
-    def report(self, paths: list[PathKey], compose: Compose, hint: str | None = None) -> None:
+    def report(self, paths: list[PathKey], compose: Compose, hint: str | None = None,
+               level: Level | None = None) -> None:
         """Add a finding of the rule being run at the first of `paths` written in a file; `compose(term)` builds the message, where
         `term(path)` names a value: bare for the value pointed at, `field value (location)` for the others."""
         locations = {path: origin_of(self.env, path) for path in paths}
@@ -92,7 +93,7 @@ class Check:
         message = compose(term)
         rule = self.rule
         assert rule is not None, "report() is called by a rule run through check_environment"
-        rule_id, level = rule.id, rule.level
+        rule_id, level = rule.id, level or rule.level  # a rule may report a lesser finding than its own (production-pdb)
         if rule.production_only:
             level, message = self._exception(rule_id, level, message)
         elif level == "warning" and rule_id in self.spec.policy.acknowledge:
@@ -111,7 +112,7 @@ class Check:
         self.allow_used.add(rule_id)
         where = origin_of(self.env, ("policy", "allow", allow.index(rule_id)))
         if own_file(self.env, where):
-            return "warning", f"{message}; allowed by the exception at {where}"
+            return ("warning" if level == "error" else "info"), f"{message}; allowed by the exception at {where}"
         return level, (f"{message}; the exception at {where} does not count: an exception belongs in the environment's "
                        "own file")
 
@@ -144,8 +145,8 @@ def pdb_blocks_drain(check: Check) -> None:
 
 
 @policy_rule("fleet-exceeds-database", "error",
-             "The fleet's peak during a rollout (max_replicas + surge pods; two full stacks for blue-green) x "
-             "(pool + overflow) fits in the database's max_connections less the reserve.",
+             "The fleet's peak during a rollout (max_replicas + surge pods; blue-green: three full stacks while a "
+             "rollback window is set) x (pool + overflow) fits in the database's max_connections less the reserve.",
              "raise database.max_connections, or lower max_replicas, the pool, or rollout.max_surge")
 def fleet_exceeds_database(check: Check) -> None:
     env, db, a = check.env, check.spec.database, check.spec.autoscaling
@@ -154,11 +155,12 @@ def fleet_exceeds_database(check: Check) -> None:
         return
     mc, res = ("database", "max_connections"), ("database", "reserved_connections_percent")
     maxr, surge, strategy = ("autoscaling", "max_replicas"), ("rollout", "max_surge"), ("rollout", "strategy")
+    window = ("rollout", "blue_green", "rollback_window")
     blue_green = env.rollout.strategy == "blue-green"
     pool_paths = [("database", "pool_size")] if db.pool_size is not None else [("database", "base_pool_size"),
                                                                                 ("database", "load_estimate")]
     overflow_paths = [("database", "max_overflow")] if db.max_overflow is not None else []
-    paths = [mc, maxr, *pool_paths, *overflow_paths, strategy if blue_green else surge, res]
+    paths = [mc, maxr, *pool_paths, *overflow_paths, *((strategy, window) if blue_green else (surge,)), res]
 
     def compose(t: Term) -> str:
         if db.pool_size is not None:
@@ -166,7 +168,10 @@ def fleet_exceeds_database(check: Check) -> None:
         else:
             pool = f"pool {env.capacity.pool_size} = ceil({t(pool_paths[0])} x {t(pool_paths[1])})"
         overflow = t(("database", "max_overflow")) if overflow_paths else f"overflow {env.capacity.pool_overflow} (pool // 2)"
-        pods = (f"2 x {t(maxr)} (both stacks of {t(strategy)} run through the rollback window)" if blue_green
+        stacks = env.capacity.peak_at(a.max_replicas).stacks
+        shown = format_duration(check.spec.rollout.blue_green.rollback_window)
+        pods = (f"{stacks} x {t(maxr)} (a release inside {t(window, shown)} runs the old stack kept for rollback, the "
+                f"active and the preview one, each at full size, under {t(strategy)})" if blue_green
                 else f"({t(maxr)} + {env.capacity.surge_pods} surge pods from {t(surge)})")
         return (f"{t(mc)} leaves {usable} usable after {t(res, f'{db.reserved_connections_percent}%')} reserve, "
                 f"but the fleet at peak opens {peak}: {pods} x ({pool} + {overflow}) connections per pod; "
@@ -183,7 +188,7 @@ def fleet_exceeds_database(check: Check) -> None:
         else:
             high = mid - 1
     others = ("shrink the pool (database.pool_size / max_overflow)" + (
-        "; a shorter rollout.blue_green.rollback_window shortens the two-stack peak, not its size; "
+        "; a shorter rollout.blue_green.rollback_window shortens the three-stack peak, not its size; "
         "or set `rollout.strategy: rolling` to keep the previous output" if blue_green else " or rollout.max_surge"))
     hint = (f"raise database.max_connections to at least {needed}"
             + (f", or lower autoscaling.max_replicas to {fitting}" if fitting is not None else "")
@@ -499,18 +504,27 @@ def production_min_replicas(check: Check) -> None:
 
 
 @policy_rule("production-pdb", "error",
-             "A production-tier environment has a PDB that keeps at least one pod available at the HPA's minimum.",
-             "use disruption_budget.min_available >= 1 (below min_replicas), or a max_unavailable below min_replicas; "
-             "or add production-pdb to policy.allow in this file, saying why",
+             "A production-tier environment has a PDB that keeps at least one pod available at the HPA's minimum "
+             "(an error), and lets a drain evict at most one pod at a time there (a warning).",
+             "use disruption_budget.max_unavailable: 1 (the tier default); or add production-pdb to policy.allow in "
+             "this file, saying why",
              production_only=True)
 def production_pdb(check: Check) -> None:
     budget, replicas = check.spec.disruption_budget, check.spec.autoscaling.min_replicas
-    if check.spec.tier != "production" or budget.pods_kept(replicas) >= 1:
+    evictions = check.env.capacity.evictions_allowed_at_min_replicas
+    if check.spec.tier != "production" or (budget.pods_kept(replicas) >= 1 and evictions <= 1):
         return
     mr = ("autoscaling", "min_replicas")
     which = ("disruption_budget", "min_available" if budget.min_available is not None else "max_unavailable")
+    if budget.pods_kept(replicas) < 1:
+        check.report([which, mr], lambda t: (
+            f"{t(which)} keeps no pod available at {t(mr)}: the PDB protects nothing, a drain may evict every pod "
+            "at once"))
+        return
     check.report([which, mr], lambda t: (
-        f"{t(which)} keeps no pod available at {t(mr)}: the PDB protects nothing, a drain may evict every pod at once"))
+        f"{t(which)} lets a drain evict {evictions} of {t(mr)} pods at once: production loses "
+        f"{evictions * 100 // replicas}% of its capacity to one node drain; evict one at a time"),
+        level="warning")
 
 
 @policy_rule("production-ungated-rollout", "error",

@@ -142,7 +142,8 @@ def margins(base: Environment | None, head: Environment | None) -> list[Margin]:
         if env is None:
             return None
         spare = env.capacity.usable_connections - env.capacity.peak_connections
-        return (f"{env.capacity.peak_connections} of {env.capacity.usable_connections} usable "
+        pods = env.capacity.peak_pods
+        return (f"{pods} pods: {env.capacity.peak_connections} of {env.capacity.usable_connections} usable "
                 + (f"({spare} spare)" if spare >= 0 else f"({-spare} over)"))
 
     def evictions(env: Environment | None) -> str | None:

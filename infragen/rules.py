@@ -79,6 +79,18 @@ SLO_THRESHOLD_NOT_BUCKET = load_rule(
     "The latency objective's threshold is a bucket boundary of the application's histogram (`le` is matched exactly).",
     "set slo.latency.threshold_seconds to one of metrics.latency_buckets, or add the threshold to the application's "
     "histogram buckets and to metrics.latency_buckets")
+GATES_COUNT_NOT_APPLICABLE = load_rule(
+    "gates-count-not-applicable", "error",
+    "rollout.gates.count is set only where it applies: blue-green's post-promotion gates (a canary's run until "
+    "the rollout completes).",
+    "remove rollout.gates.count from a canary environment (or from the partial it extends)")
+GATES_TIMING = load_rule(
+    "gates-timing", "error",
+    "The gates can judge each step before it ends: a canary's pause outlasts the first measurement (discovery + "
+    "scrape interval + gate window) plus failure_limit more; blue-green's post-promotion measurements cover "
+    "rollout.gates.full_traffic and can fail.",
+    "lengthen rollout.canary.pause, raise rollout.gates.count (or remove it: derived), or shorten "
+    "rollout.gates.window / interval")
 RECEIVER_UNDEFINED = load_rule(
     "receiver-undefined", "error",
     "Every severity's route and the default receiver name a receiver that is defined.",

@@ -39,9 +39,37 @@ class Scaffold:
     next_command: str  # what to run next
 
 
-def _text(name: str, tier: str, servers: list[str], extends: str | None, service: str | None,
-          max_connections: int | None, peak: int | None, strategy: str | None = None,
-          prometheus_url: str | None = None) -> str:
+@dataclass(frozen=True)
+class Options:
+    """What `infragen new` was told beyond the name, tier and servers."""
+
+    extends: str | None = None
+    service: str | None = None
+    strategy: str | None = None
+    prometheus_url: str | None = None
+    monitoring_labels: tuple[tuple[str, str], ...] = ()
+
+
+def design_acknowledgements(env: Environment) -> list[tuple[str, list[str]]]:
+    """(rule, reason lines) for each warning the tier's design defaults necessarily give: the file then says so,
+    as the shipped staging does, instead of failing `validate --strict` from its first day."""
+    found = {f.rule for f in check_environment(env) if f.level == "warning"}
+    acks = []
+    if "canary-step-share" in found:
+        replicas = env.spec.autoscaling.min_replicas
+        weight, low, _high = next(step for step in env.rollout.canary_steps if not step[1].faithful(step[0]))
+        acks.append(("canary-step-share", [
+            f"The canary steps {env.spec.rollout.canary.steps} at {replicas} replicas: Argo Rollouts without a traffic",
+            f"router splits pods, not requests, so {weight}% is {low.canary} pod of {low.canary + low.stable} "
+            f"({low.share:.0%}). Enough to",
+            "exercise the gates; raise autoscaling.min_replicas or use larger steps for a faithful canary."]))
+    return acks
+
+
+def _text(name: str, tier: str, servers: list[str], options: Options, max_connections: int | None, peak: int | None,
+          acknowledge: list[tuple[str, list[str]]] | None = None) -> str:
+    extends, service, strategy, prometheus_url = (options.extends, options.service, options.strategy,
+                                                  options.prometheus_url)
     lines = [f"# {name}: a {tier}-tier environment, written by `infragen new`. The tier's defaults supply replicas,",
              f"# pool sizes and the disruption budget; `infragen explain {name}` shows every value and where it comes from."]
     if extends:
@@ -62,6 +90,14 @@ def _text(name: str, tier: str, servers: list[str], extends: str | None, service
                   f"  # peak of {peak} connections (every pod of a rollout's peak, every pool and overflow full) after",
                   "  # the reserve; `infragen explain " + name + " database` shows the arithmetic.",
                   f"  max_connections: {max_connections}"]
+    if options.monitoring_labels:
+        lines += ["monitoring:", "  labels:  # what the cluster's Prometheus selects the operator resources by"]
+        lines += [f"    {json.dumps(key)}: {json.dumps(value)}" for key, value in options.monitoring_labels]
+    if acknowledge:
+        lines.append("policy:")
+        for _rule, reason in acknowledge:
+            lines += [f"  # {line}" for line in reason]
+        lines.append(f"  acknowledge: [{', '.join(rule for rule, _ in acknowledge)}]")
     return "\n".join(lines) + "\n"
 
 
@@ -110,22 +146,23 @@ def _trial(directory: Path, name: str, text: str) -> Environment:
                               for p in exc.problems]) from None
 
 
-def create(directory: Path, name: str, tier: str, servers: list[str], extends: str | None = None,
-           service: str | None = None, strategy: str | None = None, prometheus_url: str | None = None) -> Scaffold:
-    directory = Path(directory)
-    path = _check_arguments(directory, name, tier, servers, extends)
-    rollout = (strategy, prometheus_url)
+def create(directory: Path, name: str, tier: str, servers: list[str], options: Options | None = None) -> Scaffold:
+    directory, options = Path(directory), options or Options()
+    path = _check_arguments(directory, name, tier, servers, options.extends)
     try:
-        draft = _trial(directory, name, _text(name, tier, servers, extends, service, None, None, *rollout))
+        draft = _trial(directory, name, _text(name, tier, servers, options, None, None))
     except InputError as exc:
-        if any(p.field in ("service", "service.name") and p.message == "required" for p in exc.problems) and not service:
+        if any(p.field in ("service", "service.name") and p.message == "required" for p in exc.problems) \
+                and not options.service:
             raise InputError.single("give --service NAME: no partial sets service.name") from None
         raise
     if draft.rollout.argo and draft.spec.rollout.prometheus_url is None:
         raise InputError.single(f"a {draft.rollout.strategy} rollout (the {tier} tier's) gates on Prometheus queries: give "
                                 "--prometheus-url URL, or --strategy rolling to keep the previous output")
     max_connections = draft.capacity.smallest_fitting_max_connections
-    text = _text(name, tier, servers, extends, service, max_connections, draft.capacity.peak_connections, *rollout)
+    peak = draft.capacity.peak_connections
+    sized = _trial(directory, name, _text(name, tier, servers, options, max_connections, peak))
+    text = _text(name, tier, servers, options, max_connections, peak, design_acknowledgements(sized))
     env = _trial(directory, name, text)
     errors = failing(check_environment(env), strict=False)
     if errors:  # a partial that breaks a rule by itself: say so rather than write a file that cannot build

@@ -27,6 +27,7 @@ class Result:
     status: Status
     summary: str  # one line: what passed, why it was skipped, or the tool's first complaint
     details: str = ""  # the tool's full message when it failed
+    label: str = ""  # what was checked, when not an artifact's file (`verify --app`)
 
 
 def available_tools() -> dict[str, str | None]:

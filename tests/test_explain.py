@@ -56,16 +56,17 @@ def test_each_origin_is_named(env_project) -> None:
 
 def test_derived_values_show_the_formula_with_the_numbers(env_project) -> None:
     found = rows(env_project)
-    # ceil(20 x 1.5) = 30, overflow 15, surge ceil(25% x 10) = 3, peak 2 x 10 x 45 = 900.
+    # ceil(20 x 1.5) = 30, overflow 15, surge ceil(25% x 10) = 3, peak 3 x 10 x 45 = 1350.
     assert found["database.pool_size"] == (
         "30", "derived", "derived: ceil(database.base_pool_size 20 x database.load_estimate 1.5)")
     assert found["database.max_overflow"] == ("15", "derived", "derived: database.pool_size 30 // 2")
     assert found["rollout.surge_pods"][0] == "3"
-    # blue-green (the production tier's strategy): both stacks, 2 x 10 pods
-    assert found["rollout.peak_pods"] == ("20", "derived", "derived: 2 x autoscaling.max_replicas 10: blue-green runs "
-                                                         "both stacks for rollout.blue_green.rollback_window 3h")
+    # blue-green (the production tier's strategy) with a rollback window: three stacks, 3 x 10 pods
+    assert found["rollout.peak_pods"] == ("30", "derived", "derived: 3 x autoscaling.max_replicas 10: old (kept for rollout.blue_green."
+                                                         "rollback_window 3h) + active + preview stacks, each at full "
+                                                         "size")
     assert found["database.peak_connections"] == (
-        "900", "derived", "derived: rollout.peak_pods 20 x database.connections_per_pod 45")
+        "1350", "derived", "derived: rollout.peak_pods 30 x database.connections_per_pod 45")
     assert found["database.usable_connections"][0] == "450"
     assert found["service.selector"][0] == "{app.kubernetes.io/name: fraud-api}"
     assert found["load_balancing.method"][0] == "hash $cookie_session_id consistent"

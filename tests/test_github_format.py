@@ -290,8 +290,8 @@ def test_check_summary_when_up_to_date_and_when_invalid(shipped_project, runner,
     count = len(artifact_paths(shipped_project / "environments"))
     assert summary.read_text() == f"**infragen check**: output is up to date ({count} files).\n"
     production = shipped_project / "environments" / "production.yaml"
-    production.write_text(production.read_text().replace("max_connections: 800", "max_connections: 600"))
+    production.write_text(production.read_text().replace("max_connections: 1200", "max_connections: 900"))
     assert runner.invoke(cli, ["check"]).exit_code == 2
     text = summary.read_text().split("\n", 1)[1]
     assert text.startswith("**infragen check**: 1 problem.\n")  # check never writes: nothing to reassure about
-    assert "- **error** `fleet-exceeds-database` `environments/production.yaml:18:20`" in text
+    assert "- **error** `fleet-exceeds-database` `environments/production.yaml:19:20`" in text

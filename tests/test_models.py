@@ -37,8 +37,8 @@ def _minimal_partial(project: Path) -> None:
 
 @pytest.mark.parametrize("tier, replicas, cpu, base_pool, pdb", [
     ("development", (1, 2), 70, 5, ("maxUnavailable", 1)),
-    ("staging", (2, 5), 70, 10, ("minAvailable", 1)),
-    ("production", (3, 10), 60, 20, ("minAvailable", 1)),
+    ("staging", (2, 5), 70, 10, ("maxUnavailable", 1)),
+    ("production", (3, 10), 60, 20, ("maxUnavailable", 1)),
 ])
 def test_tier_defaults(project, write_env, tier, replicas, cpu, base_pool, pdb) -> None:
     write_env("env", MINIMAL.replace("tier: production", f"tier: {tier}"))

@@ -112,13 +112,18 @@ def test_pdb_percentages_are_resolved_the_way_kubernetes_rounds(project, write_e
     assert [p.rule for p in findings(project)] == (["pdb-blocks-drain"] if blocks else [])
 
 
-def test_pdb_blocking_with_a_tier_default_says_where_the_default_came_from(project, write_env) -> None:
-    # Staging's tier default is minAvailable 1; one replica makes it block.
-    write_env("staging", with_minimal("autoscaling: {min_replicas: 1}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: staging\n"))
+def test_pdb_blocking_with_a_value_from_a_partial_says_where_it_came_from(project, write_env) -> None:
+    # Every tier's default is maxUnavailable 1: one replica never blocks a drain.
+    staging = with_minimal("autoscaling: {min_replicas: 1}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: staging\n")
+    write_env("staging", staging)
+    assert findings(project, "staging") == []
+    # A min_available 1 from a partial does, and the finding points there, naming the replicas' location.
+    write_env("_pdb", "disruption_budget: {min_available: 1}\n")
+    write_env("staging", staging.replace("extends: _minimal\n", "extends: [_minimal, _pdb]\n"))
     finding = only(findings(project, "staging"), "pdb-blocks-drain")
     assert finding.format().startswith(
-        "environments/staging.yaml:3:29: autoscaling.min_replicas: disruption_budget.min_available 1 "
-        "(tier default (staging)) >= 1: every node drain would block")
+        "environments/_pdb.yaml:1:36: disruption_budget.min_available: 1 >= autoscaling.min_replicas 1 "
+        "(environments/staging.yaml:3:29): every node drain would block"), finding.format()
     assert "max_unavailable: 1" in finding.hint
 
 
@@ -423,6 +428,22 @@ def test_production_pdb_must_protect_a_pod(project, write_env) -> None:
     assert only(findings(project), "production-pdb").field == "disruption_budget.max_unavailable"
     write_env("staging", with_minimal("disruption_budget: {min_available: 0}\n").replace("extends: _minimal\n", "extends: _minimal\ntier: staging\n"))
     assert findings(project, "staging") == []
+
+
+def test_production_pdb_warns_when_a_drain_may_evict_more_than_one_pod_at_min_replicas(project, write_env) -> None:
+    write_env("production", with_minimal("disruption_budget: {min_available: 1}\n"))  # 3 replicas: 2 may go
+    finding = only(findings(project), "production-pdb")
+    assert finding.level == "warning" and finding.field == "disruption_budget.min_available"
+    assert "lets a drain evict 2 of autoscaling.min_replicas 3 (tier default (production)) pods at once" \
+        in finding.message, finding.message
+    write_env("production", with_minimal('disruption_budget: {max_unavailable: "50%"}\n'))  # 50% of 3 rounds up: 2
+    assert only(findings(project), "production-pdb").level == "warning"
+    for budget in ("{max_unavailable: 1}", "{min_available: 2}", '{max_unavailable: "33%"}'):
+        write_env("production", with_minimal(f"disruption_budget: {budget}\n"))
+        assert findings(project) == [], budget
+    # An exception in the environment's own file keeps it as a note: it never fails --strict.
+    write_env("production", with_minimal("disruption_budget: {min_available: 1}\npolicy: {allow: [production-pdb]}\n"))
+    assert [(p.rule, p.level) for p in findings(project)] == [("production-pdb", "info")]
 
 
 def test_production_critical_route_must_page(project, write_env) -> None:

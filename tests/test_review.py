@@ -123,7 +123,7 @@ def test_scalar_change(repo: Path, runner, snapshot) -> None:
     assert "| `kubernetes/hpa.yaml` | `spec.maxReplicas` | `10` | `12` |" in text
     assert "| `app.env` | `K8S_MAX_REPLICAS` | `10` | `12` |" in text
     assert "| `autoscaling.max_replicas` | `10` | `12` | `environments/production.yaml:8` |" in text
-    assert "600 of 720 usable (120 spare) | 720 of 720 usable (0 spare)" in text
+    assert "30 pods: 900 of 1080 usable (180 spare) | 36 pods: 1080 of 1080 usable (0 spare)" in text
     assert len(found["fences"]) == 1 and "-  maxReplicas: 10\n+  maxReplicas: 12" in found["fences"][0].content
 
 
@@ -177,14 +177,14 @@ def test_added_and_deleted_environments(repo: Path, runner, snapshot) -> None:
 
 
 def test_change_that_creates_a_policy_error(repo: Path, runner, snapshot) -> None:
-    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 600")
+    edit(repo, "production.yaml", "max_connections: 1200", "max_connections: 900")
     code, text = run_review(runner)
     assert code == 2  # as check: the new side fails a policy rule
     assert text == snapshot
     found = assert_well_formed(text)
     assert found["headings"] == ["`production`: failing"]
-    assert "**error** `fleet-exceeds-database` `environments/production.yaml:18:20`" in text
-    assert "600 of 720 usable (120 spare) | 600 of 540 usable (60 over)" in text
+    assert "**error** `fleet-exceeds-database` `environments/production.yaml:19:20`" in text
+    assert "30 pods: 900 of 1080 usable (180 spare) | 30 pods: 900 of 810 usable (90 over)" in text
     assert "**Artifacts**: no generated file changes." in text
 
 
@@ -284,20 +284,20 @@ def test_step_summary_and_annotations_under_github_actions(repo: Path, runner, m
     summary.write_text("earlier\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 600")
+    edit(repo, "production.yaml", "max_connections: 1200", "max_connections: 900")
     code, text = run_review(runner)
     assert code == 2
     markdown, _, annotations = text.partition("::error ")
     assert markdown.startswith("**infragen review**")  # the Markdown, then the annotations: never instead
-    assert annotations.startswith("file=environments/production.yaml,line=18,col=20,title=fleet-exceeds-database::")
+    assert annotations.startswith("file=environments/production.yaml,line=19,col=20,title=fleet-exceeds-database::")
     assert summary.read_text() == "earlier\n" + markdown
 
 
 def test_format_github_prints_only_annotations_on_stdout(repo: Path, runner) -> None:
-    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 600")
+    edit(repo, "production.yaml", "max_connections: 1200", "max_connections: 900")
     result = runner.invoke(cli, ["review", "--format", "github"])
     assert result.exit_code == 2
-    assert result.stdout.startswith("::error file=environments/production.yaml,line=18,col=20,"
+    assert result.stdout.startswith("::error file=environments/production.yaml,line=19,col=20,"
                                     "title=fleet-exceeds-database::")
     assert result.stderr.startswith("**infragen review**")
 

@@ -15,7 +15,6 @@ Variants the shipped environments do not cover live in tests/fixtures/rollout-en
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
@@ -31,6 +30,7 @@ import yaml
 from conftest import FIXTURES, MINIMAL, SHIPPED_ENVIRONMENTS, SHIPPED_OUTPUT, files_under
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from timeline import argo_phase
 
 import infragen.consumers
 import infragen.verify
@@ -153,6 +153,11 @@ def kubernetes_dir(label: str, name: str, root: Path) -> Path:
 SIDECAR = {"name": "log-shipper", "image": "registry.invalid/log-shipper:1"}
 
 
+# The application's own environment: a Secret read whole, and a variable of its own. Both must survive the patch.
+APP_ENV_FROM = [{"secretRef": {"name": "fraud-api-secrets"}}]
+APP_ENV = [{"name": "LOG_LEVEL", "value": "info"}]
+
+
 def application(env: Environment, root: Path, component: Path, deployment: str | None = None) -> Path:
     """The application team's kustomization: their Deployment (no replicas: the HPA owns them) and Service, and
     the generated Component under `components:`."""
@@ -166,6 +171,7 @@ def application(env: Environment, root: Path, component: Path, deployment: str |
          "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
              "containers": [{"name": env.container, "image": "registry.invalid/fraud-api:1.4.2",
                              "ports": [{"name": "http", "containerPort": port}],
+                             "envFrom": APP_ENV_FROM, "env": APP_ENV,
                              "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}},
                             SIDECAR]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.rollout.active_service, "namespace": env.namespace},
@@ -235,6 +241,18 @@ def test_kustomize_renders_the_component_into_the_applications_deployment(env_id
     assert app["ports"] == [{"name": "http", "containerPort": env.spec.service.port}]
     assert container(deployment, SIDECAR["name"]) == SIDECAR
     assert "replicas" not in spec  # the HPA owns them
+    # app.env reaches the pod: every key from the generated ConfigMap under its hashed name, the application's own
+    # envFrom (a Secret) and env kept.
+    [config_map] = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(
+        env.app_env_configmap + "-")]
+    assert config_map["data"] == dict(env.app_env) and config_map["metadata"]["namespace"] == env.namespace
+    assert app["envFrom"] == APP_ENV_FROM
+    reads = {e["name"]: e for e in app["env"]}
+    assert reads["LOG_LEVEL"] == APP_ENV[0]
+    assert [n for n in reads if n != "LOG_LEVEL"] == [key for key, _ in env.app_env]
+    for key, _value in env.app_env:
+        assert reads[key] == {"name": key, "valueFrom": {"configMapKeyRef": {
+            "name": config_map["metadata"]["name"], "key": key}}}
     rollout = env.spec.rollout
     if env.rollout.strategy == "rolling":
         assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {
@@ -253,7 +271,7 @@ def test_kustomize_renders_the_component_into_the_applications_deployment(env_id
                  for d in documents(path.read_text(encoding="utf-8"))]
     key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
     assert sorted(map(key, objects)) == sorted([("Deployment", env.service_name), ("Service", env.rollout.active_service),
-                                                *map(key, generated)])
+                                                key(config_map), *map(key, generated)])
 
     custom = [o for o in objects if (o["apiVersion"], o["kind"]) in CUSTOM_RESOURCES]  # as the registry declares
     core = [o for o in objects if o not in custom]
@@ -323,6 +341,82 @@ def test_verify_fails_when_the_patch_misses_the_deployment(shipped_project: Path
         status, summary = lines[f"output/{name}/{artifact}"]
         assert status == "failed", result.output
         assert "lacks startupProbe, livenessProbe, readinessProbe" in summary, summary
+
+
+def app_dir(root: Path, env: Environment, container_name: str, own_env: list[dict[str, Any]] | None = None,
+            components: list[str] | None = None) -> Path:
+    """An application kustomization of the team's own, outside output/: a Deployment and a Service."""
+    app = root / "deploy"
+    app.mkdir(exist_ok=True)
+    labels = {"app.kubernetes.io/name": env.service_name}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": env.service_name},
+                  "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+                      "containers": [{"name": container_name, "image": "registry.invalid/fraud-api:1.4.2",
+                                      "envFrom": APP_ENV_FROM, "env": own_env or APP_ENV}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": env.rollout.active_service},
+               "spec": {"selector": labels, "ports": [{"name": "http", "port": 8000}]}}
+    (app / "app.yaml").write_text(yaml.safe_dump_all([deployment, service]), encoding="utf-8")
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": ["app.yaml"], **({"components": components} if components else {})}
+    (app / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+    return app
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_verify_app_renders_the_applications_kustomization_and_names_a_container_the_patch_would_add(
+        shipped_project: Path, runner) -> None:
+    require_kubectl()
+    env = load("shipped", "production")
+    app = app_dir(shipped_project, env, "fraud-api")
+    result = runner.invoke(cli, ["verify", "--app", "deploy", "production"])
+    assert result.exit_code == 0, result.output
+    assert "--app deploy (production)  ok       kubectl kustomize deploy with the Component: container 'fraud-api' " \
+           "of Deployment fraud-api gets the probes and the 8 app.env keys" in result.output, result.output
+    # Listing the Component itself is rendered as it is (no second copy of the Component).
+    app_dir(shipped_project, env, "fraud-api", components=["../output/production/kubernetes"])
+    result = runner.invoke(cli, ["verify", "--app", "deploy", "production"])
+    assert result.exit_code == 0 and "(it lists the Component)" in result.output, result.output
+    # The application's container is named otherwise: the patch would add an image-less one.
+    app_dir(shipped_project, env, "api")
+    result = runner.invoke(cli, ["verify", "--app", str(app), "production"])
+    assert result.exit_code == 1, result.output
+    assert "the patch adds a container 'fraud-api' to Deployment fraud-api instead of merging into one (its " \
+           "containers: api): set health.container: api" in result.output, result.output
+    assert "container fraud-api: no image (added by the patch)\n    container api: image " \
+           "registry.invalid/fraud-api:1.4.2" in result.output, result.output
+    # An app.env key the application also sets itself.
+    app_dir(shipped_project, env, "fraud-api", own_env=[{"name": "DATABASE_POOL_SIZE", "value": "5"}])
+    result = runner.invoke(cli, ["verify", "--app", "deploy", "production"])
+    assert result.exit_code == 1 and "sets DATABASE_POOL_SIZE in its own env, which app.env also gives" \
+        in result.output, result.output
+
+
+def test_verify_app_without_a_kustomization_is_bad_input(shipped_project: Path, runner) -> None:
+    (shipped_project / "deploy").mkdir()
+    result = runner.invoke(cli, ["verify", "--app", "deploy"])
+    assert result.exit_code == 2 and result.stderr.startswith("deploy: no kustomization.yaml here"), result.output
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+def test_a_changed_app_env_value_gets_a_new_configmap_name(shipped_project: Path, runner) -> None:
+    """A generator, not a fixed name: a changed app.env changes the pod template, so the pods roll through the
+    rollout strategy (and its gates) instead of keeping the old values until they restart."""
+    kubectl = require_kubectl()
+    env = load("shipped", "staging")
+    app = app_dir(shipped_project, env, "fraud-api", components=["../output/staging/kubernetes"])
+
+    def config_map_name() -> str:
+        [cm] = [o for o in kustomize(kubectl, app) if o["kind"] == "ConfigMap" and
+                o["metadata"]["name"].startswith("fraud-api-env-")]
+        return cm["metadata"]["name"]
+
+    before = config_map_name()
+    staging = shipped_project / "environments" / "staging.yaml"
+    staging.write_text(staging.read_text() + "rate_limit: {requests: 120}\n", encoding="utf-8")
+    assert runner.invoke(cli, ["build", "staging"]).exit_code == 0
+    assert config_map_name() != before
 
 
 # --- the gates through promtool ------------------------------------------------------------------------------
@@ -445,41 +539,6 @@ def test_gate_values_through_promtool_test_rules(env_id: str, tmp_path: Path) ->
     proc = promtool(["test", "rules", "gates.test.yaml"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
-
-
-def argo_expression(condition: str) -> ast.Expression:
-    """An Argo Rollouts (antonmedv/expr) condition as Python, translated minimally: `&&`, `||`, `!`. Only the names
-    Argo gives a Prometheus measurement (`result`) and the functions it provides (`len`, `isNaN`) may appear."""
-    text = condition.replace("&&", " and ").replace("||", " or ")
-    text = re.sub(r"!(?!=)", " not ", text)
-    tree = ast.parse(text.strip(), mode="eval")
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    assert names <= {"result", "len", "isNaN"}, (condition, names)
-    allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Call, ast.Name,
-               ast.Load, ast.Subscript, ast.Constant, ast.Gt, ast.GtE, ast.Lt, ast.LtE, ast.Eq, ast.NotEq)
-    assert all(isinstance(node, allowed) for node in ast.walk(tree)), (condition, ast.dump(tree))
-    return tree
-
-
-def argo_phase(metric: dict[str, Any], result: Any) -> str:
-    """Argo Rollouts' EvaluateResult: failure first, then success; neither is Inconclusive. An evaluation error
-    (e.g. `result[0]` of an empty result) is Error, which aborts the rollout after consecutiveErrorLimit."""
-    def evaluate(condition: str) -> bool:
-        code = compile(argo_expression(condition), "<condition>", "eval")
-        return bool(eval(code, {"__builtins__": {}}, {"result": result, "len": len, "isNaN": math.isnan}))
-
-    try:
-        success = evaluate(metric["successCondition"]) if "successCondition" in metric else None
-        failure = evaluate(metric["failureCondition"]) if "failureCondition" in metric else None
-    except (IndexError, TypeError):
-        return "Error"
-    if success is None and failure is None:
-        return "Successful"
-    if failure is None:
-        failure = not success
-    if success is None:
-        success = not failure
-    return "Failed" if failure else "Successful" if success else "Inconclusive"
 
 
 def _result(value: float | None) -> list[float]:
@@ -706,17 +765,19 @@ def test_production_rollouts_without_analysis_are_errors_unless_allowed(partials
     assert findings(partials, "staging", "production-ungated-rollout") == []
 
 
-def test_blue_green_fleet_counts_two_full_stacks_against_the_database(partials, write_env) -> None:
-    # 10 replicas x (pool 20 + overflow 10) per stack; two stacks: 600 connections, 667 x 90% = 600 usable.
+def test_blue_green_fleet_counts_three_full_stacks_against_the_database(partials, write_env) -> None:
+    # 10 replicas x (pool 20 + overflow 10) per stack; a release inside the rollback window runs three stacks:
+    # 900 connections, 1000 x 90% = 900 usable.
     url = 'prometheus_url: "http://prometheus.monitoring.svc:9090"'
     write_env("production", f"extends: _production\nrollout: {{strategy: blue-green, {url}}}\n")
     [finding] = findings(partials, "production", "fleet-exceeds-database")
     assert finding.level == "error"
-    assert "the fleet at peak opens 600: 2 x autoscaling.max_replicas 10" in finding.message
-    assert finding.hint.startswith("raise database.max_connections to at least 667")
+    assert "the fleet at peak opens 900: 3 x autoscaling.max_replicas 10" in finding.message
+    assert "rollout.blue_green.rollback_window 3h" in finding.message
+    assert finding.hint.startswith("raise database.max_connections to at least 1000")
     assert finding.hint.endswith(KEEP_PREVIOUS) and KEEP_PREVIOUS == (
         "or set `rollout.strategy: rolling` to keep the previous output")
-    for max_connections, fails in ((667, False), (666, True)):
+    for max_connections, fails in ((1000, False), (999, True)):
         write_env("production", f"extends: _production\nrollout: {{strategy: blue-green, {url}}}\n"
                                 f"database: {{max_connections: {max_connections}}}\n")
         assert bool(findings(partials, "production", "fleet-exceeds-database")) is fails, max_connections
@@ -768,6 +829,19 @@ BIG_DATABASE = BASE.replace("max_connections: 500", "max_connections: 1000")  # 
      "rollout.canary.step: unknown key 'step'; did you mean 'steps'?"),
     ("rollout:\n  strategy: blue-green\n" + URL + "  blue_green: {rollback_window: 0s}\n", "10:33",
      "rollout.blue_green.rollback_window: a rollback window of 0"),
+    ("rollout:\n  strategy: canary\n" + URL + "  gates: {count: 5}\n", "10:18",
+     "rollout.gates.count: cannot apply to a canary: its gates run in the background from the first weight until "
+     "the rollout completes"),
+    ("rollout:\n  strategy: canary\n" + URL + "  canary: {pause: 3m}\n", "10:19",
+     "rollout.canary.pause: 3m ends before the gates can abort a version failing from its first weight, 3m35s after"),
+    ("rollout:\n  strategy: canary\n" + URL + "  canary: {pause: 3m35s}\n", "10:19",
+     "rollout.canary.pause: 3m35s ends before the gates can abort"),
+    ("rollout:\n  strategy: blue-green\n" + URL + "  gates: {count: 8}\n", "10:18",
+     "rollout.gates.count: 8 post-promotion measurements judge the new stack for 9m35s after the switch (first after "
+     "2m35s, then every 1m), less than rollout.gates.full_traffic 10m; set rollout.gates.count to at least 9"),
+    ("rollout:\n  strategy: blue-green\n" + URL + "  gates: {count: 1, full_traffic: 1m}\n", "10:18",
+     "rollout.gates.count: 1 post-promotion measurements are not above failure_limit 1, so they could never fail; "
+     "set rollout.gates.count to at least 2"),
     ("rollout: {strategy: rolling, max_surge: 0, max_unavailable: 0}\n", "7:1",
      "rollout: max_surge and max_unavailable are both 0"),
     ("rollout: {strategy: canaries}\n", "7:21",
@@ -948,3 +1022,28 @@ def test_blue_green_promotion_follows_the_setting() -> None:
     [manual] = objects_of("shipped", "production", "kubernetes/rollout.yaml")
     assert manual["spec"]["strategy"]["blueGreen"]["autoPromotionEnabled"] is False  # production's tier default
     assert manual["spec"]["strategy"]["blueGreen"]["scaleDownDelaySeconds"] == 10800
+
+
+@pytest.mark.parametrize("strategy, surge, window, pods, stacks", [
+    ("rolling", 3, 0, 13, 0), ("canary", 3, 0, 13, 0), ("canary", 0, 0, 10, 0),
+    ("blue-green", 3, 10800, 30, 3), ("blue-green", 3, 0, 20, 2)])
+def test_one_function_counts_each_strategys_peak_pods(strategy: str, surge: int, window: int, pods: int,
+                                                      stacks: int) -> None:
+    from infragen.models.capacity import peak_pods
+
+    splits = [(w, canary_split(w, 10, surge)) for w in (5, 10, 50)] if strategy == "canary" else []
+    peak = peak_pods(strategy, 10, surge, splits, window)
+    assert (peak.pods, peak.stacks) == (pods, stacks), peak
+    # every canary step's pods stay within the peak (Argo caps a step at replicas + maxSurge)
+    assert all(split.canary + split.stable <= peak.pods for _, split in splits)
+
+
+def test_explain_and_review_read_the_same_peak(shipped_project: Path, runner) -> None:
+    env = load("shipped", "production")
+    result = runner.invoke(cli, ["explain", "production", "rollout.peak_pods"])
+    assert f"rollout.peak_pods  {env.capacity.peak_at(10).pods}" in result.output and "3 x autoscaling.max_replicas 10" \
+        in result.output, result.output
+    from infragen.review import margins
+
+    [fleet] = [m for m in margins(None, env) if m.name.startswith("database connections")]
+    assert fleet.after == "30 pods: 900 of 1080 usable (180 spare)"

@@ -48,6 +48,44 @@ def test_every_tier_scaffolds_validates_and_builds(project, runner, tier: str, p
     assert runner.invoke(cli, ["check"]).exit_code == 0
 
 
+STRATEGIES = ("rolling", "canary", "blue-green")
+
+
+@pytest.mark.parametrize("partial", [None, "_base"])
+def test_every_tier_and_strategy_scaffolds_an_environment_that_passes_strict(project, runner,
+                                                                              partial: str | None) -> None:
+    """`infragen new` for every tier x strategy, then `validate --strict`: the tier defaults pass their own rules.
+    Where a design default necessarily warns (the canary's 5% step at a tier's few replicas), the file carries the
+    acknowledgement with its reason as a comment."""
+    if partial:
+        shutil.copy(SHIPPED_ENVIRONMENTS / f"{partial}.yaml", project / "environments")
+    extra = (["--extends", partial] if partial else
+             ["--service", "shop", *PROMETHEUS, "--monitoring-label", "release=kube-prometheus-stack"])
+    for tier in TIERS:
+        for strategy in STRATEGIES:
+            name = f"{tier}-{strategy}"
+            result = runner.invoke(cli, ["new", name, "--tier", tier, "--strategy", strategy, *SERVERS, *extra])
+            assert result.exit_code == 0, (name, result.output)
+            env = Loader(project / "environments").load(name)
+            warned = {f.rule for f in check_environment(env) if f.level == "info"}
+            text = (project / "environments" / f"{name}.yaml").read_text()
+            data = yaml.safe_load(text)
+            acknowledged = data.get("policy", {}).get("acknowledge", [])
+            assert set(acknowledged) == warned, (name, text)
+            if acknowledged:  # the reason is in the file, above the list
+                assert "splits pods, not requests" in text.split("acknowledge:")[0], text
+            assert acknowledged == (["canary-step-share"] if strategy == "canary" else []), name
+    result = runner.invoke(cli, ["validate", "--strict"])
+    assert result.exit_code == 0, result.output
+
+
+def test_new_refuses_a_monitoring_label_without_a_value(project, runner) -> None:
+    result = runner.invoke(cli, ["new", "x", "--tier", "development", "--service", "shop", *SERVERS,
+                                 "--monitoring-label", "release"])
+    assert result.exit_code == 2 and "--monitoring-label takes KEY=VALUE" in result.stderr
+    assert list((project / "environments").iterdir()) == []
+
+
 def test_staging_scaffold_value(project, runner) -> None:
     """Staging's defaults open (5 + 2 surge) x (10 + 5) = 105 at peak: more than 90 usable of PostgreSQL's 100."""
     assert runner.invoke(cli, ["new", "stage", "--tier", "staging", "--service", "shop", *SERVERS, *PROMETHEUS]).exit_code == 0
@@ -56,11 +94,12 @@ def test_staging_scaffold_value(project, runner) -> None:
     assert env.spec.database.max_connections == 117 == env.capacity.smallest_fitting_max_connections  # 117 x 90% = 105
 
 
-def test_production_scaffold_fits_two_blue_green_stacks(project, runner) -> None:
-    """Blue-green runs both stacks through the rollback window: 2 x 10 x (20 + 10) = 600, so 667 (x 90% = 600)."""
+def test_production_scaffold_fits_three_blue_green_stacks(project, runner) -> None:
+    """A blue-green release inside the rollback window runs three stacks: 3 x 10 x (20 + 10) = 900, so 1000
+    (x 90% = 900)."""
     assert runner.invoke(cli, ["new", "prod", "--tier", "production", "--service", "shop", *SERVERS, *PROMETHEUS]).exit_code == 0
     env = Loader(project / "environments").load("prod")
-    assert env.rollout.strategy == "blue-green" and env.capacity.peak_connections == 600 and env.spec.database.max_connections == 667
+    assert env.rollout.strategy == "blue-green" and env.capacity.peak_connections == 900 and env.spec.database.max_connections == 1000
 
 
 def test_a_gated_tier_without_prometheus_asks_for_it_or_rolling(project, runner) -> None:

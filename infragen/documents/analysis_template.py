@@ -12,15 +12,19 @@ if TYPE_CHECKING:
     from ..models.environment import Environment
 
 NOTE = ("The gates: the new pods' error rate and p95 latency, selected by rollouts_pod_template_hash (the canary-hash\n"
-        "argument). No data (zero requests) is inconclusive: the rollout pauses for a person.")
+        "argument). No data (zero requests) is inconclusive: the rollout pauses for a person.\n"
+        "Each gate's first measurement waits initialDelay (5s target discovery + scrape interval + gate window): the new\n"
+        "pods' series then cover a whole window (`infragen explain <env> rollout` shows the numbers).")
 
 
 def _gates(env: Environment) -> dict[str, Any]:
-    gates = env.spec.rollout.gates
+    gates, timing, count = env.spec.rollout.gates, env.rollout.gate_timing, env.rollout.gate_count
     metrics = []
     for name, query, limit in env.rollout.gate_queries:
         success, failure = gate_conditions(format_number(limit))
-        metrics.append({"name": name, "interval": format_duration(gates.interval), "count": gates.count,
+        # A canary's background gates have no count: they measure until the rollout completes (every weight gated).
+        metrics.append({"name": name, "initialDelay": format_duration(timing.initial_delay),
+                        "interval": format_duration(gates.interval), **({"count": count} if count is not None else {}),
                         "failureLimit": gates.failure_limit, "successCondition": success,
                         "failureCondition": failure,
                         "provider": {"prometheus": {"address": env.spec.rollout.prometheus_url, "query": query}}})

@@ -9,7 +9,9 @@ if TYPE_CHECKING:
     from ..models.environment import Environment
 
 NOTE = ("A Kustomize Component: list this directory under `components:` in the application's kustomization (beside its\n"
-        "Deployment and Service); `kubectl apply -k`, Argo CD and Flux then apply it. Not for `kubectl apply -f`.")
+        "Deployment and Service); `kubectl apply -k`, Argo CD and Flux then apply it. Not for `kubectl apply -f`.\n"
+        "The ConfigMap generated from app.env's keys gets a hash of its content in its name: a changed value rolls the\n"
+        "pods through the rollout strategy. The patch makes the container read each key from it.")
 
 HERE = "kubernetes/"
 
@@ -20,5 +22,6 @@ def documents(env: Environment) -> list[dict[str, Any]]:
     own = {COMPONENT, DEPLOYMENT_PATCH}
     resources = [a.path[len(HERE):] for a in for_environment(env) if a.path.startswith(HERE) and a.path not in own]
     return [{"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", "resources": resources,
+             "configMapGenerator": [env.app_env_generator],
              "patches": [{"path": DEPLOYMENT_PATCH[len(HERE):],
                           "target": {"kind": "Deployment", "name": env.service_name}}]}]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..models.rollout import HASH_ARG
+from ..models.timing import CANARY_STARTING_STEP
 from ..models.types import format_duration
 
 if TYPE_CHECKING:
@@ -20,8 +21,9 @@ NEW_PODS_ARG = [{"name": HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest
 def _canary(env: Environment) -> dict[str, Any]:
     r = env.spec.rollout
     canary: dict[str, Any] = {"maxSurge": r.max_surge, "maxUnavailable": r.max_unavailable}
-    if r.canary.analysis:  # in the background from the start, until the rollout completes
-        canary["analysis"] = {"templates": [{"templateName": env.rollout.gates_template}], "args": NEW_PODS_ARG}
+    if r.canary.analysis:  # in the background from the first weight's pods until the rollout completes
+        canary["analysis"] = {"templates": [{"templateName": env.rollout.gates_template}], "args": NEW_PODS_ARG,
+                              "startingStep": CANARY_STARTING_STEP}
     pause = {"duration": format_duration(r.canary.pause)} if r.canary.pause is not None else {}
     canary["steps"] = [step for weight in r.canary.steps for step in ({"setWeight": weight}, {"pause": pause})]
     return {"canary": canary}

@@ -108,6 +108,19 @@ class Environment:
 
     # --- application env file -----------------------------------------------------------------------------------
     @property
+    def app_env_configmap(self) -> str:
+        """The ConfigMap the Component generates from app.env (Kustomize appends a hash of its content)."""
+        return f"{self.service_name}-env"
+
+    @property
+    def app_env_generator(self) -> dict[str, Any]:
+        """The Component's configMapGenerator entry: app.env's keys as literals (Kustomize refuses files outside the
+        Component's directory). A changed value gets a new hashed name, so the pods roll through the strategy."""
+        return {"name": self.app_env_configmap, "namespace": self.namespace,
+                "literals": [f"{key}={value}" for key, value in self.app_env],
+                "options": {"labels": self.standard_labels}}
+
+    @property
     def app_env(self) -> list[tuple[str, str]]:
         spec, capacity = self.spec, self.capacity
         return [

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import PathKey
 from .defaults import Derivation, declared_default
+from .timing import TARGET_DISCOVERY_SECONDS
 from .types import format_duration
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def derivations(env: Environment) -> list[Derivation]:
                    f"database.max_connections {db.max_connections} x (100 - database.reserved_connections_percent "
                    f"{db.reserved_connections_percent})%, rounded down"),
         Derivation("rollout.surge_pods", capacity.surge_pods, surge_formula),
-        Derivation("rollout.peak_pods", capacity.peak_pods, _peak_pods_formula(env)),
+        Derivation("rollout.peak_pods", capacity.peak_pods, capacity.peak_at(a.max_replicas).formula),
         Derivation("database.peak_connections", capacity.peak_connections,
                    f"rollout.peak_pods {capacity.peak_pods} x database.connections_per_pod "
                    f"{capacity.connections_per_pod}"),
@@ -59,15 +60,35 @@ def derivations(env: Environment) -> list[Derivation]:
         *env.edge.derivations(),
         *step_derivations(env),
         *(Derivation(*d) for o in env.monitoring.objectives for d in o.derivations()),
+        *gate_derivations(env),
     ]
 
 
-def _peak_pods_formula(env: Environment) -> str:
-    a, strategy = env.spec.autoscaling, env.rollout.strategy
-    if strategy == "blue-green":
-        return (f"2 x autoscaling.max_replicas {a.max_replicas}: blue-green runs both stacks for "
-                f"rollout.blue_green.rollback_window {format_duration(env.spec.rollout.blue_green.rollback_window)}")
-    return f"autoscaling.max_replicas {a.max_replicas} + rollout.surge_pods {env.capacity.surge_pods} ({strategy})"
+def gate_derivations(env: Environment) -> list[Derivation]:
+    """When the gates measure (infragen.models.timing): after the new pods' series cover a whole window."""
+    if not env.rollout.argo:
+        return []
+    t, d, canary = env.rollout.gate_timing, format_duration, env.rollout.strategy == "canary"
+    rows = [Derivation("rollout.gates.initial_delay", d(t.initial_delay),
+                       f"target discovery {d(TARGET_DISCOVERY_SECONDS)} + alerts.scrape_interval {d(t.scrape_interval)}"
+                       f" + rollout.gates.window {d(t.window)}: from the run's start ("
+                       + ("step 1, once the first weight's pods are available" if canary else "the switch")
+                       + "), the new pods' series then cover a whole window")]
+    if canary:
+        pause = env.spec.rollout.canary.pause
+        rows.append(Derivation("rollout.gates.abort_after", d(t.abort_after),
+                               f"rollout.gates.initial_delay {d(t.initial_delay)} + rollout.gates.failure_limit "
+                               f"{t.failure_limit} x rollout.gates.interval {d(t.interval)}: a version failing from "
+                               "its first weight is aborted this long after its pods are available, "
+                               + (f"within rollout.canary.pause {d(pause)}" if pause is not None
+                                  else "if the person promoting waits that long")))
+    else:
+        count = t.post_promotion_count
+        rows.append(Derivation("rollout.gates.judged", d(t.judged(count)),
+                               f"rollout.gates.initial_delay {d(t.initial_delay)} + (rollout.gates.count {count} - 1)"
+                               f" x rollout.gates.interval {d(t.interval)} after the switch, at least "
+                               f"rollout.gates.full_traffic {d(t.full_traffic)}"))
+    return rows
 
 
 def step_derivations(env: Environment) -> list[Derivation]:

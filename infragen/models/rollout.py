@@ -16,6 +16,7 @@ from typing import NamedTuple
 from .alerts import error_ratio, latency_p95, promql_string, service_matchers
 from .defaults import Part, default_of
 from .settings import ARGO_STRATEGIES
+from .timing import GateTiming
 from .types import format_duration
 
 MAX_WEIGHT = 100
@@ -130,6 +131,26 @@ class RolloutPlan(Part):
         select the same pods and every series would be scraped twice."""
         return {"app.kubernetes.io/component": "preview", "app.kubernetes.io/managed-by": "infragen",
                 "app.kubernetes.io/name": self.preview_service}
+
+    @property
+    def gate_timing(self) -> GateTiming:
+        """When the gates measure (infragen.models.timing): after the new pods' series cover a whole window."""
+        return self.spec.gate_timing
+
+    @default_of(("rollout", "gates", "count"), lambda p: p.count_formula)
+    def gate_count(self) -> int | None:
+        """Blue-green's post-promotion measurements; none for a canary, whose gates run until the rollout completes."""
+        return self.gate_timing.post_promotion_count if self.strategy == "blue-green" else None
+
+    @property
+    def count_formula(self) -> str:
+        t = self.gate_timing
+        if self.strategy != "blue-green":
+            return "a canary's background gates measure until the rollout completes"
+        return (f"the fewest post-promotion measurements that judge rollout.gates.full_traffic "
+                f"{format_duration(t.full_traffic)} and can fail: max(failure_limit {t.failure_limit} + 1, "
+                f"ceil((full_traffic - initial_delay {format_duration(t.initial_delay)}) / interval "
+                f"{format_duration(t.interval)}) + 1)")
 
     @property
     def gates_template(self) -> str:

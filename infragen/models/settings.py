@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from .. import rules
 from ..rules import Rule
 from .limits import Feature, Quota, Sessions, Throttling, Validation
+from .timing import TARGET_DISCOVERY_SECONDS, GateTiming
 from .types import (
     COOKIE_NAME_RE,
     INT32_MAX,
@@ -906,7 +907,11 @@ class Gates(Section):
     window: Duration = Field(120, description="rate() window of the gate queries, >= 4 x alerts.scrape_interval. "
                                               "Default 2m.")
     interval: Duration = Field(60, description="Time between measurements. Default 1m.")
-    count: int = Field(5, ge=1, le=1000, description="Measurements per analysis.")
+    count: int | None = Field(None, ge=1, le=1000, description=(
+        "Blue-green only: measurements after the switch. Default: the fewest that judge full_traffic. A canary's "
+        "gates measure until the rollout completes, so a count is refused there."))
+    full_traffic: Duration = Field(600, description="Blue-green: how long after the switch the post-promotion gates "
+                                                    "judge the new stack under full traffic. Default 10m.")
     failure_limit: int = Field(1, ge=0, le=1000, description="Failed measurements tolerated; one more aborts the "
                                                              "rollout.")
 
@@ -1070,6 +1075,52 @@ class EnvironmentSpec(Section):
                                  f"use {secret_key}: {{name: <Secret in the service's namespace>, key: <key in it>}}",
                                  at=("alertmanager", "receivers", name, integration, key),
                                  related=(("alertmanager", "format"), ("monitoring", "operator")))
+        return self
+
+    @property
+    def gate_timing(self) -> GateTiming:
+        gates = self.rollout.gates
+        return GateTiming(window=gates.window, scrape_interval=self.alerts.scrape_interval, interval=gates.interval,
+                          failure_limit=gates.failure_limit, count=gates.count, full_traffic=gates.full_traffic)
+
+    @model_validator(mode="after")
+    def _gate_timing(self) -> EnvironmentSpec:
+        """Gate timing that cannot work as the controller runs it is refused (see infragen.models.timing)."""
+        r, timing = self.rollout, self.gate_timing
+        gates = ("rollout", "gates")
+        timing_paths = (gates + ("window",), ("alerts", "scrape_interval"), gates + ("interval",),
+                        gates + ("failure_limit",))
+        if r.strategy == "canary" and r.gates.count is not None:
+            raise rule_error(rules.GATES_COUNT_NOT_APPLICABLE,
+                             "cannot apply to a canary: its gates run in the background from the "
+                             "first weight until the rollout completes, and a count would end them early, leaving the "
+                             "later weights ungated; remove rollout.gates.count",
+                             at=gates + ("count",), related=(("rollout", "strategy"),))
+        if r.strategy == "canary" and r.canary.analysis and r.canary.pause is not None \
+                and r.canary.pause <= timing.abort_after:
+            raise rule_error(rules.GATES_TIMING,
+                             f"{format_duration(r.canary.pause)} ends before the gates can abort "
+                             f"a version failing from its first weight, {format_duration(timing.abort_after)} after "
+                             f"its pods are available (first measurement after {format_duration(timing.initial_delay)}"
+                             f" = {TARGET_DISCOVERY_SECONDS}s discovery + scrape interval + gate window, then failure_limit "
+                             f"{timing.failure_limit} more, {format_duration(timing.interval)} apart): it would reach "
+                             f"the next weight first; set rollout.canary.pause longer than "
+                             f"{format_duration(timing.abort_after)}, or shorten rollout.gates.window / interval",
+                             at=("rollout", "canary", "pause"), related=timing_paths)
+        if r.strategy == "blue-green" and r.blue_green.analysis and r.gates.count is not None:
+            count, least = r.gates.count, timing.least_post_promotion_count
+            if count < least:
+                judged = timing.judged(count)
+                why = [f"judge the new stack for {format_duration(judged)} after the switch (first after "
+                       f"{format_duration(timing.initial_delay)}, then every {format_duration(timing.interval)}), "
+                       f"less than rollout.gates.full_traffic {format_duration(timing.full_traffic)}"
+                       ] if judged < timing.full_traffic else []
+                if count <= timing.failure_limit:
+                    why.append(f"are not above failure_limit {timing.failure_limit}, so they could never fail")
+                raise rule_error(rules.GATES_TIMING,
+                                 f"{count} post-promotion measurements {' and '.join(why)}; set rollout.gates.count "
+                                 f"to at least {least}, or remove it (derived)",
+                                 at=gates + ("count",), related=(gates + ("full_traffic",), *timing_paths))
         return self
 
     @model_validator(mode="after")

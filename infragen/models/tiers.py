@@ -19,7 +19,8 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
     "staging": {
         "autoscaling": {"min_replicas": 2, "max_replicas": 5, "target_cpu_percent": 70},
         "database": {"base_pool_size": 10},
-        "disruption_budget": {"min_available": 1},
+        # One pod at a time, at any replica count (min_available 1 would let a drain take all but one).
+        "disruption_budget": {"max_unavailable": 1},
         "rollout": {"strategy": "canary"},
         # Staging runs the same objectives as production, so rules and dashboard are proven before they page;
         # its low traffic keeps the burn alerts quiet below slo.min_request_rate.
@@ -28,7 +29,8 @@ TIER_DEFAULTS: dict[str, dict[str, Any]] = {
     "production": {
         "autoscaling": {"min_replicas": 3, "max_replicas": 10, "target_cpu_percent": 60},
         "database": {"base_pool_size": 20},
-        "disruption_budget": {"min_available": 1},
+        # One pod at a time: min_available 1 at the minimum of 3 would let a drain evict 2 of 3 at once.
+        "disruption_budget": {"max_unavailable": 1},
         # Production pages when its metrics are gone; elsewhere a target going away must not wake anyone.
         "alerts": {"metrics_missing": {"severity": "critical"}},
         # Only production pages on-call; elsewhere critical alerts go to the team's chat (the model default).
