@@ -116,7 +116,7 @@ def test_scalar_change(repo: Path, runner, snapshot) -> None:
     assert text == snapshot
     found = assert_well_formed(text)
     assert found["first"].startswith("**infragen review** against `HEAD`: 1 environment changed, 2 unchanged, 0 failing")
-    assert "output files: 0 added, 2 changed, 0 removed" in found["first"]
+    assert "output files: 0 added, 3 changed, 0 removed" in found["first"]  # app.env, its ConfigMap literal, the HPA
     assert found["headings"] == ["<code>production</code>: changed"] or found["headings"] == ["`production`: changed"]
     assert found["tables"] == [["setting", "before", "after", "from"], ["file", "path", "before", "after"],
                                ["margin", "before", "after"]]

@@ -963,8 +963,14 @@ def test_the_component_lists_exactly_the_environments_other_kubernetes_artifacts
     [patch] = objects_of(label, name, DEPLOYMENT_PATCH)
     assert patch["metadata"]["name"] == env.service_name
     assert "replicas" not in patch["spec"]
-    assert all(set(c) == {"name", "startupProbe", "livenessProbe", "readinessProbe"}  # never an image
+    assert all(set(c) == {"name", "env", "startupProbe", "livenessProbe", "readinessProbe"}  # never an image
                for c in patch["spec"]["template"]["spec"]["containers"])
+    # app.env's keys: generated into a ConfigMap by the Component, each read by the container from it
+    assert component["configMapGenerator"] == [env.app_env_generator]
+    [app] = patch["spec"]["template"]["spec"]["containers"]
+    assert app["env"] == [{"name": key, "valueFrom": {"configMapKeyRef": {"name": env.app_env_configmap, "key": key}}}
+                          for key, _ in env.app_env]
+    assert env.app_env_generator["literals"] == [f"{key}={value}" for key, value in env.app_env]
 
 
 @pytest.mark.parametrize("env_id", with_strategy(("canary", "blue-green")))

@@ -64,7 +64,7 @@ def run(env_id: str, scenario: Scenario, tmp_path: Path, played: Artifacts | Non
 
 
 def degrading(env_id: str) -> Scenario:
-    where = "last-weight" if environment(env_id).strategy == "canary" else "half-judgement"
+    where = "last-weight" if environment(env_id).rollout.strategy == "canary" else "half-judgement"
     return Scenario(f"degrades at {where}", RPS, error_ratio=0.2, degrade=where)
 
 

@@ -92,11 +92,11 @@ def test_a_wrong_receiver_fails_with_amtools_answer(shipped_project: Path, runne
 @pytest.mark.slow  # infragen verify over whole environments, every consumer
 def test_an_invalid_manifest_fails_with_the_schema_message(shipped_project: Path, runner, without_external_tools) -> None:
     path = shipped_project / "output/production/kubernetes/pdb.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("minAvailable: 1", "minAvailable: [1]"), encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace("maxUnavailable: 1", "maxUnavailable: [1]"), encoding="utf-8")
     result = runner.invoke(cli, ["verify", "production"])
     assert result.exit_code == 1, result.output
     status, summary = _lines(result.output)["output/production/kubernetes/pdb.yaml"]
-    assert status == "failed" and "Kubernetes 1.27: spec.minAvailable" in summary, summary
+    assert status == "failed" and "Kubernetes 1.27: spec.maxUnavailable" in summary, summary
 
 
 @pytest.mark.slow  # infragen verify over whole environments, every consumer
