@@ -372,7 +372,8 @@ def test_verify_app_renders_the_applications_kustomization_and_names_a_container
     result = runner.invoke(cli, ["verify", "--app", "deploy", "production"])
     assert result.exit_code == 0, result.output
     assert "--app deploy (production)  ok       kubectl kustomize deploy with the Component: container 'fraud-api' " \
-           "of Deployment fraud-api gets the probes and the 8 app.env keys" in result.output, result.output
+           f"of Deployment fraud-api gets the probes and the {len(env.app_env)} app.env keys" in result.output, \
+        result.output
     # Listing the Component itself is rendered as it is (no second copy of the Component).
     app_dir(shipped_project, env, "fraud-api", components=["../output/production/kubernetes"])
     result = runner.invoke(cli, ["verify", "--app", "deploy", "production"])
