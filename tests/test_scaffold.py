@@ -59,19 +59,20 @@ def test_every_tier_and_strategy_scaffolds_an_environment_that_passes_strict(pro
     acknowledgement with its reason as a comment."""
     if partial:
         shutil.copy(SHIPPED_ENVIRONMENTS / f"{partial}.yaml", project / "environments")
-    extra = (["--extends", partial] if partial else
-             ["--service", "shop", *PROMETHEUS, "--monitoring-label", "release=kube-prometheus-stack"])
+    # The shipped _base acknowledges that its servers are NodePorts (affinity-through-nodeport): give it NodePorts.
+    extra = (["--extends", partial, "--server", "10.0.0.1:30080", "--server", "10.0.0.2:30080"] if partial else
+             ["--service", "shop", *PROMETHEUS, "--monitoring-label", "release=kube-prometheus-stack", *SERVERS])
     for tier in TIERS:
         for strategy in STRATEGIES:
             name = f"{tier}-{strategy}"
-            result = runner.invoke(cli, ["new", name, "--tier", tier, "--strategy", strategy, *SERVERS, *extra])
+            result = runner.invoke(cli, ["new", name, "--tier", tier, "--strategy", strategy, *extra])
             assert result.exit_code == 0, (name, result.output)
             env = Loader(project / "environments").load(name)
             warned = {f.rule for f in check_environment(env) if f.level == "info"}
             text = (project / "environments" / f"{name}.yaml").read_text()
             data = yaml.safe_load(text)
             acknowledged = data.get("policy", {}).get("acknowledge", [])
-            assert set(acknowledged) == warned, (name, text)
+            assert set(acknowledged) <= warned, (name, text)  # each one needed (a partial may acknowledge more)
             if acknowledged:  # the reason is in the file, above the list
                 assert "splits pods, not requests" in text.split("acknowledge:")[0], text
             assert acknowledged == (["canary-step-share"] if strategy == "canary" else []), name
