@@ -54,7 +54,9 @@ def design_acknowledgements(env: Environment) -> list[tuple[str, list[str]]]:
     """(rule, reason lines) for each warning the tier's design defaults necessarily give: the file then says so,
     as the shipped staging does, instead of failing `validate --strict` from its first day."""
     found = {f.rule for f in check_environment(env) if f.level == "warning"}
-    acks = []
+    # A list replaces the one a partial gives: keep the partial's acknowledgements beside the new ones.
+    acks = [(rule, [f"{rule}: acknowledged by the partial this file extends (a list here replaces its list)."])
+            for rule in env.spec.policy.acknowledge]
     if "canary-step-share" in found:
         replicas = env.spec.autoscaling.min_replicas
         weight, low, _high = next(step for step in env.rollout.canary_steps if not step[1].faithful(step[0]))
@@ -63,7 +65,7 @@ def design_acknowledgements(env: Environment) -> list[tuple[str, list[str]]]:
             f"router splits pods, not requests, so {weight}% is {low.canary} pod of {low.canary + low.stable} "
             f"({low.share:.0%}). Enough to",
             "exercise the gates; raise autoscaling.min_replicas or use larger steps for a faithful canary."]))
-    return acks
+    return acks if len(acks) > len(env.spec.policy.acknowledge) else []
 
 
 def _text(name: str, tier: str, servers: list[str], options: Options, max_connections: int | None, peak: int | None,
