@@ -259,7 +259,10 @@ def test_check_annotates_stale_files_on_the_settings_file(shipped_project, runne
         "::error file=environments/production.yaml,line=1,title=stale-output::output/production/app.env is stale: "
         "it is not what this file builds; run: infragen build",
         "::error file=environments/production.yaml,line=1,title=stale-output::output/production/kubernetes/hpa.yaml "
-        "is stale: it is not what this file builds; run: infragen build"]
+        "is stale: it is not what this file builds; run: infragen build",
+        # app.env's K8S_MAX_REPLICAS is also a literal of the Component's ConfigMap
+        "::error file=environments/production.yaml,line=1,title=stale-output::output/production/kubernetes/"
+        "kustomization.yaml is stale: it is not what this file builds; run: infragen build"]
     assert "+  maxReplicas: 12" in result.stderr  # the diff is still there, on stderr
 
 
@@ -276,7 +279,7 @@ def test_under_github_actions_annotations_come_after_the_normal_output(shipped_p
     assert diff.startswith("--- a/output/production/app.env")  # the diff, then the annotations: never instead
     assert "title=stale-output" in annotations
     text = summary.read_text()
-    assert text.startswith("**infragen check**: output is out of date (2 stale, 0 missing, 0 orphaned); run `infragen build`.")
+    assert text.startswith("**infragen check**: output is out of date (3 stale, 0 missing, 0 orphaned); run `infragen build`.")
     assert "| `output/production/kubernetes/hpa.yaml` | stale |" in text
 
     result = runner.invoke(cli, ["check", "--format", "text"])  # an explicit format: no annotations
