@@ -1054,3 +1054,34 @@ def test_explain_and_review_read_the_same_peak(shipped_project: Path, runner) ->
 
     [fleet] = [m for m in margins(None, env) if m.name.startswith("database connections")]
     assert fleet.after == "30 pods: 900 of 1080 usable (180 spare)"
+
+
+# rollout_info's phase label, exactly as argo-rollouts' controller/metrics/rollouts.go (calculatePhase) sets it.
+CONTROLLER_PHASES = {"Progressing", "Completed", "Paused", "Timeout", "Error", "Abort", "InvalidSpec"}
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_rollout_stuck_reads_the_controllers_real_phases_in_both_namespace_layouts(name: str) -> None:
+    files = rendered("shipped", name)
+    [rule] = [r for g in yaml.safe_load(files["prometheus/alerts.yaml"])["groups"] for r in g["rules"]
+              if r.get("alert") == "RolloutStuck"]
+    phases = set(re.findall(r'phase=~"([^"]+)"', rule["expr"])[0].split("|"))
+    assert phases == CONTROLLER_PHASES - {"Progressing", "Completed"}, rule["expr"]
+    assert 'namespace="' in rule["expr"] and 'exported_namespace="' in rule["expr"]
+    assert rule["labels"]["severity"] == "warning"  # the stable version still serves: never a page
+    series = [s["series"] for t in yaml.safe_load(files["tests/alerts.test.yaml"])["tests"]
+              for s in t["input_series"] if s["series"].startswith("rollout_info")]
+    assert {re.search(r'phase="([^"]+)"', s)[1] for s in series} <= CONTROLLER_PHASES  # no invented phase
+    assert any("exported_namespace=" in s for s in series) and any("exported_namespace=" not in s for s in series)
+    fired = [t["name"] for t in yaml.safe_load(files["tests/alerts.test.yaml"])["tests"]
+             if t["name"].startswith("RolloutStuck") and "fires" in t["name"]]
+    for phase in ("Paused", "Abort", "Error", "Timeout", "InvalidSpec"):
+        assert sum(phase.lower() in n.lower() for n in fired) >= 2, (phase, fired)  # in both layouts
+
+
+@pytest.mark.parametrize("tier", ["development", "staging", "production"])
+def test_rollout_stuck_is_a_warning_in_every_tier(project, write_env, tier: str) -> None:
+    write_env("env", MINIMAL.replace("tier: production", f"tier: {tier}").replace(
+        "rollout: {strategy: rolling}", 'rollout: {strategy: canary, prometheus_url: "http://p:9090"}'))
+    env = Loader(project / "environments").load("env")
+    assert env.spec.alerts.rollout_stuck.severity == "warning"

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from ..errors import AlertTestError
-from .alerts import AlertInputs, AlertRule, promql_string
+from .alerts import ROLLOUT_STUCK_PHASES, AlertInputs, AlertRule, promql_string
 from .types import format_duration
 
 SAMPLE_SECONDS = 15  # synthetic scrape interval: several samples in even the shortest (1m) rate window
@@ -443,14 +443,17 @@ def _target_groups(rule: AlertRule, hold: int, who: _Who, other_ns: _Who, other_
 
 
 def _rollout_groups(rule: AlertRule, hold: int, namespace: str, rollout: str) -> list[TestGroup]:
-    """RolloutStuck: fires when the rollout has been Paused or Degraded past `for`; silent while it progresses or is
-    healthy, and for another rollout or namespace stuck the same way."""
+    """RolloutStuck on the controller's real phases: fires when the rollout has been Paused, Abort, Error, Timeout or
+    InvalidSpec past `for`, whichever label carries its namespace (`namespace` with honorLabels, `exported_namespace`
+    with the chart's default ServiceMonitor, whose `namespace` is then the controller's); silent while Progressing
+    or Completed, and for another rollout or namespace stuck the same way."""
     fire_at = _ceil_eval(hold) + EVAL_SECONDS
     samples = fire_at // SAMPLE_SECONDS + 4
     controller = (("job", "argo-rollouts"), ("instance", "argo-rollouts-metrics:8090"))
 
-    def info(phase: str, name: str = rollout, ns: str = namespace) -> _Line:
-        labels = controller + (("namespace", ns), ("name", name), ("strategy", "canary"), ("phase", phase))
+    def info(phase: str, name: str = rollout, ns: str = namespace, honor: bool = True) -> _Line:
+        where = (("namespace", ns),) if honor else (("namespace", "argo-rollouts"), ("exported_namespace", ns))
+        labels = controller + where + (("name", name), ("strategy", "canary"), ("phase", phase))
         return _Line("rollout_info", labels, Decimal(1), "gauge")
 
     make = _Groups(rule, samples)
@@ -460,14 +463,21 @@ def _rollout_groups(rule: AlertRule, hold: int, namespace: str, rollout: str) ->
     expected = _expected(rule, 1.0, labels)
     checks = ([check((hold - 1) // EVAL_SECONDS * EVAL_SECONDS)] if hold >= EVAL_SECONDS else []) + \
         [check(fire_at, (expected,))]
-    others = [info("Paused", name=_other_job(rollout)), info("Degraded", ns=_other_namespace(namespace))]
-    return [
-        group(f"fires when paused (waiting on a person) for {rule.for_}, silent until `for` has elapsed",
-              [info("Paused")] + others, *checks),
-        group("fires when degraded", [info("Degraded")], check(fire_at, (expected,))),
-        group("silent while progressing or healthy", [info("Progressing")], check(fire_at)),
-        group("silent when another rollout or namespace is stuck", [info("Healthy")] + others, check(fire_at)),
-    ]
+    groups = []
+    for honor, layout in ((True, "namespace (honorLabels)"), (False, "exported_namespace (chart default)")):
+        others = [info("Paused", name=_other_job(rollout), honor=honor),
+                  info("Abort", ns=_other_namespace(namespace), honor=honor)]
+        groups += [
+            group(f"{layout}: fires when paused (waiting on a person) for {rule.for_}, silent until `for` has "
+                  "elapsed", [info("Paused", honor=honor)] + others, *checks),
+            *(group(f"{layout}: fires when {phase}", [info(phase, honor=honor)], check(fire_at, (expected,)))
+              for phase in ROLLOUT_STUCK_PHASES[1:]),
+            *(group(f"{layout}: silent while {phase}", [info(phase, honor=honor)], check(fire_at))
+              for phase in ("Progressing", "Completed")),
+            group(f"{layout}: silent when another rollout or namespace is stuck",
+                  [info("Completed", honor=honor)] + others, check(fire_at)),
+        ]
+    return groups
 
 
 def _other_namespace(own: str) -> str:

@@ -210,17 +210,29 @@ def _edge_and_presence_alerts(w: _Words) -> list[_Draft]:
     ]
     if env.rollout is not None:
         held = format_duration(env.settings.rollout_stuck.for_)
+        phases = "|".join(ROLLOUT_STUCK_PHASES)
+        name = promql_string(env.rollout)
+        # The controller's scrape keeps the rollout's namespace as `namespace` with honorLabels, or renames it
+        # `exported_namespace` without (the argo-rollouts chart's ServiceMonitor sets none): either layout matches.
+        selectors = [f'rollout_info{{{label}={promql_string(env.namespace)},name={name},phase=~"{phases}"}}'
+                     for label in ("namespace", "exported_namespace")]
         drafts.append(_Draft(
-            # Argo Rollouts' controller exports rollout_info{namespace,name,strategy,phase} = 1 for the current phase.
             name="RolloutStuck", setting="rollout_stuck", threshold=None,
-            query=f"max by (namespace, name) (rollout_info{{namespace={promql_string(env.namespace)},"
-                  f'name={promql_string(env.rollout)},phase=~"Paused|Degraded"}})',
+            query=f"max by (name) ({' or '.join(selectors)})",
             comparison=None, unit="short",
-            summary=f"{who}: rollout {env.rollout} paused or degraded for {held}",
+            summary=f"{who}: rollout {env.rollout} paused, aborted or failing for {held}",
             description=f"Rollout {env.rollout} in namespace {env.namespace} has waited on a person (a paused step, "
-                        "an inconclusive analysis, a blue-green promotion) or been degraded (an aborted analysis) for "
+                        "an inconclusive analysis, a blue-green promotion), been aborted (a failed analysis: the stable "
+                        "version serves), or failed (Error, Timeout, InvalidSpec) for "
                         f"{held}: `kubectl argo rollouts get rollout {env.rollout} -n {env.namespace}` says which."))
     return drafts
+
+
+# rollout_info's `phase` values that need a person (argo-rollouts controller/metrics/rollouts.go, calculatePhase:
+# the Progressing condition's reason). Progressing and Completed are the others; Healthy and Degraded are the
+# object's status.phase, never this label.
+ROLLOUT_STUCK_PHASES = ("Paused", "Abort", "Error", "Timeout", "InvalidSpec")
+ROLLOUT_PHASES = ("Progressing", "Completed", *ROLLOUT_STUCK_PHASES)
 
 
 def build_alert_rules(env: AlertInputs) -> list[AlertRule]:

@@ -489,7 +489,7 @@ class MetricsMissingAlert(_Alert):
 
 
 class RolloutStuckAlert(_Alert):
-    """No threshold: fires when a canary or blue-green rollout waits on a person or is degraded this long."""
+    """No threshold: fires when a canary or blue-green rollout waits on a person, is aborted or fails this long."""
 
     for_: Duration = Field(1800, alias="for")
     severity: Severity = "warning"
