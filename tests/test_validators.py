@@ -168,8 +168,9 @@ def test_generated_alert_tests_cover_every_case(built: dict[str, Built], name: s
             silent = [c for c in fire["alert_rule_test"] if not c.get("exp_alerts")]
             assert len(silent) == 1 and _seconds(silent[0]["eval_time"]) < _seconds(firing[0]["eval_time"]), \
                 f"{rule.name}: a silent check before `for` ({hold}s) elapses"
-        if rule.setting == "rollout_stuck":  # paused or degraded fire; progressing, healthy, or another rollout do not
-            assert {"fires when degraded", "silent while progressing or healthy",
+        if rule.setting == "rollout_stuck":  # the controller's stuck phases fire; progressing, completed, others do not
+            assert {"fires when paused", "fires when Abort", "fires when Error", "fires when Timeout",
+                    "fires when InvalidSpec", "silent while Progressing", "silent while Completed",
                     "silent when another rollout or namespace is stuck"} <= groups.keys(), names
             continue
         if rule.comparison is None:  # MetricsMissing: targets gone or down fire; one up, or foreign ones down, do not

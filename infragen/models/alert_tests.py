@@ -464,17 +464,17 @@ def _rollout_groups(rule: AlertRule, hold: int, namespace: str, rollout: str) ->
     checks = ([check((hold - 1) // EVAL_SECONDS * EVAL_SECONDS)] if hold >= EVAL_SECONDS else []) + \
         [check(fire_at, (expected,))]
     groups = []
-    for honor, layout in ((True, "namespace (honorLabels)"), (False, "exported_namespace (chart default)")):
+    for honor, layout in ((True, "(namespace: honorLabels)"), (False, "(exported_namespace: the chart's default)")):
         others = [info("Paused", name=_other_job(rollout), honor=honor),
                   info("Abort", ns=_other_namespace(namespace), honor=honor)]
         groups += [
-            group(f"{layout}: fires when paused (waiting on a person) for {rule.for_}, silent until `for` has "
-                  "elapsed", [info("Paused", honor=honor)] + others, *checks),
-            *(group(f"{layout}: fires when {phase}", [info(phase, honor=honor)], check(fire_at, (expected,)))
+            group(f"fires when paused (waiting on a person) for {rule.for_}, silent until `for` has elapsed {layout}",
+                  [info("Paused", honor=honor)] + others, *checks),
+            *(group(f"fires when {phase} {layout}", [info(phase, honor=honor)], check(fire_at, (expected,)))
               for phase in ROLLOUT_STUCK_PHASES[1:]),
-            *(group(f"{layout}: silent while {phase}", [info(phase, honor=honor)], check(fire_at))
+            *(group(f"silent while {phase} {layout}", [info(phase, honor=honor)], check(fire_at))
               for phase in ("Progressing", "Completed")),
-            group(f"{layout}: silent when another rollout or namespace is stuck",
+            group(f"silent when another rollout or namespace is stuck {layout}",
                   [info("Completed", honor=honor)] + others, check(fire_at)),
         ]
     return groups
