@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .consumers import KUSTOMIZE_MIN, Status, kubectl_version, run_tool
+from .consumers import KUSTOMIZE_MIN, Status, kubectl_version, load_kubectl_output, run_tool
 from .errors import InputError, Location
 from .models.environment import Environment
 
@@ -100,7 +100,6 @@ def judge(env: Environment, documents: list[dict[str, Any]]) -> tuple[Status, st
 
 def verify_application(env: Environment, component: Path, app: Path, kubectl: str | None) -> tuple[Status, str, str]:
     """(status, summary, details) of the application rendered with the environment's Component."""
-    import yaml
 
     if kubectl is None:
         return "skipped", "kubectl not installed (https://kubernetes.io/docs/tasks/tools/)", ""
@@ -112,7 +111,7 @@ def verify_application(env: Environment, component: Path, app: Path, kubectl: st
     code, out, how = render(kubectl, app, component)
     if code != 0:
         return "failed", f"kubectl kustomize {how}: {out.strip().splitlines()[-1] if out.strip() else code}", out
-    documents = [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
+    documents = [d for d in load_kubectl_output(out) if isinstance(d, dict)]  # `matchType: =` read as kubectl means it
     status, summary = judge(env, documents)
     deployment = rendered_deployment(env, documents)  # the details: its containers as rendered
     details = "\n".join(f"container {c.get('name')}: " + (f"image {c['image']}" if "image" in c
