@@ -98,7 +98,8 @@ def _environment(i: int, rng: random.Random) -> tuple[str, str]:
         if rng.random() < 0.5:
             lines.append(f"  target_memory_percent: {rng.choice((60, 70, 75))}")  # below throttling's 80
     if tier == "production" and rng.random() < 0.3:
-        lines.append('disruption_budget: {min_available: "50%"}')
+        # A percentage that evicts one pod at a time at min replicas 3-5, as the production-pdb rule asks
+        lines.append('disruption_budget: {max_unavailable: "20%"}')
     load = rng.choice((1.0, 1.0, 1.25, 1.5, 2.0))
     pool = math.ceil(base * load)
     # The tier's rollout: blue-green in production runs three full stacks within a rollback window (the old one,
