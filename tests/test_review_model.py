@@ -67,7 +67,7 @@ def test_added_deleted_and_failing_environments(repo: Path) -> None:  # noqa: F8
     envs_dir = repo / "environments"
     (envs_dir / "qa.yaml").write_text((envs_dir / "staging.yaml").read_text().replace("simple378-staging", "qa"))
     (envs_dir / "development.yaml").unlink()
-    edit(repo, "production.yaml", "max_connections: 800", "max_connections: 300")
+    edit(repo, "production.yaml", "max_connections: 1200", "max_connections: 300")
     result = run(repo)
     status = {e.name: e.status for e in result.environments}
     assert status == {"development": "deleted", "production": "failing", "qa": "added", "staging": "unchanged"}
