@@ -21,6 +21,7 @@ so `rate(x[w])` is the increase over the samples in [t-w, t] divided by w, and a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -103,53 +104,59 @@ def _cached_timeline(numbers: _Numbers, rate: Decimal, phases: tuple[tuple[int, 
 
 class _Timeline:
     """The recorded ratios and the alert of one SLO over a group's evaluations (every 5 minutes). Counters rise at a
-    constant rate within each phase, so every quantity has a closed form."""
+    constant rate within each phase, so every quantity has a closed form. The scan over evaluations runs on
+    integers: every rate is scaled by the common denominator of the rates, which keeps the arithmetic exact."""
 
     def __init__(self, numbers: _Numbers, traffic: _Traffic, end: int) -> None:
         self.o, self.end = numbers, end
         extra = Fraction(LIMITED) if numbers.slo == "availability" else Fraction(0)  # the 429s: good requests
-        self.per_minute = Fraction(traffic.rate) * (1 + extra)
-        self.phases, start = [], 0
+        per_minute = Fraction(traffic.rate) * (1 + extra)
+        phases, start = [], 0
         for minutes, share in traffic.phases:
-            self.phases.append((start, start + minutes, Fraction(traffic.rate) * Fraction(share)))
+            phases.append((start, start + minutes, Fraction(traffic.rate) * Fraction(share)))
             start += minutes
+        self.scale = math.lcm(per_minute.denominator, *(rate.denominator for _, _, rate in phases))
+        self._total = int(per_minute * self.scale)  # scaled requests per minute
+        self._phases = [(first, last, int(rate * self.scale)) for first, last, rate in phases]  # scaled bad ones
         self.min_rate = numbers.min_rate
         self.budget = Fraction(numbers.budget)
         self._firing: dict[str, list[tuple[int, Fraction, Condition]]] = {}
 
-    def bad(self, t: int) -> Fraction:
-        out = Fraction(0)
-        for first, last, per_minute in self.phases:
+    def _bad(self, t: int) -> int:
+        out = 0
+        for first, last, per_minute in self._phases:
             if t > first:
                 out += per_minute * (min(t, last) - first)
-        if t > self.phases[-1][1]:  # the last phase holds
-            out += self.phases[-1][2] * (t - self.phases[-1][1])
+        if t > self._phases[-1][1]:  # the last phase holds
+            out += self._phases[-1][2] * (t - self._phases[-1][1])
         return out
 
-    def total(self, t: int) -> Fraction:
-        return self.per_minute * t
-
-    def ratio(self, t: int, window: int) -> Fraction | None:
-        """Over the evaluations after t - window (the rules' sums of 5m rates, which tile the window)."""
+    def _over(self, t: int, window: int) -> tuple[int, int]:
+        """(bad, all) requests, scaled, over the evaluations after t - window (the rules' sums of 5m rates, which
+        tile the window)."""
         start = max(0, t - window)
-        requests = self.total(t) - self.total(start)
-        return (self.bad(t) - self.bad(start)) / requests if requests > 0 else None
+        return self._bad(t) - self._bad(start), self._total * (t - start)
 
     def guard(self, t: int, window: int) -> bool:
-        """avg_over_time of the 5m request rates of the evaluations after t - window: they tile it too."""
+        """avg_over_time of the 5m request rates of the evaluations after t - window (they tile it too) at or above
+        slo.min_request_rate: requests / 300 / evaluations >= min_rate."""
         start = max(0, t - window)
-        return t > start and (self.total(t) - self.total(start)) / 300 / ((t - start) // EVAL_MINUTES) >= self.min_rate
+        evaluations = (t - start) // EVAL_MINUTES
+        requests = self._total * (t - start)
+        return evaluations > 0 and requests * self.min_rate.denominator >= \
+            self.min_rate.numerator * 300 * evaluations * self.scale
 
     def holds(self, t: int, c: Condition, threshold: Fraction) -> Fraction | None:
         """The long window's burn rate when the condition holds at minute t, else None."""
         long_, short_ = _minutes(c.long), _minutes(c.short)
-        long = self.ratio(t, long_)
-        if long is None or long <= threshold:
+        num, den = threshold.numerator, threshold.denominator
+        bad, requests = self._over(t, long_)
+        if requests <= 0 or bad * den <= num * requests:
             return None
-        short = self.ratio(t, short_)
-        if short is None or short <= threshold or not self.guard(t, long_):
+        short_bad, short_requests = self._over(t, short_)
+        if short_requests <= 0 or short_bad * den <= num * short_requests or not self.guard(t, long_):
             return None
-        return long / self.budget
+        return Fraction(bad, requests) / self.budget
 
     def firing(self, tier: Tier, first_only: bool = False, until: int | None = None) -> list[tuple[int, Fraction, Condition]]:
         """(minute, value, condition) of every evaluation up to `until` at which the tier's alert fires (or the first)."""
@@ -173,7 +180,7 @@ class _Timeline:
         return out
 
     def budget_left(self, t: int) -> float:
-        ratio = self.bad(t) / self.total(t)  # every evaluation so far lies inside the period
+        ratio = Fraction(self._bad(t), self._total * t)  # every evaluation so far lies inside the period
         return float(1 - ratio / self.budget)
 
 
