@@ -445,6 +445,35 @@ def gates_looser_than_alerts(check: Check) -> None:
         check.report([gate, alert], looser, f"set {'.'.join(gate)} to at most {format_value(alert_value)}")
 
 
+@policy_rule("burn-gate-above-page", "warning",
+             "The budget gate passes no new version burning its error budget faster than the fast burn alert pages on.",
+             "lower rollout.gates.max_burn_rate to the fast alert's lowest factor or below")
+def burn_gate_above_page(check: Check) -> None:
+    env, gate, period = check.env, ("rollout", "gates", "max_burn_rate"), ("slo", "period")
+    limit = check.spec.rollout.gates.max_burn_rate
+    if not env.rollout.analysed or limit is None or not env.rollout.burn_gates:
+        return
+    page = min(o.lowest_page_factor for o in env.rollout.burn_gates)
+    if limit <= page:
+        return
+    shown = format_value(float(page))
+    check.report([gate, period], lambda t: (
+        f"{t(gate)} passes a new version burning its error budget up to {t(gate)}x, while AvailabilityBudgetBurn and "
+        f"LatencyBudgetBurn page from {shown}x (their 6h window over {t(period)}): the version that passes pages once "
+        "it serves everyone"), f"set rollout.gates.max_burn_rate to at most {shown}")
+
+
+@policy_rule("burn-gate-without-objective", "warning",
+             "The budget gate has an objective to measure: rollout.gates.max_burn_rate with slo.enabled.",
+             "set slo.enabled: true (with slo.availability / slo.latency), or remove rollout.gates.max_burn_rate")
+def burn_gate_without_objective(check: Check) -> None:
+    env, gate, enabled = check.env, ("rollout", "gates", "max_burn_rate"), ("slo", "enabled")
+    if not env.rollout.analysed or check.spec.rollout.gates.max_burn_rate is None or env.rollout.burn_gates:
+        return
+    check.report([gate, enabled], lambda t: (
+        f"{t(gate)} sets a budget gate, but {t(enabled)} gives it no objective: the rollout runs without it"))
+
+
 @policy_rule("gates-need-pod-hash-label", "warning",
              "The gates select the new pods by rollouts_pod_template_hash: something copies that pod label onto the series.",
              "load prometheus/scrape.yaml's job (it copies the label), or add to your scrape job: "

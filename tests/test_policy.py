@@ -764,3 +764,51 @@ def test_every_finding_is_located_and_catalogued(project, write_env, tier, repli
         # an allowed production warning (production-pdb's evictions) is a note
         assert finding.level in ("error", "warning") or (finding.level == "info" and finding.rule in allow)
         assert "\n" not in finding.format()
+
+
+# --- burn-gate-above-page, burn-gate-without-objective ----------------------------------------------------
+
+def _budget_gated(max_burn_rate: float, slo: str = "") -> str:
+    return with_minimal(f"""\
+        rollout:
+          strategy: blue-green
+          prometheus_url: http://prometheus.monitoring.svc:9090
+          gates: {{max_burn_rate: {max_burn_rate}}}
+        {slo}""")
+
+
+@pytest.mark.parametrize("limit, period, warns", [
+    (6, "30d", False),  # the 6h page's factor: nothing that passes pages
+    (6.5, "30d", True),
+    (12, "60d", False),  # 5% of a 60d budget in 6h is 12x
+    (12.5, "60d", True),
+])
+def test_a_budget_gate_looser_than_the_fast_page_warns(project, write_env, limit, period, warns) -> None:
+    write_env("production", _budget_gated(limit, f"slo: {{period: {period}}}\n"))
+    found = [p for p in findings(project) if p.rule == "burn-gate-above-page"]
+    if not warns:
+        assert found == [], lines(found)
+        return
+    [finding] = found
+    assert finding.level == "warning" and finding.location.line == 5 and finding.field == "rollout.gates.max_burn_rate"
+    page = "6" if period == "30d" else "12"
+    assert f"page from {page}x" in finding.message and f"at most {page}" in (finding.hint or ""), finding.format()
+
+
+def test_a_budget_gate_without_an_objective_warns_and_is_not_written(project, write_env) -> None:
+    write_env("production", _budget_gated(6, "slo: {enabled: false}\n"))
+    env = load(project)
+    finding = only(check_environment(env), "burn-gate-without-objective")
+    assert finding.level == "warning" and finding.location.line == 5, finding.format()
+    assert env.rollout.burn_gates == [] and [q[0] for q in env.rollout.gate_queries] == ["error-rate", "latency-p95"]
+
+
+def test_the_budget_gate_measures_each_enabled_objective_on_the_new_pods_only(project, write_env) -> None:
+    write_env("production", _budget_gated(3, "slo: {latency: {enabled: false}}\n"))
+    env = load(project)
+    assert [p.rule for p in check_environment(env) if p.rule.startswith("burn-gate")] == []
+    [(name, query, limit)] = [q for q in env.rollout.gate_queries if q[0].endswith("-burn-rate")]
+    assert name == "availability-burn-rate" and limit == 3
+    # the SLO's own SLI (its exclusions), narrowed to the new pods, over the gate window, divided by the budget
+    assert query.count('rollouts_pod_template_hash="{{args.canary-hash}}"') == 3 and query.endswith("/ 0.001")
+    assert query.count('endpoint!~"/health|/health/detailed|/metrics"') == 3 and query.count("[2m]") == 3

@@ -6,7 +6,9 @@ For the shipped staging (canary) and production (blue-green) and the rollout fix
 - a healthy new version with traffic completes with no person beyond the promotions its settings ask for;
 - 10% 5xx from the start aborts before the next weight (blue-green: before the post-promotion gates pass);
 - a version that degrades at the last weight (blue-green: halfway through the post-promotion gates) aborts there;
-- zero traffic pauses for a person, and never passes nor aborts.
+- zero traffic pauses for a person, and never passes nor aborts;
+- with a budget gate (rollout.gates.max_burn_rate), a version burning its availability budget faster than the gate
+  allows aborts though its error rate passes the error-rate gate, and one just under it completes.
 And the output before gate timing was derived (tests/fixtures/timeline/pre-fix-*) stalls at its first measurement
 while the new version is healthy: kept as the regression case; with a delay but `count: 5`, the canary's later
 weights went ungated.
@@ -134,6 +136,41 @@ def test_zero_traffic_pauses_and_never_passes_nor_aborts(env_id: str, tmp_path: 
     assert outcome.result == "paused", outcome
     gates = [r for r in outcome.runs if r.kind != "pre-promotion"]
     assert [p for r in gates for m in r.metrics for _, p in m.measured if p != "Inconclusive"] == [], outcome
+
+
+def budget_gated() -> list[str]:
+    return [i for i in analysed() if environment(i).rollout.burn_gates]
+
+
+def without_burn_gates(played: Artifacts) -> Artifacts:
+    templates = yaml.safe_load(yaml.safe_dump(played.templates))
+    for template in templates.values():
+        template["spec"]["metrics"] = [m for m in template["spec"]["metrics"] if not m["name"].endswith("-burn-rate")]
+    return Artifacts(played.rollout, templates, played.job, played.namespace, played.replicas, played.scrape)
+
+
+def test_the_budget_gate_is_played_for_both_strategies() -> None:
+    assert {environment(i).rollout.strategy for i in budget_gated()} == {"canary", "blue-green"}
+
+
+@pytest.mark.tools
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", budget_gated())
+def test_the_budget_gate_aborts_a_version_the_error_rate_gate_passes(env_id: str, tmp_path: Path) -> None:
+    """5xx at 1.5x what rollout.gates.max_burn_rate allows, far under rollout.gates.max_error_rate: only the
+    availability burn gate fails it; without the burn gates the same version completes. At 0.9x it completes."""
+    env = environment(env_id)
+    [availability] = [o for o in env.rollout.burn_gates if o.slo == "availability"]
+    allowed = env.spec.rollout.gates.max_burn_rate * float(availability.budget)  # the error ratio the gate passes
+    assert 1.5 * allowed < env.spec.rollout.gates.max_error_rate
+    burning = Scenario("burns 1.5x the gate's rate", RPS, error_ratio=1.5 * allowed)
+    outcome = run(env_id, burning, tmp_path)
+    assert outcome.result == "aborted", outcome
+    failed = {m.spec["name"] for r in outcome.runs for m in r.metrics if any(p == "Failed" for _, p in m.measured)}
+    assert failed == {"availability-burn-rate"}, outcome
+    assert run(env_id, burning, tmp_path, without_burn_gates(generated(env_id))).result == "completed"
+    under = run(env_id, Scenario("burns 0.9x the gate's rate", RPS, error_ratio=0.9 * allowed), tmp_path)
+    assert under.result == "completed", under
 
 
 def pre_fix(env_id: str) -> Artifacts:

@@ -239,7 +239,7 @@ class Plan:
 
 
 def counter_values(plan: Plan, scenario: Scenario, start: int, grid: int) -> list[list[float | None]]:
-    """Scraped values of one new pod's [200, 500, bucket...] counters on the grid: the requests it served since
+    """Scraped values of one new pod's [200, 500, bucket..., count] counters on the grid: the requests it served since
     `start`. The 500 series exists from the pod's first error only (a labelled counter appears when first used)."""
     ok = errors = 0.0
     rows: list[list[float | None]] = []
@@ -253,8 +253,9 @@ def counter_values(plan: Plan, scenario: Scenario, start: int, grid: int) -> lis
             continue
         scraped = t >= first and (t - first) % plan.scrape == 0
         total = ok + errors
+        # every request is fast: all in le=0.25, and in the histogram's _count
         rows.append([ok if scraped else None, errors if scraped and errors > 0 else None]
-                    + [total if scraped else None] * len(BUCKETS))  # every request is fast: all in le=0.25
+                    + [total if scraped else None] * (len(BUCKETS) + 1))
     return rows
 
 
@@ -264,7 +265,8 @@ def input_series(plan: Plan, scenario: Scenario, job: str, namespace: str, grid:
         rows = counter_values(plan, scenario, start, grid)
         base = f'job="{job}",namespace="{namespace}",rollouts_pod_template_hash="{NEW}",instance="pod-{n}:8000"'
         names = ([f'http_requests_total{{{base},status="200"}}', f'http_requests_total{{{base},status="500"}}']
-                 + [f'http_request_duration_seconds_bucket{{{base},le="{le}"}}' for le in BUCKETS])
+                 + [f'http_request_duration_seconds_bucket{{{base},le="{le}"}}' for le in BUCKETS]
+                 + [f'http_request_duration_seconds_count{{{base}}}'])
         for column, name in enumerate(names):
             values = " ".join("_" if row[column] is None else repr(round(row[column], 6)) for row in rows)
             series.append({"series": name, "values": values})

@@ -6,12 +6,14 @@ applied (infragen.models.defaults), so nothing here restates a default.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..errors import PathKey
 from .defaults import Derivation, declared_default
+from .slo import percent
 from .timing import TARGET_DISCOVERY_SECONDS
-from .types import format_duration
+from .types import format_duration, format_number
 
 if TYPE_CHECKING:
     from .environment import Environment
@@ -88,6 +90,15 @@ def gate_derivations(env: Environment) -> list[Derivation]:
                                f"rollout.gates.initial_delay {d(t.initial_delay)} + (rollout.gates.count {count} - 1)"
                                f" x rollout.gates.interval {d(t.interval)} after the switch, at least "
                                f"rollout.gates.full_traffic {d(t.full_traffic)}"))
+    limit = env.spec.rollout.gates.max_burn_rate
+    for o in env.rollout.burn_gates if env.rollout.analysed else []:
+        assert limit is not None  # burn_gates is empty without it
+        allowed = Fraction(repr(limit)) * Fraction(o.budget)
+        rows.append(Derivation(f"rollout.gates.{o.slo}_burn_limit",
+                               f"{percent(allowed)} of the new pods' requests {o.bad} over {d(t.window)}",
+                               f"rollout.gates.max_burn_rate {format_number(limit)} x the {o.slo} budget "
+                               f"{percent(Fraction(o.budget))} (100% - slo.{o.slo}.objective "
+                               f"{format_number(o.objective)}%), over rollout.gates.window"))
     return rows
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import NamedTuple
 
 from .alerts import error_ratio, latency_p95, promql_string, service_matchers
 from .defaults import Part, default_of
 from .settings import ARGO_STRATEGIES
+from .slo import Objective
 from .timing import GateTiming
 from .types import format_duration
 
@@ -171,18 +173,31 @@ class RolloutPlan(Part):
                 for w in self.spec.rollout.canary.steps]
 
     @property
-    def gate_matchers(self) -> tuple[str, ...]:
+    def new_pods_matchers(self) -> tuple[str, ...]:
         """The new version's pods only: the gates compare them, not the fleet."""
-        return service_matchers(self.env.service_name, self.env.namespace) + (
-            f"rollouts_pod_template_hash={promql_string('{{args.' + HASH_ARG + '}}')}",)
+        return (f"rollouts_pod_template_hash={promql_string('{{args.' + HASH_ARG + '}}')}",)
+
+    @property
+    def gate_matchers(self) -> tuple[str, ...]:
+        return service_matchers(self.env.service_name, self.env.namespace) + self.new_pods_matchers
 
     @property
     def gate_queries(self) -> list[tuple[str, str, float]]:
         """(metric name, PromQL, highest passing value) of each gate, from the same builders as the alerts."""
         gates = self.spec.rollout.gates
         window = format_duration(gates.window)
+        burn = [(f"{o.slo}-burn-rate", o.burn_rate(window), gates.max_burn_rate) for o in self.burn_gates
+                if gates.max_burn_rate is not None]
         return [("error-rate", error_ratio(self.gate_matchers, window, no_errors_is_zero=True), gates.max_error_rate),
-                ("latency-p95", latency_p95(self.gate_matchers, window), gates.max_latency_p95_seconds)]
+                ("latency-p95", latency_p95(self.gate_matchers, window), gates.max_latency_p95_seconds), *burn]
+
+    @property
+    def burn_gates(self) -> list[Objective]:
+        """The SLOs the budget gate (rollout.gates.max_burn_rate) measures, narrowed to the new pods' series: every
+        enabled SLO, none when the gate is off."""
+        if self.spec.rollout.gates.max_burn_rate is None:
+            return []
+        return [replace(o, pod_matchers=self.new_pods_matchers) for o in self.env.monitoring.objectives]
 
     @property
     def preview_check_url(self) -> str:

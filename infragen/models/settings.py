@@ -914,6 +914,9 @@ class Gates(Section):
                                                     "judge the new stack under full traffic. Default 10m.")
     failure_limit: int = Field(1, ge=0, le=1000, description="Failed measurements tolerated; one more aborts the "
                                                              "rollout.")
+    max_burn_rate: float | None = Field(None, gt=0, le=10000, description=(
+        "Budget gate: the highest burn rate of each enabled SLO's error budget (slo.*) the new pods may show over "
+        "the gate window; a measurement above it fails. Unset: no budget gate."))
 
     @field_validator("interval", "window")
     @classmethod

@@ -129,6 +129,7 @@ class Objective:
     settings: Slo
     extra_labels: tuple[tuple[str, str], ...] = ()
     runbook_url: str | None = None  # the base: each alert links to <runbook_url>#<AlertName>
+    pod_matchers: tuple[str, ...] = ()  # narrows the SLIs to some pods: the rollout's budget gate (the new pods')
 
     # --- numbers ---------------------------------------------------------------------------------
     @property
@@ -214,7 +215,7 @@ class Objective:
     def matchers(self) -> tuple[str, ...]:
         excluded = self.settings.exclude_endpoints
         extra = (f"endpoint!~{promql_string('|'.join(re2_literal(e) for e in excluded))}",) if excluded else ()
-        return service_matchers(self.job, self.namespace) + extra
+        return service_matchers(self.job, self.namespace) + self.pod_matchers + extra
 
     def requests(self, window: str) -> str:
         """Requests per second the SLI counts, over `window`, summed over every series."""
@@ -257,6 +258,16 @@ class Objective:
         both take the same samples, whose 5m spans tile the window when rules run every 5m."""
         return f"sum_over_time({self.series(record, format_duration(window - 1))})"
 
+    def burn_rate(self, window: str) -> str:
+        """The burn rate over `window` straight from the scraped series, built like the 5m rule: the rollout's budget
+        gate, on the new pods' series (`pod_matchers`) and over the gate window. No requests give no sample."""
+        return f"{self.errors(window)} / ({self.requests(window)} > 0) / {self.budget_text}"
+
+    @property
+    def lowest_page_factor(self) -> Fraction:
+        """The lowest burn rate the fast (paging) tier fires on: sustained long enough, a faster burn pages."""
+        return min(self.factor(c) for tier in TIERS if tier.severity == "critical" for c in tier.conditions)
+
     def recording_rules(self) -> list[RecordingRule]:
         rate5m = format_duration(RATE_WINDOW)
         rules = [("slo:sli_requests:rate5m", self.requests(rate5m)), ("slo:sli_errors:rate5m", self.errors(rate5m))]
@@ -284,6 +295,14 @@ class Objective:
     @property
     def alert_name(self) -> str:
         return ALERT_NAMES[self.slo]
+
+    @property
+    def bad(self) -> str:
+        """What the SLI counts as failed, in words."""
+        if self.slo == "availability":
+            return "answered 5xx"
+        assert self.threshold is not None
+        return f"slower than {format_number(self.threshold)}s"
 
     @property
     def what(self) -> str:
