@@ -514,10 +514,27 @@ def schema() -> None:
     click.echo(json.dumps(environment_schema(), indent=2, sort_keys=True))
 
 
+def _without_plugin_search() -> None:
+    """With every plugin disabled, pydantic's plugin loader answers "none" without looking; importing it still
+    costs ~20 ms of start-up (importlib.metadata, which imports email, zipfile, csv and socket), a tenth of a
+    cold `check`. Register that answer as the loader (pydantic.plugin._loader.get_plugins, the one name pydantic
+    imports from it) before pydantic first imports it. Should pydantic move it, the stub is never read."""
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") not in ("__all__", "1", "true"):
+        return
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        import types
+
+        loader = types.ModuleType(name, "infragen: pydantic plugins disabled (PYDANTIC_DISABLE_PLUGINS)")
+        loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+        sys.modules[name] = loader
+
+
 def main() -> None:
     # infragen uses no pydantic plugin, and none may change what it accepts; unless told not to, pydantic reads
     # the entry points of every installed distribution, at the first model, to look for them.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _without_plugin_search()
     cli(prog_name="infragen")
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +34,8 @@ TIMEOUT = 60  # seconds per tool run; they take well under one
 
 def find_tool(name: str) -> str | None:
     """`name` on PATH, or in /usr/sbin (where Debian puts nginx, often off a non-root PATH)."""
+    import shutil  # here, like subprocess: build and check run no tool
+
     found = shutil.which(name)
     if found:
         return found
@@ -50,6 +50,8 @@ def install_hint(tool: str) -> str:
 
 
 def _run(argv: Sequence[str], cwd: Path | None = None) -> tuple[int, str]:
+    import subprocess
+
     try:
         proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
                               env={**os.environ, "LC_ALL": "C"})
@@ -590,6 +592,7 @@ def render_component(kubectl: str, directory: Path, env: Environment) -> tuple[i
     """`kubectl kustomize` of an application kustomization (a stub Deployment and Service named as the environment
     says) that includes the generated Component: Kustomize silently skips a patch with no target, so the Component
     alone proves nothing."""
+    import shutil
     import tempfile  # here, like socket: build and check never import them (~20 ms of start-up)
 
     import yaml

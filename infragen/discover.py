@@ -3,7 +3,6 @@ the models, so a run that finds every environment in the result cache (infragen.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable
@@ -27,6 +26,8 @@ def read_settings_bytes(path: Path) -> bytes:
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
+    import difflib  # here: only a misspelt name needs it
+
     options = list(options)
     close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
     if not close and len(str(word)) >= 3:  # abbreviations: "prod" -> "production"

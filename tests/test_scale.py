@@ -322,6 +322,23 @@ def test_check_imports_the_settings_framework_only_when_there_are_settings(shipp
     assert "pydantic_settings" in _modules_after(["check"], shipped_project)
 
 
+def test_check_and_build_run_no_tool_and_search_no_plugin(shipped_project, monkeypatch) -> None:
+    """What only verify, a misspelt name or pydantic's plugin search would import stays out of a cold check or
+    build (the plugin search is disabled, so its import of importlib.metadata is skipped)."""
+    for key in [k for k in os.environ if k.upper().startswith("INFRAGEN_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    for command in (["check", "--no-cache"], ["build", "--no-cache"]):
+        modules = _modules_after(command, shipped_project)
+        assert "pydantic.main" in modules  # sanity: the environments were validated
+        assert not {"importlib.metadata", "subprocess", "difflib", "socket"} & modules, command
+
+
+def test_the_plugin_search_still_runs_when_a_user_enables_plugins(shipped_project, monkeypatch) -> None:
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some-plugin")  # only one disabled: the others are searched
+    assert "importlib.metadata" in _modules_after(["check", "--no-cache"], shipped_project)
+
+
 # --- compiled-template cache --------------------------------------------------------------------------
 
 @pytest.fixture

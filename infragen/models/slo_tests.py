@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from .alerts import promql_string
@@ -102,6 +103,16 @@ def _cached_timeline(numbers: _Numbers, rate: Decimal, phases: tuple[tuple[int, 
     return _Timeline(numbers, _Traffic(rate, list(phases)), end)
 
 
+@dataclass
+class _Scan:
+    """How far a tier's scan over the evaluations went: the next minute, where the condition began to hold (None:
+    it does not), and the firings found."""
+
+    next: int = 0
+    active: int | None = None
+    found: list[tuple[int, Fraction, Condition]] = field(default_factory=list)
+
+
 class _Timeline:
     """The recorded ratios and the alert of one SLO over a group's evaluations (every 5 minutes). Counters rise at a
     constant rate within each phase, so every quantity has a closed form. The scan over evaluations runs on
@@ -120,7 +131,11 @@ class _Timeline:
         self._phases = [(first, last, int(rate * self.scale)) for first, last, rate in phases]  # scaled bad ones
         self.min_rate = numbers.min_rate
         self.budget = Fraction(numbers.budget)
-        self._firing: dict[str, list[tuple[int, Fraction, Condition]]] = {}
+        # The bad requests (scaled) up to each evaluation: minute m counts its phase's rate (the last phase holds).
+        per_minute_bad = [rate for first, last, rate in self._phases for _ in range(last - first)][:end]
+        per_minute_bad += [self._phases[-1][2]] * (end - len(per_minute_bad))
+        self._bad_at = list(accumulate(per_minute_bad, initial=0))[::EVAL_MINUTES]
+        self._scans: dict[str, _Scan] = {}
 
     def _bad(self, t: int) -> int:
         out = 0
@@ -133,11 +148,11 @@ class _Timeline:
 
     def _over(self, t: int, window: int) -> tuple[int, int]:
         """(bad, all) requests, scaled, over the evaluations after t - window (the rules' sums of 5m rates, which
-        tile the window)."""
+        tile the window). Both minutes are evaluation times: the bad requests up to each are looked up."""
         start = max(0, t - window)
-        return self._bad(t) - self._bad(start), self._total * (t - start)
+        return self._bad_at[t // EVAL_MINUTES] - self._bad_at[start // EVAL_MINUTES], self._total * (t - start)
 
-    def guard(self, t: int, window: int) -> bool:
+    def _guard(self, t: int, window: int) -> bool:
         """avg_over_time of the 5m request rates of the evaluations after t - window (they tile it too) at or above
         slo.min_request_rate: requests / 300 / evaluations >= min_rate."""
         start = max(0, t - window)
@@ -146,38 +161,37 @@ class _Timeline:
         return evaluations > 0 and requests * self.min_rate.denominator >= \
             self.min_rate.numerator * 300 * evaluations * self.scale
 
-    def holds(self, t: int, c: Condition, threshold: Fraction) -> Fraction | None:
-        """The long window's burn rate when the condition holds at minute t, else None."""
-        long_, short_ = _minutes(c.long), _minutes(c.short)
-        num, den = threshold.numerator, threshold.denominator
+    def _holds(self, t: int, long_: int, short_: int, num: int, den: int) -> bool:
+        """Do both windows' ratios exceed num/den (the condition's factor x budget), with enough traffic?"""
         bad, requests = self._over(t, long_)
         if requests <= 0 or bad * den <= num * requests:
-            return None
-        short_bad, short_requests = self._over(t, short_)
-        if short_requests <= 0 or short_bad * den <= num * short_requests or not self.guard(t, long_):
-            return None
-        return Fraction(bad, requests) / self.budget
+            return False
+        bad, requests = self._over(t, short_)
+        return requests > 0 and bad * den > num * requests and self._guard(t, long_)
 
     def firing(self, tier: Tier, first_only: bool = False, until: int | None = None) -> list[tuple[int, Fraction, Condition]]:
-        """(minute, value, condition) of every evaluation up to `until` at which the tier's alert fires (or the first)."""
+        """(minute, value, condition) of every evaluation up to `until` at which the tier's alert fires (or the first):
+        `value` is the long window's burn rate. One scan per tier, resumed where the last call left it."""
         until = self.end if until is None else until
-        key = f"{tier.name}{first_only}{until}"
-        if key in self._firing:
-            return self._firing[key]
-        thresholds = [(c, self.o.factor(c) * self.budget) for c in tier.conditions]
-        hold, active, out = _minutes(self.o.tier_for(tier)), None, []
-        for t in range(0, until + 1, EVAL_MINUTES):
-            held = next(((v, c) for c, x in thresholds if (v := self.holds(t, c, x)) is not None), None)
+        scan = self._scans.setdefault(tier.name, _Scan())
+        conditions = []
+        for c in tier.conditions:
+            threshold = self.o.factor(c) * self.budget
+            conditions.append((_minutes(c.long), _minutes(c.short), threshold.numerator, threshold.denominator, c))
+        hold = _minutes(self.o.tier_for(tier))
+        while scan.next <= until and not (first_only and scan.found):
+            t = scan.next
+            scan.next += EVAL_MINUTES
+            held = next((cond for cond in conditions if self._holds(t, *cond[:4])), None)
             if held is None:
-                active = None
+                scan.active = None
                 continue
-            active = t if active is None else active
-            if t - active >= hold:
-                out.append((t, held[0], held[1]))
-                if first_only:
-                    break
-        self._firing[key] = out
-        return out
+            scan.active = t if scan.active is None else scan.active
+            if t - scan.active >= hold:
+                bad, requests = self._over(t, held[0])
+                scan.found.append((t, Fraction(bad, requests) / self.budget, held[4]))
+        found = [f for f in scan.found if f[0] <= until]
+        return found[:1] if first_only else found
 
     def budget_left(self, t: int) -> float:
         ratio = Fraction(self._bad(t), self._total * t)  # every evaluation so far lies inside the period
