@@ -131,12 +131,17 @@ def env_value(value: Any) -> str:
 
 def _inline(value: Any) -> str | None:
     """A value that fits on its key's line: a scalar, an empty mapping or list, or a Flow list of scalars."""
+    kind = type(value)
+    if kind is str:  # most values: straight to the cache
+        return _yaml_string(value)
+    if kind is dict:
+        return "{}" if not value else None
+    if kind is Flow:
+        return "[" + ", ".join(yaml_scalar(item) for item in value) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[]" if not value else None
     if isinstance(value, dict):
         return "{}" if not value else None
-    if isinstance(value, (list, tuple)):
-        if type(value) is Flow:
-            return "[" + ", ".join(yaml_scalar(item) for item in value) + "]"
-        return "[]" if not value else None
     return yaml_scalar(value)
 
 
@@ -144,45 +149,47 @@ def _note(text: str, pad: str) -> list[str]:
     return [(f"{pad}# {line}").rstrip() for line in text.split("\n")]
 
 
-def _tree_lines(value: Any, indent: int) -> list[str]:
+def _tree_lines(value: Any, indent: int, out: list[str]) -> None:
+    """Append the lines of `value` at `indent` to `out`: one list for the whole document, so a line is written
+    once however deep it sits (a list item's first line gets its "- " in place)."""
     pad = " " * indent
-    lines: list[str] = []
     if isinstance(value, dict):
         for key, child in value.items():
             if type(child) is Note:
-                lines.extend(_note(child.text, pad))
+                out.extend(_note(child.text, pad))
                 child = child.value
             if type(child) is Block:
-                lines.append(f"{pad}{yaml_scalar(key)}: {yaml_block(child, indent + 2)}")
+                out.append(f"{pad}{yaml_scalar(key)}: {yaml_block(child, indent + 2)}")
                 continue
             inline = _inline(child)
             if inline is not None:
-                lines.append(f"{pad}{yaml_scalar(key)}: {inline}")
+                out.append(f"{pad}{yaml_scalar(key)}: {inline}")
             else:
-                lines.append(f"{pad}{yaml_scalar(key)}:")
-                lines.extend(_tree_lines(child, indent + 2))
+                out.append(f"{pad}{yaml_scalar(key)}:")
+                _tree_lines(child, indent + 2, out)
     elif isinstance(value, (list, tuple)):
         for item in value:
             if type(item) is Note:
-                lines.extend(_note(item.text, pad))
+                out.extend(_note(item.text, pad))
                 item = item.value
             inline = _inline(item)
             if inline is not None:
-                lines.append(f"{pad}- {inline}")
+                out.append(f"{pad}- {inline}")
             else:
-                nested = _tree_lines(item, indent + 2)
-                nested[0] = f"{pad}- {nested[0][indent + 2:]}"
-                lines.extend(nested)
+                first = len(out)
+                _tree_lines(item, indent + 2, out)
+                out[first] = f"{pad}- {out[first][indent + 2:]}"
     else:
         raise RenderError(f"yaml_tree takes a mapping or a list, not {type(value).__name__}")
-    return lines
 
 
 def yaml_tree(value: Any, indent: int = 0) -> str:
     """A mapping or list as block-style YAML, in the order given, every key and scalar through yaml_scalar: every
     YAML artifact's document (infragen.documents) written out whole, never by pasting raw strings. A `Note` value
     gets its comment above it, a `Flow` list is written `[a, b]`, a `Block` string as a literal block."""
-    return "\n".join(_tree_lines(value, indent))
+    out: list[str] = []
+    _tree_lines(value, indent, out)
+    return "\n".join(out)
 
 
 def json_document(value: Any) -> str:

@@ -136,6 +136,7 @@ class _Timeline:
         per_minute_bad += [self._phases[-1][2]] * (end - len(per_minute_bad))
         self._bad_at = list(accumulate(per_minute_bad, initial=0))[::EVAL_MINUTES]
         self._scans: dict[str, _Scan] = {}
+        self._firing: dict[tuple[str, bool, int], list[tuple[int, Fraction, Condition]]] = {}
 
     def _bad(self, t: int) -> int:
         out = 0
@@ -173,6 +174,9 @@ class _Timeline:
         """(minute, value, condition) of every evaluation up to `until` at which the tier's alert fires (or the first):
         `value` is the long window's burn rate. One scan per tier, resumed where the last call left it."""
         until = self.end if until is None else until
+        key = (tier.name, first_only, until)
+        if key in self._firing:  # a group's checks ask again and again
+            return self._firing[key]
         scan = self._scans.setdefault(tier.name, _Scan())
         conditions = []
         for c in tier.conditions:
@@ -191,7 +195,8 @@ class _Timeline:
                 bad, requests = self._over(t, held[0])
                 scan.found.append((t, Fraction(bad, requests) / self.budget, held[4]))
         found = [f for f in scan.found if f[0] <= until]
-        return found[:1] if first_only else found
+        self._firing[key] = found[:1] if first_only else found
+        return self._firing[key]
 
     def budget_left(self, t: int) -> float:
         ratio = Fraction(self._bad(t), self._total * t)  # every evaluation so far lies inside the period
