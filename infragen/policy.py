@@ -394,12 +394,13 @@ def prometheus_rate_window(check: Check) -> None:
 
 
 @policy_rule("rollout-needs-prometheus", "error",
-             "A canary or blue-green rollout names the Prometheus its analysis queries (rollout.prometheus_url).",
+             "A canary or blue-green rollout that runs its analysis names the Prometheus it queries "
+             "(rollout.prometheus_url).",
              "set rollout.prometheus_url to your Prometheus' in-cluster URL (kube-prometheus-stack: "
              "http://prometheus-operated.monitoring.svc:9090), or set `rollout.strategy: rolling` to keep the previous output")
 def rollout_needs_prometheus(check: Check) -> None:
-    if not check.env.rollout.argo or check.spec.rollout.prometheus_url is not None:
-        return
+    if not check.env.rollout.analysed or check.spec.rollout.prometheus_url is not None:
+        return  # without its analysis (rollout.canary.analysis / blue_green.analysis false) nothing queries it
     strategy, url = ("rollout", "strategy"), ("rollout", "prometheus_url")
     check.report([strategy, url], lambda t: (
         f"{t(strategy)} gates the rollout on queries to Prometheus, and rollout.prometheus_url is not set: "

@@ -808,6 +808,21 @@ def test_a_gated_strategy_without_prometheus_fails_naming_the_key(project, write
     assert runner.invoke(cli, ["build"]).exit_code == 0
 
 
+@pytest.mark.parametrize("strategy", ["canary", "blue-green"])
+def test_a_rollout_without_its_analysis_needs_no_prometheus(project, write_env, runner, strategy) -> None:
+    """Nothing queries Prometheus when the analysis is off: no URL asked for, no AnalysisTemplate written."""
+    section = "canary" if strategy == "canary" else "blue_green"
+    write_env("staging", STAGING.replace('rollout: {prometheus_url: "http://prometheus.monitoring.svc:9090"}\n',
+                                         "autoscaling: {min_replicas: 10, max_replicas: 10}\n"
+                                         f"rollout: {{strategy: {strategy}, {section}: {{analysis: false}}}}\n"))
+    result = runner.invoke(cli, ["build"])
+    assert result.exit_code == 0, result.output
+    assert "rollout-needs-prometheus" not in result.output
+    written = files_under(project / "output")
+    assert "staging/kubernetes/rollout.yaml" in written
+    assert "staging/kubernetes/analysis-template.yaml" not in written
+
+
 # --- bad input ------------------------------------------------------------------------------------------------
 
 BASE = MINIMAL.replace("rollout: {strategy: rolling}\n", "")  # six lines: each case starts on line 7
