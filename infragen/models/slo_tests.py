@@ -22,6 +22,8 @@ so `rate(x[w])` is the increase over the samples in [t-w, t] divided by w, and a
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -134,7 +136,9 @@ class _Timeline:
         # The bad requests (scaled) up to each evaluation: minute m counts its phase's rate (the last phase holds).
         per_minute_bad = [rate for first, last, rate in self._phases for _ in range(last - first)][:end]
         per_minute_bad += [self._phases[-1][2]] * (end - len(per_minute_bad))
-        self._bad_at = list(accumulate(per_minute_bad, initial=0))[::EVAL_MINUTES]
+        bad_at = list(accumulate(per_minute_bad, initial=0))[::EVAL_MINUTES]
+        # Timelines are cached (a fleet shares them): 8 bytes an evaluation, not a Python int's 40, when they fit.
+        self._bad_at: Sequence[int] = array("q", bad_at) if bad_at[-1] < 2**63 else bad_at
         self._scans: dict[str, _Scan] = {}
         self._firing: dict[tuple[str, bool, int], list[tuple[int, Fraction, Condition]]] = {}
 
