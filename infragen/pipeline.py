@@ -107,8 +107,11 @@ class Job:
         """Imported at the first environment not reused: the models and the policy rules (and the renderer)."""
         if self._loader is None:
             from .load import Loader
+            from .policy import check_environment  # noqa: F401
+            from .render import render_environment  # noqa: F401
 
             self._loader = Loader(self.environments_dir)
+            gc.freeze()  # the modules just imported are old objects too: out of the round's collections
         return self._loader
 
     def dispatch(self, task: tuple[str, Any]) -> Any:
@@ -227,11 +230,16 @@ def _no_cycle_collection() -> Iterator[None]:
     validators, the compiled templates: a few hundred thousand objects) is frozen out of its sight, so a collection
     walks about one environment's worth of objects instead of all of those again (a third of load time at N=1000
     when it did). The collector still runs: loading an environment leaves a few dozen cycles (recursive closures),
-    and pausing it instead kept those of every environment to the end (memory growing with the fleet)."""
+    and pausing it instead kept those of every environment to the end (memory growing with the fleet).
+    Before the old objects come back into its sight, one full collection, over this round's objects only, frees
+    the cycles the round left: unfrozen, they would join the old objects, which the collector walks only once
+    those grow by a quarter (CPython's rule for the oldest generation), so a worker kept every round's last
+    cycles (with the environment they hold) and grew with the fleet."""
     gc.freeze()
     try:
         yield
     finally:
+        gc.collect()
         gc.unfreeze()
 
 

@@ -179,6 +179,29 @@ def test_named_environments_render_the_same_through_the_cli_as_alone(fleet_proje
 # --- build with nothing changed, check never writes ---------------------------------------------------
 
 @pytest.mark.slow  # a fleet built twice
+def test_a_round_leaves_no_cycle_behind_for_the_next_one(fleet_project, project) -> None:
+    """A worker runs round after round in one process: the cycles a round leaves (an environment's objects hold
+    a few) are freed when the round ends, not kept with the old objects, where the collector rarely looks (a
+    worker grew from 76 to 128 MiB between N=1000 and N=3000 when they were)."""
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    job = pipeline.Job(project / "environments", pipeline.keep_files, None, None)
+    names = sorted(fleet_project)[:4]
+    gc.collect()
+    with pipeline._no_cycle_collection():
+        job._run(names)  # a round's real work: load, render and check
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        del cycle
+    assert alive() is None
+    assert gc.get_freeze_count() == 0  # the old objects are back in the collector's sight
+
+
 def test_build_with_nothing_changed_rewrites_no_file(fleet_project, project, runner) -> None:
     assert runner.invoke(cli, ["build"]).exit_code == 0
     before = tree_state(project / "output")
