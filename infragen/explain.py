@@ -20,7 +20,7 @@ from .discover import did_you_mean
 from .errors import InputError, Location, PathKey
 from .models.environment import Environment
 from .models.explained import derivations, unset_default
-from .models.types import format_duration, format_number, parse_duration
+from .models.types import format_number, format_period, parse_duration
 
 Kind = Literal["environment", "partial", "tier", "default", "derived"]
 
@@ -87,7 +87,7 @@ def format_value(value: Any, duration: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if duration and isinstance(value, int):
-        return format_duration(value)
+        return format_period(value)  # 30d as written, not Prometheus' 4w2d
     if isinstance(value, (int, float)):
         return format_number(value)
     if isinstance(value, dict):

@@ -457,11 +457,11 @@ def burn_gate_above_page(check: Check) -> None:
     page = min(o.lowest_page_factor for o in env.rollout.burn_gates)
     if limit <= page:
         return
-    shown = format_value(float(page))
+    shown, period_text = format_value(float(page)), env.rollout.burn_gates[0].period_text
     check.report([gate, period], lambda t: (
         f"{t(gate)} passes a new version burning its error budget up to {t(gate)}x, while AvailabilityBudgetBurn and "
-        f"LatencyBudgetBurn page from {shown}x (their 6h window over {t(period)}): the version that passes pages once "
-        "it serves everyone"), f"set rollout.gates.max_burn_rate to at most {shown}")
+        f"LatencyBudgetBurn page from {shown}x (their 6h window over {t(period, period_text)}): the version that "
+        "passes pages once it serves everyone"), f"set rollout.gates.max_burn_rate to at most {shown}")
 
 
 @policy_rule("burn-gate-without-objective", "warning",

@@ -793,6 +793,7 @@ def test_a_budget_gate_looser_than_the_fast_page_warns(project, write_env, limit
     assert finding.level == "warning" and finding.location.line == 5 and finding.field == "rollout.gates.max_burn_rate"
     page = "6" if period == "30d" else "12"
     assert f"page from {page}x" in finding.message and f"at most {page}" in (finding.hint or ""), finding.format()
+    assert f"over slo.period {period} (" in finding.message, finding.format()  # as written, not 4w2d or seconds
 
 
 def test_a_budget_gate_without_an_objective_warns_and_is_not_written(project, write_env) -> None:

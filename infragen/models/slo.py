@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from .alerts import braces, promql_string, service_matchers
 from .settings import Slo
-from .types import format_duration, format_number
+from .types import format_duration, format_number, format_period
 
 RATE_WINDOW = 300  # the 5m rule every longer construction builds on
 WINDOWS = (300, 1800, 3600, 7200, 21600, 86400, 259200)  # 5m 30m 1h 2h 6h 1d 3d
@@ -350,10 +350,7 @@ class Objective:
         return rules
 
 
-def period_text(seconds: int) -> str:
-    """A window or period as SLO tools name it: in days from a day on (30d, not 4w2d), else canonical."""
-    days, rest = divmod(seconds, 86400)
-    return f"{days}d{format_duration(rest) if rest else ''}" if days else format_duration(seconds)
+period_text = format_period  # a window or period as SLO tools name it: 30d, not 4w2d
 
 
 def duration_text(seconds: Fraction | int) -> str:

@@ -53,6 +53,12 @@ def format_duration(seconds: int) -> str:
     return "".join(parts)
 
 
+def format_period(seconds: int) -> str:
+    """A duration as people and SLO tools name long ones: in days from a day on (30d, not 4w2d), else canonical."""
+    days, rest = divmod(seconds, 86400)
+    return f"{days}d{format_duration(rest) if rest else ''}" if days else format_duration(seconds)
+
+
 # Durations are held as whole seconds; the JSON Schema still shows users the string form they write.
 Duration = Annotated[
     int,
