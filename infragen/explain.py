@@ -68,7 +68,7 @@ def describe(env: Environment, location: Location) -> tuple[Kind, str]:
 
 # --- values ------------------------------------------------------------------------------------------
 
-def _is_duration(info: FieldInfo | None) -> bool:
+def is_duration(info: FieldInfo | None) -> bool:
     if info is None:
         return False
 
@@ -125,7 +125,7 @@ def effective_settings(env: Environment) -> list[Setting]:
         if path == ("extends",):
             continue  # consumed by the loader; the header names the partials
         dotted = ".".join(str(p) for p in path)
-        duration = _is_duration(info) or path[-1] in ("fail_timeout",)
+        duration = is_duration(info) or path[-1] in ("fail_timeout",)
         location = origin_of(env, path)
         if value is None and location.file is None:
             derivation = unset_default(env, path)

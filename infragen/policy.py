@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import Finding, Level, Location, PathKey, Problem
-from .explain import format_value, origin_of, own_file
+from .explain import format_value, is_duration, origin_of, own_file
 from .models.environment import Environment
 from .models.rollout import Split, smallest_faithful_replicas
 from .models.types import format_duration, split_address
 from .rules import RULES, Rule, register
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 
 class Term(Protocol):
@@ -66,15 +69,24 @@ class Check:
                              self.env.source)
 
     def value(self, path: PathKey) -> Any:
+        return self._lookup(path)[0]
+
+    def shown(self, path: PathKey) -> str:
+        """The value at `path` as a message shows it: durations as written (30d, 2m), not in seconds."""
+        value, info = self._lookup(path)
+        return format_value(value, duration=is_duration(info))
+
+    def _lookup(self, path: PathKey) -> tuple[Any, FieldInfo | None]:
         current: Any = self.spec
+        info: FieldInfo | None = None
         for part in path:
             if isinstance(current, (dict, list)):
-                current = current[part]
+                current, info = current[part], None
             else:
                 fields = type(current).model_fields
                 name = next((n for n, f in fields.items() if (f.alias or n) == part), part)
-                current = getattr(current, name)
-        return current
+                current, info = getattr(current, name), fields.get(name)
+        return current, info
 
     def report(self, paths: list[PathKey], compose: Compose, hint: str | None = None,
                level: Level | None = None) -> None:
@@ -84,7 +96,7 @@ class Check:
         primary = next((p for p in paths if locations[p].file is not None), paths[0])
 
         def term(path: PathKey, shown: str | None = None) -> str:
-            text = shown if shown is not None else format_value(self.value(path))
+            text = shown if shown is not None else self.shown(path)
             where = locations.get(path) or origin_of(self.env, path)
             if path == primary:
                 return text if where.file is not None else f"{text} ({where})"
