@@ -464,15 +464,15 @@ def gates_looser_than_alerts(check: Check) -> None:
 def burn_gate_above_page(check: Check) -> None:
     env, gate, period = check.env, ("rollout", "gates", "max_burn_rate"), ("slo", "period")
     limit = check.spec.rollout.gates.max_burn_rate
-    if not env.rollout.analysed or limit is None or not env.rollout.burn_gates:
+    if limit is None or not env.rollout.burn_gates:
         return
     page = min(o.lowest_page_factor for o in env.rollout.burn_gates)
     if limit <= page:
         return
-    shown, period_text = format_value(float(page)), env.rollout.burn_gates[0].period_text
+    shown = format_value(float(page))
     check.report([gate, period], lambda t: (
         f"{t(gate)} passes a new version burning its error budget up to {t(gate)}x, while AvailabilityBudgetBurn and "
-        f"LatencyBudgetBurn page from {shown}x (their 6h window over {t(period, period_text)}): the version that "
+        f"LatencyBudgetBurn page from {shown}x (the fast tier's lowest factor over {t(period)}): the version that "
         "passes pages once it serves everyone"), f"set rollout.gates.max_burn_rate to at most {shown}")
 
 

@@ -91,7 +91,7 @@ def gate_derivations(env: Environment) -> list[Derivation]:
                                f" x rollout.gates.interval {d(t.interval)} after the switch, at least "
                                f"rollout.gates.full_traffic {d(t.full_traffic)}"))
     limit = env.spec.rollout.gates.max_burn_rate
-    for o in env.rollout.burn_gates if env.rollout.analysed else []:
+    for o in env.rollout.burn_gates:
         assert limit is not None  # burn_gates is empty without it
         allowed = Fraction(repr(limit)) * Fraction(o.budget)
         rows.append(Derivation(f"rollout.gates.{o.slo}_burn_limit",

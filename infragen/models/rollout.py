@@ -194,8 +194,8 @@ class RolloutPlan(Part):
     @property
     def burn_gates(self) -> list[Objective]:
         """The SLOs the budget gate (rollout.gates.max_burn_rate) measures, narrowed to the new pods' series: every
-        enabled SLO, none when the gate is off."""
-        if self.spec.rollout.gates.max_burn_rate is None:
+        enabled SLO, none when the gate is off or the rollout runs no analysis."""
+        if self.spec.rollout.gates.max_burn_rate is None or not self.analysed:
             return []
         return [replace(o, pod_matchers=self.new_pods_matchers) for o in self.env.monitoring.objectives]
 

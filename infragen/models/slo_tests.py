@@ -130,26 +130,17 @@ class _Timeline:
             start += minutes
         self.scale = math.lcm(per_minute.denominator, *(rate.denominator for _, _, rate in phases))
         self._total = int(per_minute * self.scale)  # scaled requests per minute
-        self._phases = [(first, last, int(rate * self.scale)) for first, last, rate in phases]  # scaled bad ones
+        scaled = [(first, last, int(rate * self.scale)) for first, last, rate in phases]  # scaled bad ones
         self.min_rate = numbers.min_rate
         self.budget = Fraction(numbers.budget)
         # The bad requests (scaled) up to each evaluation: minute m counts its phase's rate (the last phase holds).
-        per_minute_bad = [rate for first, last, rate in self._phases for _ in range(last - first)][:end]
-        per_minute_bad += [self._phases[-1][2]] * (end - len(per_minute_bad))
+        per_minute_bad = [rate for first, last, rate in scaled for _ in range(last - first)][:end]
+        per_minute_bad += [scaled[-1][2]] * (end - len(per_minute_bad))
         bad_at = list(accumulate(per_minute_bad, initial=0))[::EVAL_MINUTES]
         # Timelines are cached (a fleet shares them): 8 bytes an evaluation, not a Python int's 40, when they fit.
         self._bad_at: Sequence[int] = array("q", bad_at) if bad_at[-1] < 2**63 else bad_at
         self._scans: dict[str, _Scan] = {}
         self._firing: dict[tuple[str, bool, int], list[tuple[int, Fraction, Condition]]] = {}
-
-    def _bad(self, t: int) -> int:
-        out = 0
-        for first, last, per_minute in self._phases:
-            if t > first:
-                out += per_minute * (min(t, last) - first)
-        if t > self._phases[-1][1]:  # the last phase holds
-            out += self._phases[-1][2] * (t - self._phases[-1][1])
-        return out
 
     def _over(self, t: int, window: int) -> tuple[int, int]:
         """(bad, all) requests, scaled, over the evaluations after t - window (the rules' sums of 5m rates, which
@@ -203,7 +194,8 @@ class _Timeline:
         return self._firing[key]
 
     def budget_left(self, t: int) -> float:
-        ratio = Fraction(self._bad(t), self._total * t)  # every evaluation so far lies inside the period
+        assert t % EVAL_MINUTES == 0, t  # the table holds evaluation times
+        ratio = Fraction(self._bad_at[t // EVAL_MINUTES], self._total * t)  # every evaluation lies inside the period
         return float(1 - ratio / self.budget)
 
 
